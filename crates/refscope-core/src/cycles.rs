@@ -1,0 +1,180 @@
+//! Picks one short, readable cycle per cyclic component.
+//!
+//! The cycle goes through the component's most interesting member (highest priority:
+//! the binding ranks finalisers over user-class instances over frames over plain
+//! containers; ties go to the lowest node id, i.e. the earliest object in the input) and
+//! is the shortest cycle through it: a breadth-first search from that member, restricted
+//! to the component, stopped at the first edge back to it. Each BFS only touches its own
+//! component, so all of them together are linear in the graph.
+
+use crate::graph::Graph;
+use crate::scc::Components;
+
+const UNSEEN: u32 = u32::MAX;
+
+/// A cycle as node ids: edge `i` goes from `nodes[i]` to `nodes[(i + 1) % len]`.
+pub type NodeCycle = Vec<u32>;
+
+/// One representative cycle per cyclic component, in the order of
+/// [`Components::cyclic_ids`]. `priority[v]` ranks node `v` (higher is more interesting).
+pub fn representative_cycles(
+    graph: &Graph,
+    components: &Components,
+    priority: &[u8],
+) -> Vec<NodeCycle> {
+    let mut parent = vec![UNSEEN; graph.node_count()];
+    let mut queue: Vec<u32> = Vec::new();
+    components
+        .cyclic_ids(graph)
+        .into_iter()
+        .map(|id| {
+            let members = components.members(id);
+            let root = *members
+                .iter()
+                .max_by_key(|&&v| (priority.get(v as usize).copied().unwrap_or(0), std::cmp::Reverse(v)))
+                .expect("a component has at least one member");
+            shortest_cycle_through(graph, components, root, &mut parent, &mut queue)
+        })
+        .collect()
+}
+
+/// Shortest cycle through `root` inside `root`'s component.
+fn shortest_cycle_through(
+    graph: &Graph,
+    components: &Components,
+    root: u32,
+    parent: &mut [u32],
+    queue: &mut Vec<u32>,
+) -> NodeCycle {
+    let component = components.component_of(root);
+    queue.clear();
+    queue.push(root);
+    parent[root as usize] = root;
+    let mut head = 0;
+    while head < queue.len() {
+        let node = queue[head];
+        head += 1;
+        for &next in graph.successors(node) {
+            if next == root {
+                let mut cycle = vec![node];
+                let mut at = node;
+                while at != root {
+                    at = parent[at as usize];
+                    cycle.push(at);
+                }
+                cycle.reverse();
+                if cycle.len() > 1 && cycle[0] == cycle[cycle.len() - 1] {
+                    cycle.pop();
+                }
+                return cycle;
+            }
+            if parent[next as usize] == UNSEEN && components.component_of(next) == component {
+                parent[next as usize] = node;
+                queue.push(next);
+            }
+        }
+    }
+    // Unreachable for a cyclic component: every member reaches the root.
+    vec![root]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scc::strongly_connected_components;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    fn cycles_of(n: usize, edges: &[(u32, u32)], priority: &[u8]) -> Vec<NodeCycle> {
+        let g = Graph::from_edges(n, edges).unwrap();
+        let c = strongly_connected_components(&g);
+        representative_cycles(&g, &c, priority)
+    }
+
+    /// Brute-force oracle: length of the shortest cycle through `root` (plain BFS).
+    fn shortest_len(n: usize, edges: &[(u32, u32)], root: u32) -> Option<usize> {
+        let mut dist = vec![usize::MAX; n];
+        let mut q = VecDeque::new();
+        dist[root as usize] = 0;
+        q.push_back(root);
+        let mut best = None;
+        while let Some(u) = q.pop_front() {
+            for &(a, b) in edges {
+                if a != u {
+                    continue;
+                }
+                if b == root {
+                    let len = dist[u as usize] + 1;
+                    best = Some(best.map_or(len, |x: usize| x.min(len)));
+                } else if dist[b as usize] == usize::MAX {
+                    dist[b as usize] = dist[u as usize] + 1;
+                    q.push_back(b);
+                }
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn self_reference_is_a_one_node_cycle() {
+        assert_eq!(cycles_of(1, &[(0, 0)], &[0]), vec![vec![0]]);
+    }
+
+    #[test]
+    fn two_node_cycle() {
+        assert_eq!(cycles_of(2, &[(0, 1), (1, 0)], &[0, 0]), vec![vec![0, 1]]);
+    }
+
+    #[test]
+    fn cycle_goes_through_the_highest_priority_member() {
+        // 0 -> 1 -> 2 -> 0 and a short cycle 0 <-> 1; node 2 is the finaliser.
+        let cycles = cycles_of(3, &[(0, 1), (1, 0), (1, 2), (2, 0)], &[0, 0, 3]);
+        assert_eq!(cycles, vec![vec![2, 0, 1]]);
+    }
+
+    #[test]
+    fn shortest_cycle_is_chosen() {
+        // ring 0..5 plus a shortcut 2 -> 0
+        let cycles = cycles_of(5, &[(0, 1), (1, 2), (2, 3), (3, 4), (4, 0), (2, 0)], &[0; 5]);
+        assert_eq!(cycles, vec![vec![0, 1, 2]]);
+    }
+
+    #[test]
+    fn one_cycle_per_component_in_input_order() {
+        let cycles = cycles_of(5, &[(3, 4), (4, 3), (0, 1), (1, 0), (2, 0)], &[0; 5]);
+        assert_eq!(cycles, vec![vec![0, 1], vec![3, 4]]);
+    }
+
+    proptest! {
+        #[test]
+        fn cycles_are_real_shortest_and_one_per_component(
+            n in 1usize..30,
+            raw in proptest::collection::vec((0u32..30, 0u32..30), 0..90),
+            prio in proptest::collection::vec(0u8..4, 30),
+        ) {
+            let edges: Vec<(u32, u32)> =
+                raw.into_iter().map(|(a, b)| (a % n as u32, b % n as u32)).collect();
+            let g = Graph::from_edges(n, &edges).unwrap();
+            let c = strongly_connected_components(&g);
+            let cycles = representative_cycles(&g, &c, &prio[..n]);
+            prop_assert_eq!(cycles.len(), c.cyclic_ids(&g).len());
+            let mut seen_components = std::collections::HashSet::new();
+            for cycle in &cycles {
+                // every edge is real
+                for i in 0..cycle.len() {
+                    let (a, b) = (cycle[i], cycle[(i + 1) % cycle.len()]);
+                    prop_assert!(edges.contains(&(a, b)), "edge {}->{} missing", a, b);
+                }
+                // no repeated node
+                let distinct: std::collections::HashSet<_> = cycle.iter().collect();
+                prop_assert_eq!(distinct.len(), cycle.len());
+                // root is a most interesting member, and the cycle is shortest through it
+                let comp = c.component_of(cycle[0]);
+                prop_assert!(seen_components.insert(comp));
+                let best = c.members(comp).iter().map(|&v| prio[v as usize]).max().unwrap();
+                prop_assert_eq!(prio[cycle[0] as usize], best);
+                prop_assert_eq!(Some(cycle.len()), shortest_len(n, &edges, cycle[0]));
+            }
+        }
+    }
+}

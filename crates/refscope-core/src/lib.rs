@@ -1,0 +1,24 @@
+//! refscope-core: the pure-Rust heart of refscope.
+//!
+//! It knows nothing of Python. The binding crate (`refscope-py`) walks CPython's heap and
+//! hands this crate plain data: object addresses, edges between dense node ids, and
+//! strings describing objects and edges. Everything algorithmic lives here so that it can
+//! be tested with `cargo test` alone:
+//!
+//! * [`index::AddressIndex`]: address → node id, compact open addressing.
+//! * [`graph::Graph`]: compressed sparse rows (CSR) of `u32` node ids.
+//! * [`scc::strongly_connected_components`]: iterative Tarjan, no recursion.
+//! * [`cycles::representative_cycles`]: one short readable cycle per cyclic component.
+//! * [`report`]: the report model (objects, cycles, labels) and its renderers.
+//!
+//! Not here: anything that touches a Python object.
+#![forbid(unsafe_code)]
+
+pub mod cycles;
+pub mod error;
+pub mod graph;
+pub mod index;
+pub mod report;
+pub mod scc;
+
+pub use error::CoreError;
