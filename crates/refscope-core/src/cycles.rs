@@ -15,13 +15,21 @@ const UNSEEN: u32 = u32::MAX;
 /// A cycle as node ids: edge `i` goes from `nodes[i]` to `nodes[(i + 1) % len]`.
 pub type NodeCycle = Vec<u32>;
 
+/// A cycle chosen to stand for one cyclic component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepresentativeCycle {
+    /// The component's id in [`Components`].
+    pub component: u32,
+    pub nodes: NodeCycle,
+}
+
 /// One representative cycle per cyclic component, in the order of
 /// [`Components::cyclic_ids`]. `priority[v]` ranks node `v` (higher is more interesting).
 pub fn representative_cycles(
     graph: &Graph,
     components: &Components,
     priority: &[u8],
-) -> Vec<NodeCycle> {
+) -> Vec<RepresentativeCycle> {
     let mut parent = vec![UNSEEN; graph.node_count()];
     let mut queue: Vec<u32> = Vec::new();
     components
@@ -33,7 +41,8 @@ pub fn representative_cycles(
                 .iter()
                 .max_by_key(|&&v| (priority.get(v as usize).copied().unwrap_or(0), std::cmp::Reverse(v)))
                 .expect("a component has at least one member");
-            shortest_cycle_through(graph, components, root, &mut parent, &mut queue)
+            let nodes = shortest_cycle_through(graph, components, root, &mut parent, &mut queue);
+            RepresentativeCycle { component: id, nodes }
         })
         .collect()
 }
@@ -88,7 +97,7 @@ mod tests {
     fn cycles_of(n: usize, edges: &[(u32, u32)], priority: &[u8]) -> Vec<NodeCycle> {
         let g = Graph::from_edges(n, edges).unwrap();
         let c = strongly_connected_components(&g);
-        representative_cycles(&g, &c, priority)
+        representative_cycles(&g, &c, priority).into_iter().map(|r| r.nodes).collect()
     }
 
     /// Brute-force oracle: length of the shortest cycle through `root` (plain BFS).
@@ -156,7 +165,8 @@ mod tests {
                 raw.into_iter().map(|(a, b)| (a % n as u32, b % n as u32)).collect();
             let g = Graph::from_edges(n, &edges).unwrap();
             let c = strongly_connected_components(&g);
-            let cycles = representative_cycles(&g, &c, &prio[..n]);
+            let cycles: Vec<NodeCycle> =
+                representative_cycles(&g, &c, &prio[..n]).into_iter().map(|r| r.nodes).collect();
             prop_assert_eq!(cycles.len(), c.cyclic_ids(&g).len());
             let mut seen_components = std::collections::HashSet::new();
             for cycle in &cycles {

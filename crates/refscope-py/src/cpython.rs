@@ -1,0 +1,398 @@
+//! All of refscope's CPython-internal knowledge and every `unsafe` block of the binding.
+//!
+//! Checked against CPython 3.10, 3.11, 3.12 and 3.13 (`Objects/typeobject.c`,
+//! `Modules/gcmodule.c`, `Include/descrobject.h`). Everything here uses the limited API
+//! (abi3, cp310+): type slots are read with `PyType_GetSlot`, which accepts static types
+//! since 3.10. Callers must hold the GIL for every function in this module.
+//!
+//! Rules every function here keeps:
+//! * No user code runs: no `__repr__`, `__eq__`, `__hash__`, `__getattr__`, `__len__`,
+//!   `__iter__` or `__sizeof__` of a user class. Only C functions of builtin types and the
+//!   objects' own `tp_traverse` are called.
+//! * Borrowed pointers are only used while the caller keeps the owning container alive.
+
+use pyo3::ffi;
+use std::ffi::{c_int, c_void, CStr};
+use std::os::raw::c_char;
+
+/// A borrowed, non-null object pointer that the caller keeps alive.
+pub type ObjPtr = *mut ffi::PyObject;
+
+/// The C function gc calls to list an object's references, and the `tp_is_gc` hook that
+/// says whether a particular instance takes part in gc (only type objects have one).
+#[derive(Clone, Copy)]
+pub struct TraverseSlots {
+    traverse: Option<ffi::traverseproc>,
+    is_gc: Option<ffi::inquiry>,
+}
+
+/// Type pointer of `obj`.
+#[inline]
+pub fn type_of(obj: ObjPtr) -> *mut ffi::PyTypeObject {
+    // SAFETY: `obj` is a live object (module rule), so its header is readable.
+    unsafe { ffi::Py_TYPE(obj) }
+}
+
+/// `tp_flags` of a type.
+#[inline]
+pub fn type_flags(tp: *mut ffi::PyTypeObject) -> u64 {
+    // SAFETY: `tp` is a live type object; PyType_GetFlags only reads it.
+    unsafe { ffi::PyType_GetFlags(tp) as u64 }
+}
+
+fn slot(tp: *mut ffi::PyTypeObject, id: c_int) -> *mut c_void {
+    // SAFETY: PyType_GetSlot accepts static and heap types since 3.10 and returns NULL for
+    // an unset slot; an invalid id sets SystemError, which we never pass.
+    unsafe { ffi::PyType_GetSlot(tp, id) }
+}
+
+impl TraverseSlots {
+    /// Reads the traversal slots of `tp`.
+    pub fn of(tp: *mut ffi::PyTypeObject) -> Self {
+        if type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) == 0 {
+            // Like gc.get_referents: objects without Py_TPFLAGS_HAVE_GC are leaves.
+            return TraverseSlots { traverse: None, is_gc: None };
+        }
+        let traverse = slot(tp, ffi::Py_tp_traverse);
+        let is_gc = slot(tp, ffi::Py_tp_is_gc);
+        // SAFETY: these slots hold functions of exactly these signatures (object.h).
+        unsafe {
+            TraverseSlots {
+                traverse: (!traverse.is_null())
+                    .then(|| std::mem::transmute::<*mut c_void, ffi::traverseproc>(traverse)),
+                is_gc: (!is_gc.is_null())
+                    .then(|| std::mem::transmute::<*mut c_void, ffi::inquiry>(is_gc)),
+            }
+        }
+    }
+
+    /// Calls `visit(referent, arg)` for each object `obj` refers to, as gc does.
+    ///
+    /// # Safety
+    /// `self` must be the slots of `obj`'s type; `visit` must not run Python code, must not
+    /// free objects and must return 0; `arg` must be what `visit` expects.
+    #[inline]
+    pub unsafe fn traverse(&self, obj: ObjPtr, visit: ffi::visitproc, arg: *mut c_void) {
+        let Some(traverse) = self.traverse else { return };
+        if let Some(is_gc) = self.is_gc {
+            // Static type objects are not gc objects: type_traverse() aborts the process
+            // (even in release builds) when called on one. gcmodule.c checks
+            // _PyObject_IS_GC, i.e. this hook, before traversing; so do we.
+            // SAFETY: is_gc is the type's tp_is_gc, called on an instance of that type.
+            if unsafe { is_gc(obj) } == 0 {
+                return;
+            }
+        }
+        // SAFETY: traverse is obj's tp_traverse; caller guarantees visit/arg contract.
+        unsafe { traverse(obj, visit, arg) };
+    }
+}
+
+/// Facts about a type that decide how its instances are ranked and described.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TypeFlags {
+    /// Defined by a class statement or PyType_FromSpec (not a static builtin).
+    pub is_heap_type: bool,
+    /// Has tp_finalize (`__del__`) or a legacy tp_del.
+    pub has_finalizer: bool,
+    pub is_dict: bool,
+    pub is_list: bool,
+    pub is_tuple: bool,
+    pub is_type: bool,
+    pub is_exception: bool,
+}
+
+impl TypeFlags {
+    pub fn of(tp: *mut ffi::PyTypeObject) -> Self {
+        let flags = type_flags(tp);
+        TypeFlags {
+            is_heap_type: flags & ffi::Py_TPFLAGS_HEAPTYPE as u64 != 0,
+            has_finalizer: !slot(tp, ffi::Py_tp_finalize).is_null()
+                || !slot(tp, ffi::Py_tp_del).is_null(),
+            is_dict: flags & ffi::Py_TPFLAGS_DICT_SUBCLASS as u64 != 0,
+            is_list: flags & ffi::Py_TPFLAGS_LIST_SUBCLASS as u64 != 0,
+            is_tuple: flags & ffi::Py_TPFLAGS_TUPLE_SUBCLASS as u64 != 0,
+            is_type: flags & ffi::Py_TPFLAGS_TYPE_SUBCLASS as u64 != 0,
+            is_exception: flags & ffi::Py_TPFLAGS_BASE_EXC_SUBCLASS as u64 != 0,
+        }
+    }
+}
+
+/// New reference to `getattr(obj, name)` through the *generic* lookup, or None.
+///
+/// Unlike `getattr`, this ignores a class's own `__getattribute__`/`__getattr__`; it
+/// still honours data descriptors, so only call it for names that builtin types define
+/// (`__qualname__` on a type, `args` on an exception, `f_code` on a frame...).
+pub fn generic_getattr(obj: ObjPtr, name: &CStr) -> Option<ObjPtr> {
+    // SAFETY: GIL held; name is a valid C string; the result is a new reference or NULL
+    // with an exception set, which we clear (a missing attribute is not an error here).
+    unsafe {
+        let key = ffi::PyUnicode_InternFromString(name.as_ptr());
+        if key.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let value = ffi::PyObject_GenericGetAttr(obj, key);
+        ffi::Py_DecRef(key);
+        if value.is_null() {
+            ffi::PyErr_Clear();
+            None
+        } else {
+            Some(value)
+        }
+    }
+}
+
+/// Drops a new reference obtained from this module.
+pub fn decref(obj: ObjPtr) {
+    // SAFETY: obj is a new (owned) reference handed out by this module.
+    unsafe { ffi::Py_DecRef(obj) }
+}
+
+/// Calls `each(key, value)` for the items of a dict (or dict subclass) without running
+/// user code: PyDict_Next reads the table directly, never `__iter__` or `__hash__`.
+pub fn for_each_dict_item(dict: ObjPtr, mut each: impl FnMut(ObjPtr, ObjPtr) -> bool) {
+    let mut position: ffi::Py_ssize_t = 0;
+    let mut key: ObjPtr = std::ptr::null_mut();
+    let mut value: ObjPtr = std::ptr::null_mut();
+    // SAFETY: dict is a live dict; PyDict_Next yields borrowed refs valid while the dict
+    // is unchanged, and `each` does not mutate it (it only compares and formats).
+    while unsafe { ffi::PyDict_Next(dict, &mut position, &mut key, &mut value) } != 0 {
+        if !each(key, value) {
+            break;
+        }
+    }
+}
+
+/// Number of items in a dict, list or tuple (or subclass), read from the C struct.
+pub fn builtin_len(obj: ObjPtr, flags: &TypeFlags) -> Option<isize> {
+    // SAFETY: each size function is called on an instance of its own type family and reads
+    // the C structure (no `__len__`).
+    let n = unsafe {
+        if flags.is_dict {
+            ffi::PyDict_Size(obj)
+        } else if flags.is_list {
+            ffi::PyList_Size(obj)
+        } else if flags.is_tuple {
+            ffi::PyTuple_Size(obj)
+        } else if ffi::PyAnySet_Check(obj) != 0 {
+            ffi::PySet_Size(obj)
+        } else {
+            return None;
+        }
+    };
+    (n >= 0).then_some(n)
+}
+
+/// Borrowed item `i` of a list or tuple (or subclass).
+pub fn sequence_item(obj: ObjPtr, flags: &TypeFlags, i: isize) -> Option<ObjPtr> {
+    // SAFETY: bounds-checked getters returning borrowed references; NULL on error.
+    let item = unsafe {
+        if flags.is_list {
+            ffi::PyList_GetItem(obj, i)
+        } else if flags.is_tuple {
+            ffi::PyTuple_GetItem(obj, i)
+        } else {
+            return None;
+        }
+    };
+    if item.is_null() {
+        // SAFETY: clearing the IndexError of an out-of-range or half-built slot.
+        unsafe { ffi::PyErr_Clear() };
+        None
+    } else {
+        Some(item)
+    }
+}
+
+/// New reference to an object's instance `__dict__`, or None if it has none.
+///
+/// Uses `PyObject_GenericGetDict`, never the class's `__dict__` attribute lookup (which a
+/// class may override). On 3.11+ this *materialises* a dict for objects whose attributes
+/// live inline; refscope only calls it after the walk, for objects on reported cycles.
+pub fn instance_dict(obj: ObjPtr) -> Option<ObjPtr> {
+    // SAFETY: GIL held; result is a new reference or NULL with AttributeError set.
+    unsafe {
+        let dict = ffi::PyObject_GenericGetDict(obj, std::ptr::null_mut());
+        if dict.is_null() {
+            ffi::PyErr_Clear();
+            None
+        } else if ffi::PyDict_Check(dict) == 0 {
+            ffi::Py_DecRef(dict);
+            None
+        } else {
+            Some(dict)
+        }
+    }
+}
+
+// Member type codes from Include/descrobject.h (Py_T_OBJECT is `_Py_T_OBJECT` in 3.12+).
+const MEMBER_T_OBJECT: c_int = 6;
+const MEMBER_T_OBJECT_EX: c_int = 16;
+const MEMBER_RELATIVE_OFFSET: c_int = 8;
+
+/// `(name, value)` of every object-valued `__slots__`/member slot of `obj`, walking the
+/// `tp_base` chain (slots can only be laid out along single inheritance). Values are
+/// borrowed and may be NULL (an unset slot).
+pub fn for_each_member_slot(obj: ObjPtr, mut each: impl FnMut(&str, ObjPtr) -> bool) {
+    let mut tp = type_of(obj);
+    let mut depth = 0;
+    while !tp.is_null() && depth < 64 {
+        let mut member = slot(tp, ffi::Py_tp_members) as *const ffi::PyMemberDef;
+        // SAFETY: tp_members is a NULL-name-terminated array of PyMemberDef; each offset
+        // (when not relative) is an offset into instances of `tp`, and `obj` is one
+        // (tp is in obj's base chain). Object members hold a PyObject* or NULL.
+        unsafe {
+            while !member.is_null() && !(*member).name.is_null() {
+                let def = &*member;
+                let is_object = def.type_code == MEMBER_T_OBJECT || def.type_code == MEMBER_T_OBJECT_EX;
+                if is_object && def.flags & MEMBER_RELATIVE_OFFSET == 0 && def.offset > 0 {
+                    let field = (obj as *const u8).offset(def.offset) as *const ObjPtr;
+                    let name = CStr::from_ptr(def.name as *const c_char).to_string_lossy();
+                    if !each(&name, *field) {
+                        return;
+                    }
+                }
+                member = member.add(1);
+            }
+        }
+        tp = slot(tp, ffi::Py_tp_base) as *mut ffi::PyTypeObject;
+        depth += 1;
+    }
+}
+
+/// `__traceback__`, `__context__` and `__cause__` of an exception, as new references.
+pub fn exception_links(exc: ObjPtr) -> [(&'static str, Option<ObjPtr>); 3] {
+    // SAFETY: exc is an exception instance; each getter returns a new reference or NULL
+    // without setting an error and reads the BaseException struct directly.
+    unsafe {
+        let wrap = |p: ObjPtr| (!p.is_null()).then_some(p);
+        [
+            ("__traceback__", wrap(ffi::PyException_GetTraceback(exc))),
+            ("__context__", wrap(ffi::PyException_GetContext(exc))),
+            ("__cause__", wrap(ffi::PyException_GetCause(exc))),
+        ]
+    }
+}
+
+/// UTF-8 text of a str (or str subclass) without calling `__str__`; None if not a str or
+/// not encodable (lone surrogates).
+pub fn str_text(obj: ObjPtr) -> Option<String> {
+    // SAFETY: PyUnicode_Check reads flags; AsUTF8AndSize reads the string's own buffer and
+    // returns NULL with an error set on failure, which we clear.
+    unsafe {
+        if ffi::PyUnicode_Check(obj) == 0 {
+            return None;
+        }
+        let mut size: ffi::Py_ssize_t = 0;
+        let data = ffi::PyUnicode_AsUTF8AndSize(obj, &mut size);
+        if data.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let bytes = std::slice::from_raw_parts(data as *const u8, size as usize);
+        Some(String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+/// Value of an int (or int subclass) that fits in i64, without `__index__`/`__int__`.
+pub fn int_value(obj: ObjPtr) -> Option<i64> {
+    // SAFETY: PyLong_Check reads flags; for an int instance PyLong_AsLongLong reads the
+    // digits directly and only fails with OverflowError, which we clear.
+    unsafe {
+        if ffi::PyLong_Check(obj) == 0 {
+            return None;
+        }
+        let value = ffi::PyLong_AsLongLong(obj);
+        if value == -1 && !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        Some(value)
+    }
+}
+
+/// Value of an exact or subclassed float.
+pub fn float_value(obj: ObjPtr) -> Option<f64> {
+    // SAFETY: PyFloat_Check reads flags; PyFloat_AsDouble reads ob_fval for floats.
+    unsafe { (ffi::PyFloat_Check(obj) != 0).then(|| ffi::PyFloat_AsDouble(obj)) }
+}
+
+/// True for `None`, `True` and `False`, with their literal.
+pub fn singleton_literal(obj: ObjPtr) -> Option<&'static str> {
+    // SAFETY: comparing against the interpreter's singletons.
+    unsafe {
+        if obj == ffi::Py_None() {
+            Some("None")
+        } else if obj == ffi::Py_True() {
+            Some("True")
+        } else if obj == ffi::Py_False() {
+            Some("False")
+        } else {
+            None
+        }
+    }
+}
+
+/// `ob_size` of a variable-size object (only meaningful when the type's itemsize > 0 and
+/// the type is not int, whose layout changed in 3.12).
+pub fn var_size(obj: ObjPtr) -> isize {
+    // SAFETY: caller checked the object is a PyVarObject (itemsize > 0).
+    unsafe { ffi::Py_SIZE(obj) }
+}
+
+/// Borrowed items of a list, in order. The caller keeps the list alive and unchanged.
+pub fn list_items(list: ObjPtr) -> Vec<ObjPtr> {
+    // SAFETY: list is a live list; PyList_GetItem returns borrowed references in range.
+    unsafe {
+        let n = ffi::PyList_Size(list).max(0);
+        (0..n).map(|i| ffi::PyList_GetItem(list, i)).filter(|p| !p.is_null()).collect()
+    }
+}
+
+/// Calls `each(referent)` for every reference `obj` holds, through its `tp_traverse`.
+///
+/// `each` runs inside CPython's traversal, so it must not call Python code. A panic in
+/// `each` is caught here (it must not unwind through C) and reported as `Err`.
+pub fn for_each_referent<F: FnMut(ObjPtr)>(slots: &TraverseSlots, obj: ObjPtr, each: &mut F) -> Result<(), ()> {
+    struct State<'a, F> {
+        each: &'a mut F,
+        panicked: bool,
+    }
+    unsafe extern "C" fn visit<F: FnMut(ObjPtr)>(referent: ObjPtr, arg: *mut c_void) -> c_int {
+        // SAFETY: arg is the &mut State passed below, alive for the whole traversal.
+        let state = unsafe { &mut *(arg as *mut State<'_, F>) };
+        if referent.is_null() {
+            return 0;
+        }
+        let each = &mut *state.each;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| each(referent))) {
+            Ok(()) => 0,
+            Err(_) => {
+                state.panicked = true;
+                1 // a non-zero return stops the traversal
+            }
+        }
+    }
+    let mut state = State { each, panicked: false };
+    // SAFETY: `visit` runs no Python code and returns 0 unless stopping; `state` outlives
+    // the call.
+    unsafe { slots.traverse(obj, visit::<F>, &mut state as *mut State<'_, F> as *mut c_void) };
+    if state.panicked {
+        Err(())
+    } else {
+        Ok(())
+    }
+}
+
+/// True for an exact `dict` (not a subclass).
+pub fn is_exact_dict(obj: ObjPtr) -> bool {
+    // SAFETY: PyDict_CheckExact compares the type pointer of a live object.
+    unsafe { ffi::PyDict_CheckExact(obj) != 0 }
+}
+
+/// A new strong reference to a borrowed object the caller keeps alive.
+pub fn borrowed(py: pyo3::Python<'_>, obj: ObjPtr) -> pyo3::Bound<'_, pyo3::PyAny> {
+    // SAFETY: obj is non-null and alive (module rule); from_borrowed_ptr increfs it.
+    unsafe { pyo3::Bound::from_borrowed_ptr(py, obj) }
+}

@@ -1,0 +1,602 @@
+//! Safe descriptions of objects and labels of edges, for the objects on reported cycles.
+//!
+//! Everything is built from the type and the object's own C-level data; no user
+//! `__repr__`, `__eq__`, `__hash__`, `__getattr__` or `__len__` runs. Attribute reads go
+//! through `getattr` only on builtin types that cannot be subclassed (frame, function,
+//! method, cell, code, traceback, generator), whose attributes are C getters.
+
+use crate::cpython::{self, ObjPtr, TypeFlags};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use refscope_core::report::{FrameInfo, ObjectKind, ObjectRecord, StackEntry};
+use rustc_hash::FxHashMap;
+
+/// Pointers to the builtin types refscope recognises, read once from the `types` module.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KnownTypes {
+    pub frame: usize,
+    pub function: usize,
+    pub method: usize,
+    pub cell: usize,
+    pub code: usize,
+    pub traceback: usize,
+    pub generator: usize,
+    pub coroutine: usize,
+    pub async_generator: usize,
+    pub set: usize,
+    pub frozenset: usize,
+}
+
+impl KnownTypes {
+    pub fn load(py: Python<'_>) -> PyResult<Self> {
+        let types = py.import("types")?;
+        let get = |name: &str| -> PyResult<usize> { Ok(types.getattr(name)?.as_ptr() as usize) };
+        let builtins = py.import("builtins")?;
+        Ok(KnownTypes {
+            frame: get("FrameType")?,
+            function: get("FunctionType")?,
+            method: get("MethodType")?,
+            cell: get("CellType")?,
+            code: get("CodeType")?,
+            traceback: get("TracebackType")?,
+            generator: get("GeneratorType")?,
+            coroutine: get("CoroutineType")?,
+            async_generator: get("AsyncGeneratorType")?,
+            set: builtins.getattr("set")?.as_ptr() as usize,
+            frozenset: builtins.getattr("frozenset")?.as_ptr() as usize,
+        })
+    }
+}
+
+/// What refscope caches per type while describing one report.
+#[derive(Clone)]
+struct TypeFacts {
+    name: String,
+    qualname: String,
+    flags: TypeFlags,
+    kind: ObjectKind,
+    basicsize: u64,
+    itemsize: u64,
+    is_gc: bool,
+}
+
+/// Describes objects and edges; caches per-type facts for one report.
+pub struct Describer<'py> {
+    py: Python<'py>,
+    known: KnownTypes,
+    types: FxHashMap<usize, TypeFacts>,
+    /// Include frame locals in frame details.
+    pub frame_locals: bool,
+}
+
+const MAX_TEXT: usize = 60;
+const MAX_STACK: usize = 64;
+const MAX_LOCALS: usize = 64;
+
+impl<'py> Describer<'py> {
+    pub fn new(py: Python<'py>, known: KnownTypes) -> Self {
+        Describer { py, known, types: FxHashMap::default(), frame_locals: true }
+    }
+
+    fn facts(&mut self, tp: *mut ffi::PyTypeObject) -> &TypeFacts {
+        let known = self.known;
+        self.types.entry(tp as usize).or_insert_with(|| type_facts(tp, &known))
+    }
+
+    /// Qualified name of `obj`'s type.
+    pub fn type_name(&mut self, obj: ObjPtr) -> String {
+        self.facts(cpython::type_of(obj)).name.clone()
+    }
+
+    /// Full record of an object on a cycle.
+    pub fn record(&mut self, obj: ObjPtr) -> ObjectRecord {
+        let facts = self.facts(cpython::type_of(obj)).clone();
+        let frame = (facts.kind == ObjectKind::Frame).then(|| self.frame_info(obj));
+        ObjectRecord {
+            address: obj as u64,
+            type_name: facts.name.clone(),
+            description: self.description(obj, &facts, frame.as_ref()),
+            size: self.shallow_size(obj, &facts),
+            kind: facts.kind,
+            has_finalizer: facts.flags.has_finalizer,
+            frame,
+            allocated_at: Vec::new(),
+        }
+    }
+
+    fn bound(&self, obj: ObjPtr) -> Bound<'py, PyAny> {
+        cpython::borrowed(self.py, obj)
+    }
+
+    /// `getattr` for final builtin types only (see module docs).
+    fn builtin_attr(&self, obj: ObjPtr, name: &str) -> Option<Bound<'py, PyAny>> {
+        self.bound(obj).getattr(name).ok()
+    }
+
+    fn builtin_attr_str(&self, obj: ObjPtr, name: &str) -> Option<String> {
+        self.builtin_attr(obj, name).and_then(|v| cpython::str_text(v.as_ptr()))
+    }
+
+    fn description(&mut self, obj: ObjPtr, facts: &TypeFacts, frame: Option<&FrameInfo>) -> String {
+        let f = &facts.flags;
+        match facts.kind {
+            ObjectKind::Frame => match frame {
+                Some(info) => format!("frame {}", location(&info.location)),
+                None => "frame".into(),
+            },
+            ObjectKind::Function => format!(
+                "function {}",
+                self.builtin_attr_str(obj, "__qualname__").unwrap_or_else(|| "?".into())
+            ),
+            ObjectKind::Method => {
+                let func = self
+                    .builtin_attr(obj, "__func__")
+                    .and_then(|f| self.qualname_of_callable(f.as_ptr()))
+                    .unwrap_or_else(|| "?".into());
+                let owner = self
+                    .builtin_attr(obj, "__self__")
+                    .map(|s| self.type_name(s.as_ptr()))
+                    .unwrap_or_else(|| "?".into());
+                format!("bound method {func} of {owner} object")
+            }
+            ObjectKind::Cell => match self.builtin_attr(obj, "cell_contents") {
+                Some(v) => format!("cell containing {}", self.type_name(v.as_ptr())),
+                None => "empty cell".into(),
+            },
+            ObjectKind::Code => {
+                let name = self
+                    .builtin_attr_str(obj, "co_qualname")
+                    .or_else(|| self.builtin_attr_str(obj, "co_name"))
+                    .unwrap_or_else(|| "?".into());
+                let file = self.builtin_attr_str(obj, "co_filename").unwrap_or_default();
+                let line = self.builtin_attr(obj, "co_firstlineno").and_then(|v| cpython::int_value(v.as_ptr()));
+                format!("code {name} at {file}:{}", line.unwrap_or(0))
+            }
+            ObjectKind::Traceback => {
+                let line = self.builtin_attr(obj, "tb_lineno").and_then(|v| cpython::int_value(v.as_ptr()));
+                let file = self
+                    .builtin_attr(obj, "tb_frame")
+                    .and_then(|fr| self.builtin_attr(fr.as_ptr(), "f_code"))
+                    .and_then(|code| self.builtin_attr_str(code.as_ptr(), "co_filename"))
+                    .unwrap_or_else(|| "?".into());
+                format!("traceback {file}:{}", line.unwrap_or(0))
+            }
+            ObjectKind::Generator => format!(
+                "{} {}",
+                facts.qualname,
+                self.builtin_attr_str(obj, "__qualname__").unwrap_or_else(|| "?".into())
+            ),
+            ObjectKind::Type => {
+                let name = cpython::generic_getattr(obj, c"__qualname__")
+                    .map(|q| {
+                        let text = cpython::str_text(q);
+                        cpython::decref(q);
+                        text.unwrap_or_else(|| "?".into())
+                    })
+                    .unwrap_or_else(|| "?".into());
+                format!("class {name}")
+            }
+            ObjectKind::Exception => {
+                let message = cpython::generic_getattr(obj, c"args").and_then(|args| {
+                    let first = cpython::sequence_item(args, &TypeFlags { is_tuple: true, ..Default::default() }, 0)
+                        .and_then(cpython::str_text);
+                    cpython::decref(args);
+                    first
+                });
+                match message {
+                    Some(m) => format!("{} exception: {}", facts.qualname, quote(&m)),
+                    None => format!("{} exception", facts.qualname),
+                }
+            }
+            ObjectKind::Dict | ObjectKind::List | ObjectKind::Tuple | ObjectKind::Set => {
+                let n = cpython::builtin_len(obj, f).unwrap_or(0);
+                let unit = if f.is_dict { if n == 1 { "key" } else { "keys" } } else { "len" };
+                if unit == "len" {
+                    format!("{} (len {n})", facts.qualname)
+                } else {
+                    format!("{} ({n} {unit})", facts.qualname)
+                }
+            }
+            ObjectKind::Instance => {
+                let mut text = format!("{} object", facts.qualname);
+                if let Some(n) = cpython::builtin_len(obj, f) {
+                    text.push_str(&format!(" (len {n})"));
+                }
+                text
+            }
+            ObjectKind::Other => self.value_summary(obj, facts),
+        }
+    }
+
+    fn qualname_of_callable(&self, obj: ObjPtr) -> Option<String> {
+        let tp = cpython::type_of(obj) as usize;
+        if tp == self.known.function {
+            self.builtin_attr_str(obj, "__qualname__")
+        } else {
+            None
+        }
+    }
+
+    /// Short safe summary of a value (frame locals, dict keys of unknown objects).
+    fn value_summary(&mut self, obj: ObjPtr, facts: &TypeFacts) -> String {
+        if let Some(literal) = cpython::singleton_literal(obj) {
+            return literal.into();
+        }
+        if let Some(text) = cpython::str_text(obj) {
+            return format!("{} {}", facts.qualname, quote(&text));
+        }
+        if let Some(v) = cpython::int_value(obj) {
+            return format!("{} {v}", facts.qualname);
+        }
+        if let Some(v) = cpython::float_value(obj) {
+            return format!("{} {v}", facts.qualname);
+        }
+        format!("{} object", facts.qualname)
+    }
+
+    /// One-line safe description of any object (used for frame locals).
+    pub fn short(&mut self, obj: ObjPtr) -> String {
+        let facts = self.facts(cpython::type_of(obj)).clone();
+        match facts.kind {
+            ObjectKind::Frame => "frame".into(),
+            ObjectKind::Other => self.value_summary(obj, &facts),
+            _ => self.description(obj, &facts, None),
+        }
+    }
+
+    fn shallow_size(&mut self, obj: ObjPtr, facts: &TypeFacts) -> u64 {
+        let gc_head = if facts.is_gc { 16 } else { 0 };
+        if !facts.flags.is_heap_type {
+            // A static type's __sizeof__ is C code: safe to call, and exact.
+            if let Ok(size) = self.bound(obj).call_method0("__sizeof__") {
+                if let Some(v) = cpython::int_value(size.as_ptr()) {
+                    return v.max(0) as u64 + gc_head;
+                }
+            }
+        }
+        let mut size = facts.basicsize;
+        if facts.itemsize > 0 && cpython::int_value(obj).is_none() {
+            size += facts.itemsize * cpython::var_size(obj).unsigned_abs() as u64;
+        }
+        size + gc_head
+    }
+
+    fn frame_info(&mut self, frame: ObjPtr) -> FrameInfo {
+        let location = self.frame_location(frame);
+        let mut stack = vec![location.clone()];
+        let mut current = self.builtin_attr(frame, "f_back");
+        while let Some(f) = current {
+            if f.is_none() || stack.len() >= MAX_STACK {
+                break;
+            }
+            stack.push(self.frame_location(f.as_ptr()));
+            current = self.builtin_attr(f.as_ptr(), "f_back");
+        }
+        let mut locals = Vec::new();
+        if self.frame_locals {
+            for (name, value) in self.frame_local_items(frame).into_iter().take(MAX_LOCALS) {
+                let summary = self.short(value.as_ptr());
+                locals.push((name, summary));
+            }
+        }
+        FrameInfo { location, locals, stack }
+    }
+
+    fn frame_location(&self, frame: ObjPtr) -> StackEntry {
+        let code = self.builtin_attr(frame, "f_code");
+        let text = |name: &str| {
+            code.as_ref().and_then(|c| self.builtin_attr_str(c.as_ptr(), name)).unwrap_or_else(|| "?".into())
+        };
+        let function = code
+            .as_ref()
+            .and_then(|c| self.builtin_attr_str(c.as_ptr(), "co_qualname"))
+            .unwrap_or_else(|| text("co_name"));
+        StackEntry {
+            filename: text("co_filename"),
+            lineno: self.builtin_attr(frame, "f_lineno").and_then(|v| cpython::int_value(v.as_ptr())).unwrap_or(0),
+            function,
+        }
+    }
+
+    /// `(name, value)` of a frame's locals. `frame.f_locals` is a dict (3.10–3.12) or a
+    /// FrameLocalsProxy (3.13+); both are builtin mappings.
+    fn frame_local_items(&self, frame: ObjPtr) -> Vec<(String, Bound<'py, PyAny>)> {
+        let Some(locals) = self.builtin_attr(frame, "f_locals") else { return Vec::new() };
+        let mut out = Vec::new();
+        if let Ok(dict) = locals.cast::<PyDict>() {
+            for (k, v) in dict.iter() {
+                out.push((cpython::str_text(k.as_ptr()).unwrap_or_else(|| "?".into()), v));
+            }
+        } else if let Ok(items) = locals.call_method0("items") {
+            if let Ok(iter) = items.try_iter() {
+                for pair in iter.flatten() {
+                    if let Ok(tuple) = pair.cast::<PyTuple>() {
+                        if let (Ok(k), Ok(v)) = (tuple.get_item(0), tuple.get_item(1)) {
+                            out.push((cpython::str_text(k.as_ptr()).unwrap_or_else(|| "?".into()), v));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Label of the edge `src → dst`; `prev` is the object before `src` on the cycle (it
+    /// names closure variables: function → `__closure__` tuple → cell). `?` when unknown.
+    pub fn edge_label(&mut self, prev: ObjPtr, src: ObjPtr, dst: ObjPtr) -> String {
+        let facts = self.facts(cpython::type_of(src)).clone();
+        let label = match facts.kind {
+            ObjectKind::Frame => self.frame_label(src, dst),
+            ObjectKind::Function => self.attr_label(
+                src,
+                dst,
+                &["__closure__", "__globals__", "__defaults__", "__kwdefaults__", "__code__", "__annotations__", "__module__", "__doc__", "__name__", "__qualname__", "__dict__"],
+            ),
+            ObjectKind::Method => self.attr_label(src, dst, &["__self__", "__func__"]),
+            ObjectKind::Cell => self.attr_label(src, dst, &["cell_contents"]),
+            ObjectKind::Traceback => self.attr_label(src, dst, &["tb_frame", "tb_next"]),
+            ObjectKind::Code => self.attr_label(src, dst, &["co_consts", "co_names", "co_filename", "co_name"]),
+            ObjectKind::Generator => self.attr_label(src, dst, &["gi_frame", "cr_frame", "ag_frame", "gi_code", "cr_code", "cr_await", "gi_yieldfrom"]),
+            ObjectKind::Type => self.type_label(src, dst),
+            _ => None,
+        };
+        if let Some(label) = label {
+            return label;
+        }
+        if facts.flags.is_tuple && cpython::type_of(prev) as usize == self.known.function {
+            if let Some(label) = self.closure_label(prev, src, dst) {
+                return label;
+            }
+        }
+        self.container_label(src, dst, &facts).unwrap_or_else(|| "?".into())
+    }
+
+    fn attr_label(&self, src: ObjPtr, dst: ObjPtr, names: &[&str]) -> Option<String> {
+        names.iter().find_map(|name| {
+            let value = self.builtin_attr(src, name)?;
+            (value.as_ptr() == dst).then(|| format!(".{name}"))
+        })
+    }
+
+    fn frame_label(&self, frame: ObjPtr, dst: ObjPtr) -> Option<String> {
+        if let Some(label) = self.attr_label(frame, dst, &["f_back", "f_code", "f_globals", "f_builtins", "f_trace"]) {
+            return Some(label);
+        }
+        let items = self.frame_local_items(frame);
+        if let Some((name, _)) = items.iter().find(|(_, v)| v.as_ptr() == dst) {
+            return Some(format!("local {name}"));
+        }
+        // A cell variable: the frame holds the cell, f_locals shows its contents.
+        if cpython::type_of(dst) as usize == self.known.cell {
+            if let Some(contents) = self.builtin_attr(dst, "cell_contents") {
+                if let Some((name, _)) = items.iter().find(|(_, v)| v.as_ptr() == contents.as_ptr()) {
+                    return Some(format!("cell {name}"));
+                }
+            }
+        }
+        self.attr_label(frame, dst, &["f_locals"])
+    }
+
+    fn type_label(&self, cls: ObjPtr, dst: ObjPtr) -> Option<String> {
+        for name in [c"__mro__", c"__bases__", c"__base__", c"__module__"] {
+            if let Some(value) = cpython::generic_getattr(cls, name) {
+                let same = value == dst;
+                cpython::decref(value);
+                if same {
+                    return Some(format!(".{}", name.to_string_lossy()));
+                }
+            }
+        }
+        // type_traverse (Objects/typeobject.c) visits tp_dict, tp_cache (always NULL),
+        // tp_mro, tp_bases, tp_base and ht_module; the only dict among them is tp_dict.
+        if cpython::is_exact_dict(dst) {
+            return Some(".__dict__".into());
+        }
+        None
+    }
+
+    fn closure_label(&self, function: ObjPtr, tuple: ObjPtr, dst: ObjPtr) -> Option<String> {
+        let closure = self.builtin_attr(function, "__closure__")?;
+        if closure.as_ptr() != tuple {
+            return None;
+        }
+        let closure = closure.cast::<PyTuple>().ok()?;
+        let position = closure.iter().position(|cell| cell.as_ptr() == dst)?;
+        let names = self.builtin_attr(function, "__code__")?.getattr("co_freevars").ok()?;
+        let name = names.cast::<PyTuple>().ok()?.get_item(position).ok()?;
+        Some(format!("[{position}] closure var {}", cpython::str_text(name.as_ptr())?))
+    }
+
+    /// Labels for dicts, lists, tuples, sets, exceptions and instances (any subclass).
+    fn container_label(&mut self, src: ObjPtr, dst: ObjPtr, facts: &TypeFacts) -> Option<String> {
+        let flags = &facts.flags;
+        if flags.is_dict {
+            if let Some(label) = self.dict_label(src, dst) {
+                return Some(label);
+            }
+        }
+        if flags.is_list || flags.is_tuple {
+            let n = cpython::builtin_len(src, flags).unwrap_or(0);
+            if let Some(i) = (0..n).find(|&i| cpython::sequence_item(src, flags, i) == Some(dst)) {
+                return Some(format!("[{i}]"));
+            }
+        }
+        let tp = cpython::type_of(src) as usize;
+        if tp == self.known.set || tp == self.known.frozenset {
+            return Some("{element}".into());
+        }
+        if flags.is_exception {
+            for (name, link) in cpython::exception_links(src) {
+                if let Some(p) = link {
+                    cpython::decref(p);
+                    if p == dst {
+                        return Some(format!(".{name}"));
+                    }
+                }
+            }
+            if let Some(args) = cpython::generic_getattr(src, c"args") {
+                cpython::decref(args);
+                if args == dst {
+                    return Some(".args".into());
+                }
+            }
+        }
+        let mut found = None;
+        cpython::for_each_member_slot(src, |name, value| {
+            if value == dst {
+                found = Some(format!(".{name}"));
+                false
+            } else {
+                true
+            }
+        });
+        if found.is_some() {
+            return found;
+        }
+        if flags.is_heap_type {
+            if let Some(dict) = cpython::instance_dict(src) {
+                let label = if dict == dst {
+                    Some(".__dict__".into())
+                } else {
+                    self.dict_label(dict, dst).map(|key| match key.strip_prefix("['").and_then(|k| k.strip_suffix("']")) {
+                        Some(name) if is_identifier(name) => format!(".{name}"),
+                        _ => format!(".__dict__{key}"),
+                    })
+                };
+                cpython::decref(dict);
+                if label.is_some() {
+                    return label;
+                }
+            }
+            if cpython::type_of(src) as ObjPtr == dst {
+                return Some(".__class__".into());
+            }
+        }
+        None
+    }
+
+    fn dict_label(&mut self, dict: ObjPtr, dst: ObjPtr) -> Option<String> {
+        let mut hit: Option<(ObjPtr, bool)> = None;
+        cpython::for_each_dict_item(dict, |key, value| {
+            if value == dst {
+                hit = Some((key, true));
+            } else if key == dst {
+                hit = Some((key, false));
+            }
+            hit.is_none()
+        });
+        let (key, is_value) = hit?;
+        let key_text = self.key_text(key);
+        Some(if is_value { format!("[{key_text}]") } else { format!("(key {key_text})") })
+    }
+
+    /// Safe form of a dict key: str and int shown, anything else by type.
+    fn key_text(&mut self, key: ObjPtr) -> String {
+        if let Some(text) = cpython::str_text(key) {
+            return quote(&text);
+        }
+        if let Some(v) = cpython::int_value(key) {
+            return v.to_string();
+        }
+        if let Some(literal) = cpython::singleton_literal(key) {
+            return literal.into();
+        }
+        format!("<{}>", self.type_name(key))
+    }
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+}
+
+/// Python-style single-quoted, escaped and truncated text. The text is user data: it is
+/// escaped here for readability and escaped again by each output format.
+pub fn quote(text: &str) -> String {
+    let mut out = String::from("'");
+    for (count, c) in text.chars().enumerate() {
+        if count == MAX_TEXT {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn location(entry: &StackEntry) -> String {
+    format!("{}:{} in {}", entry.filename, entry.lineno, entry.function)
+}
+
+fn type_facts(tp: *mut ffi::PyTypeObject, known: &KnownTypes) -> TypeFacts {
+    let flags = TypeFlags::of(tp);
+    let text = |name: &std::ffi::CStr| {
+        cpython::generic_getattr(tp as ObjPtr, name).and_then(|v| {
+            let t = cpython::str_text(v);
+            cpython::decref(v);
+            t
+        })
+    };
+    let number = |name: &std::ffi::CStr| {
+        cpython::generic_getattr(tp as ObjPtr, name)
+            .and_then(|v| {
+                let n = cpython::int_value(v);
+                cpython::decref(v);
+                n
+            })
+            .unwrap_or(0)
+            .max(0) as u64
+    };
+    let qualname = text(c"__qualname__").unwrap_or_else(|| "?".into());
+    let module = text(c"__module__").unwrap_or_default();
+    let name = if module.is_empty() || module == "builtins" { qualname.clone() } else { format!("{module}.{qualname}") };
+    let t = tp as usize;
+    let kind = if flags.is_type {
+        ObjectKind::Type
+    } else if t == known.frame {
+        ObjectKind::Frame
+    } else if t == known.function {
+        ObjectKind::Function
+    } else if t == known.method {
+        ObjectKind::Method
+    } else if t == known.cell {
+        ObjectKind::Cell
+    } else if t == known.code {
+        ObjectKind::Code
+    } else if t == known.traceback {
+        ObjectKind::Traceback
+    } else if t == known.generator || t == known.coroutine || t == known.async_generator {
+        ObjectKind::Generator
+    } else if flags.is_exception {
+        ObjectKind::Exception
+    } else if flags.is_heap_type {
+        ObjectKind::Instance
+    } else if flags.is_dict {
+        ObjectKind::Dict
+    } else if flags.is_list {
+        ObjectKind::List
+    } else if flags.is_tuple {
+        ObjectKind::Tuple
+    } else if t == known.set || t == known.frozenset {
+        ObjectKind::Set
+    } else {
+        ObjectKind::Other
+    };
+    TypeFacts {
+        name,
+        qualname,
+        flags,
+        kind,
+        basicsize: number(c"__basicsize__"),
+        itemsize: number(c"__itemsize__"),
+        is_gc: cpython::type_flags(tp) & ffi::Py_TPFLAGS_HAVE_GC as u64 != 0,
+    }
+}

@@ -1,0 +1,36 @@
+"""refscope: find the reference cycles your program creates, and explain them.
+
+>>> import gc, refscope
+>>> class Node:
+...     pass
+>>> a, b = Node(), Node()
+>>> a.other, b.other = b, a
+>>> report = refscope.find_cycles([a, b])
+>>> len(report)
+1
+>>> report.cycles[0].labels
+['.other', '.other']
+"""
+
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
+
+from ._analysis import collect, find_circular_references, find_cycles
+from ._errors import RefscopeError
+from ._report import Cycle, CycleEntry, CycleReport
+
+try:
+    __version__ = _version("refscope")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "Cycle",
+    "CycleEntry",
+    "CycleReport",
+    "RefscopeError",
+    "collect",
+    "find_circular_references",
+    "find_cycles",
+    "__version__",
+]

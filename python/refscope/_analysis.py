@@ -1,0 +1,120 @@
+"""find_cycles, find_circular_references and collect: the entry points of an analysis."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterable
+from contextlib import contextmanager
+
+from . import _core
+from ._report import CycleReport
+
+# Serialises refscope's own changes to gc's debug flags and gc.garbage.
+_gc_state_lock = threading.RLock()
+
+
+def _as_object_list(garbage: Iterable[object] | None, caller: str) -> list[object]:
+    """A private list of the objects to analyse (so the caller may mutate theirs)."""
+    if garbage is None:
+        return list(gc.garbage)
+    if isinstance(garbage, (str, bytes, bytearray)):
+        raise TypeError(
+            f"{caller}() argument 'garbage' must be an iterable of objects such as "
+            f"gc.garbage, not {type(garbage).__name__}"
+        )
+    try:
+        iterator = iter(garbage)
+    except TypeError:
+        raise TypeError(
+            f"{caller}() argument 'garbage' must be an iterable of objects such as "
+            f"gc.garbage, not {type(garbage).__name__}"
+        ) from None
+    return list(iterator)
+
+
+@contextmanager
+def _automatic_gc_paused():
+    """Keep the collector from running (and reshaping the heap) while we measure it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def find_cycles(
+    garbage: Iterable[object] | None = None,
+    *,
+    keep_objects: bool = True,
+    frame_locals: bool = True,
+) -> CycleReport:
+    """Find every reference cycle among ``garbage`` (default: ``gc.garbage``).
+
+    Returns a :class:`CycleReport` with one representative cycle per strongly connected
+    component that holds a cycle. ``keep_objects=False`` keeps only descriptions, so the
+    report does not keep the objects alive. ``frame_locals=False`` leaves frames' local
+    variables out of the report (they may hold secrets).
+
+    No user ``__repr__``, ``__eq__``, ``__hash__`` or ``__getattr__`` runs. Labels of
+    instance attributes are read from the instance ``__dict__`` of the objects on the
+    reported cycles; on CPython 3.11+ that creates the dict object if it did not exist yet
+    (harmless for garbage, which is what this function is for).
+    """
+    objects = _as_object_list(garbage, "find_cycles")
+    with _automatic_gc_paused():
+        analysis = _core.analyze(objects, keep_objects=keep_objects, frame_locals=frame_locals)
+    return CycleReport(analysis)
+
+
+def find_circular_references(garbage: Iterable[object] | None = None) -> list[list[object]]:
+    """Drop-in for the recipe's function: a list of cycles, each a list of objects that
+    starts and ends with the same object, each object referring to the next.
+
+    Unlike the recipe, ``garbage=[]`` means "no objects" (only ``None`` means
+    ``gc.garbage``), every strongly connected component holding a cycle is reported
+    exactly once, and there is no recursion limit.
+    """
+    objects = _as_object_list(garbage, "find_circular_references")
+    with _automatic_gc_paused():
+        analysis = _core.analyze(objects, keep_objects=True, describe=False)
+    del objects
+    cycles = []
+    for index in range(len(analysis)):
+        cycle = analysis.cycle_objects(index)
+        cycle.append(cycle[0])
+        cycles.append(cycle)
+    return cycles
+
+
+def collect(*, keep_objects: bool = False, frame_locals: bool = True) -> CycleReport:
+    """Run a full ``gc.collect()`` and report the cycles it found.
+
+    The collection runs with ``gc.DEBUG_SAVEALL`` so that what it would free is kept for
+    the analysis; afterwards the previous debug flags and the previous contents of
+    ``gc.garbage`` are restored. Unless ``keep_objects=True``, the report holds only
+    descriptions, and the analysed objects are freed by the next full collection (their
+    finalisers already ran in this one, as they would have anyway).
+    ``report.collected`` is what ``gc.collect()`` returned.
+    """
+    with _gc_state_lock:
+        flags = gc.get_debug()
+        saved = gc.garbage[:]
+        del gc.garbage[:]
+        gc.set_debug(flags | gc.DEBUG_SAVEALL)
+        try:
+            collected = gc.collect()
+        finally:
+            gc.set_debug(flags)
+            found = gc.garbage[:]
+            # A user who set DEBUG_SAVEALL expects the garbage in gc.garbage: keep it there.
+            gc.garbage[:] = saved + found if flags & gc.DEBUG_SAVEALL else saved
+            del saved
+    try:
+        report = find_cycles(found, keep_objects=keep_objects, frame_locals=frame_locals)
+    finally:
+        del found
+    report.collected = collected
+    return report

@@ -1,0 +1,5 @@
+"""refscope's exceptions."""
+
+from ._core import RefscopeError
+
+__all__ = ["RefscopeError"]

@@ -1,0 +1,162 @@
+"""CycleReport and Cycle: the Python face of an analysis."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from . import _core
+
+
+class CycleEntry(NamedTuple):
+    """One object on a cycle, described safely, and the reference to the next object."""
+
+    type: str
+    """Qualified type name (``module.QualName``; builtins without module)."""
+    description: str
+    """Safe one-line description (never the object's own ``__repr__``)."""
+    label: str
+    """How this object refers to the next one: ``.attr``, ``['key']``, ``[0]``, ``local x``,
+    ``.__self__``... or ``?`` when it cannot be determined."""
+    kind: str
+    size: int
+    """Shallow size in bytes (like ``sys.getsizeof``, without running ``__sizeof__``)."""
+    has_finalizer: bool
+    """The type defines ``__del__`` (or a legacy ``tp_del``)."""
+    address: int
+    """``id()`` of the object when analysed."""
+    frame_stack: tuple[tuple[str, int, str], ...] = ()
+    """For frames: (filename, line, function) of the frame and its callers."""
+    frame_locals: tuple[tuple[str, str], ...] = ()
+    """For frames: (name, safe description) of each local variable."""
+
+
+class Cycle:
+    """A reference cycle: ``objects[i]`` refers to ``objects[i + 1]`` through ``labels[i]``,
+    and the last object refers back to the first."""
+
+    __slots__ = ("entries", "objects", "component_size")
+
+    def __init__(
+        self, entries: list[CycleEntry], objects: list[object] | None, component_size: int
+    ) -> None:
+        self.entries = entries
+        self.objects = objects
+        """The objects themselves, or None when the report did not keep them."""
+        self.component_size = component_size
+        """Objects in the strongly connected component this cycle stands for."""
+
+    @property
+    def labels(self) -> list[str]:
+        return [entry.label for entry in self.entries]
+
+    @property
+    def types(self) -> list[str]:
+        return [entry.type for entry in self.entries]
+
+    @property
+    def has_finalizer(self) -> bool:
+        return any(entry.has_finalizer for entry in self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[CycleEntry]:
+        return iter(self.entries)
+
+    def __repr__(self) -> str:
+        path = " -> ".join(f"{e.type} {e.label}" for e in self.entries[:6])
+        more = " ..." if len(self.entries) > 6 else ""
+        return f"<Cycle of {len(self)} objects: {path}{more}>"
+
+
+def _colour_wanted(stream: Any) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (OSError, ValueError):
+        return False
+
+
+class CycleReport:
+    """What one analysis found. ``len(report)`` is the number of cycles."""
+
+    __slots__ = ("_analysis", "collected", "__weakref__")
+
+    def __init__(self, analysis: _core.CycleAnalysis) -> None:
+        self._analysis = analysis
+        self.collected: int | None = None
+        """For :func:`refscope.collect`: what ``gc.collect()`` returned."""
+
+    def __len__(self) -> int:
+        return len(self._analysis)
+
+    @property
+    def analysed_count(self) -> int:
+        """Distinct objects analysed."""
+        return self._analysis.analysed_count
+
+    @property
+    def edge_count(self) -> int:
+        """References found among the analysed objects."""
+        return self._analysis.edge_count
+
+    @property
+    def keeps_objects(self) -> bool:
+        return self._analysis.keeps_objects
+
+    def _cycle(self, index: int) -> Cycle:
+        analysis = self._analysis
+        entries = [
+            CycleEntry(
+                info["type"],
+                info["description"],
+                info["label"],
+                info["kind"],
+                info["size"],
+                info["has_finalizer"],
+                info["address"],
+                tuple(info.get("frame_stack", ())),
+                tuple(info.get("frame_locals", ())),
+            )
+            for info in analysis.cycle_info(index)
+        ]
+        objects = analysis.cycle_objects(index) if analysis.keeps_objects else None
+        return Cycle(entries, objects, analysis.component_size(index))
+
+    @property
+    def cycles(self) -> list[Cycle]:
+        """One representative cycle per strongly connected component holding a cycle."""
+        return [self._cycle(i) for i in range(len(self))]
+
+    @property
+    def sccs(self) -> list[list[object]]:
+        """The member objects of each strongly connected component holding a cycle (same
+        order as :attr:`cycles`). Needs a report that kept its objects."""
+        return [self._analysis.component_objects(i) for i in range(len(self))]
+
+    def release(self) -> None:
+        """Stop keeping the analysed objects alive (text and descriptions remain)."""
+        self._analysis.release()
+
+    def to_text(self, color: bool | None = None, max_objects_per_cycle: int = 0) -> str:
+        """The report as text. ``color=None`` colours only when stdout is a terminal and
+        ``NO_COLOR`` is unset."""
+        if color is None:
+            color = _colour_wanted(sys.stdout)
+        return self._analysis.to_text(
+            color=color, max_objects_per_cycle=max(0, int(max_objects_per_cycle))
+        )
+
+    def __str__(self) -> str:
+        return self.to_text(color=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"<CycleReport: {len(self)} cycles among {self.analysed_count} objects"
+            f"{'' if self.keeps_objects else ', objects not kept'}>"
+        )
