@@ -39,10 +39,18 @@ pub fn representative_cycles(
             let members = components.members(id);
             let root = *members
                 .iter()
-                .max_by_key(|&&v| (priority.get(v as usize).copied().unwrap_or(0), std::cmp::Reverse(v)))
+                .max_by_key(|&&v| {
+                    (
+                        priority.get(v as usize).copied().unwrap_or(0),
+                        std::cmp::Reverse(v),
+                    )
+                })
                 .expect("a component has at least one member");
             let nodes = shortest_cycle_through(graph, components, root, &mut parent, &mut queue);
-            RepresentativeCycle { component: id, nodes }
+            RepresentativeCycle {
+                component: id,
+                nodes,
+            }
         })
         .collect()
 }
@@ -97,7 +105,10 @@ mod tests {
     fn cycles_of(n: usize, edges: &[(u32, u32)], priority: &[u8]) -> Vec<NodeCycle> {
         let g = Graph::from_edges(n, edges).unwrap();
         let c = strongly_connected_components(&g);
-        representative_cycles(&g, &c, priority).into_iter().map(|r| r.nodes).collect()
+        representative_cycles(&g, &c, priority)
+            .into_iter()
+            .map(|r| r.nodes)
+            .collect()
     }
 
     /// Brute-force oracle: length of the shortest cycle through `root` (plain BFS).
@@ -144,7 +155,11 @@ mod tests {
     #[test]
     fn shortest_cycle_is_chosen() {
         // ring 0..5 plus a shortcut 2 -> 0
-        let cycles = cycles_of(5, &[(0, 1), (1, 2), (2, 3), (3, 4), (4, 0), (2, 0)], &[0; 5]);
+        let cycles = cycles_of(
+            5,
+            &[(0, 1), (1, 2), (2, 3), (3, 4), (4, 0), (2, 0)],
+            &[0; 5],
+        );
         assert_eq!(cycles, vec![vec![0, 1, 2]]);
     }
 

@@ -20,7 +20,10 @@ impl Graph {
         for &(from, to) in edges {
             for id in [from, to] {
                 if id as usize >= node_count {
-                    return Err(CoreError::NodeOutOfRange { id, count: node_count as u32 });
+                    return Err(CoreError::NodeOutOfRange {
+                        id,
+                        count: node_count as u32,
+                    });
                 }
             }
             rows[from as usize].push(to);
@@ -76,7 +79,10 @@ impl GraphBuilder {
     pub fn with_capacity(nodes: usize, edges: usize) -> Self {
         let mut offsets = Vec::with_capacity(nodes + 1);
         offsets.push(0);
-        GraphBuilder { offsets, targets: Vec::with_capacity(edges) }
+        GraphBuilder {
+            offsets,
+            targets: Vec::with_capacity(edges),
+        }
     }
 
     /// Starts the next node's row; edges pushed after this belong to it.
@@ -86,7 +92,10 @@ impl GraphBuilder {
         }
         let count = self.offsets.len() - 1;
         if count >= u32::MAX as usize {
-            return Err(CoreError::TooLarge { what: "node count", limit: u32::MAX as u64 - 1 });
+            return Err(CoreError::TooLarge {
+                what: "node count",
+                limit: u32::MAX as u64 - 1,
+            });
         }
         if count > 0 {
             self.close_row()?;
@@ -97,7 +106,10 @@ impl GraphBuilder {
 
     fn close_row(&mut self) -> Result<(), CoreError> {
         if self.targets.len() >= u32::MAX as usize {
-            return Err(CoreError::TooLarge { what: "edge count", limit: u32::MAX as u64 - 1 });
+            return Err(CoreError::TooLarge {
+                what: "edge count",
+                limit: u32::MAX as u64 - 1,
+            });
         }
         if let Some(last) = self.offsets.last_mut() {
             *last = self.targets.len() as u32;
@@ -129,7 +141,10 @@ impl GraphBuilder {
             return Err(CoreError::NodeOutOfRange { id: bad, count });
         }
         self.targets.shrink_to_fit();
-        Ok(Graph { offsets: self.offsets, targets: self.targets })
+        Ok(Graph {
+            offsets: self.offsets,
+            targets: self.targets,
+        })
     }
 }
 

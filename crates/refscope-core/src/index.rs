@@ -22,7 +22,11 @@ impl AddressIndex {
     /// A table able to hold `expected` addresses without growing.
     pub fn with_capacity(expected: usize) -> Self {
         let capacity = (expected + expected / 2).max(16);
-        AddressIndex { keys: vec![EMPTY; capacity], values: vec![0; capacity], len: 0 }
+        AddressIndex {
+            keys: vec![EMPTY; capacity],
+            values: vec![0; capacity],
+            len: 0,
+        }
     }
 
     /// Number of addresses stored.

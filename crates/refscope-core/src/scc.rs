@@ -41,8 +41,9 @@ impl Components {
     /// Ids of the components that hold a cycle, ordered by their smallest member so the
     /// result follows the input order of the objects.
     pub fn cyclic_ids(&self, graph: &Graph) -> Vec<u32> {
-        let mut ids: Vec<u32> =
-            (0..self.count() as u32).filter(|&id| self.is_cyclic(id, graph)).collect();
+        let mut ids: Vec<u32> = (0..self.count() as u32)
+            .filter(|&id| self.is_cyclic(id, graph))
+            .collect();
         ids.sort_by_key(|&id| self.members(id)[0]);
         ids
     }
@@ -128,7 +129,11 @@ pub fn strongly_connected_components(graph: &Graph) -> Components {
         members[cursor[c] as usize] = node;
         cursor[c] += 1;
     }
-    Components { component_of, offsets, members }
+    Components {
+        component_of,
+        offsets,
+        members,
+    }
 }
 
 #[cfg(test)]

@@ -51,7 +51,10 @@ impl TraverseSlots {
     pub fn of(tp: *mut ffi::PyTypeObject) -> Self {
         if type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) == 0 {
             // Like gc.get_referents: objects without Py_TPFLAGS_HAVE_GC are leaves.
-            return TraverseSlots { traverse: None, is_gc: None };
+            return TraverseSlots {
+                traverse: None,
+                is_gc: None,
+            };
         }
         let traverse = slot(tp, ffi::Py_tp_traverse);
         let is_gc = slot(tp, ffi::Py_tp_is_gc);
@@ -73,7 +76,9 @@ impl TraverseSlots {
     /// free objects and must return 0; `arg` must be what `visit` expects.
     #[inline]
     pub unsafe fn traverse(&self, obj: ObjPtr, visit: ffi::visitproc, arg: *mut c_void) {
-        let Some(traverse) = self.traverse else { return };
+        let Some(traverse) = self.traverse else {
+            return;
+        };
         if let Some(is_gc) = self.is_gc {
             // Static type objects are not gc objects: type_traverse() aborts the process
             // (even in release builds) when called on one. gcmodule.c checks
@@ -245,7 +250,8 @@ pub fn for_each_member_slot(obj: ObjPtr, mut each: impl FnMut(&str, ObjPtr) -> b
         unsafe {
             while !member.is_null() && !(*member).name.is_null() {
                 let def = &*member;
-                let is_object = def.type_code == MEMBER_T_OBJECT || def.type_code == MEMBER_T_OBJECT_EX;
+                let is_object =
+                    def.type_code == MEMBER_T_OBJECT || def.type_code == MEMBER_T_OBJECT_EX;
                 if is_object && def.flags & MEMBER_RELATIVE_OFFSET == 0 && def.offset > 0 {
                     let field = (obj as *const u8).offset(def.offset) as *const ObjPtr;
                     let name = CStr::from_ptr(def.name as *const c_char).to_string_lossy();
@@ -346,7 +352,10 @@ pub fn list_items(list: ObjPtr) -> Vec<ObjPtr> {
     // SAFETY: list is a live list; PyList_GetItem returns borrowed references in range.
     unsafe {
         let n = ffi::PyList_Size(list).max(0);
-        (0..n).map(|i| ffi::PyList_GetItem(list, i)).filter(|p| !p.is_null()).collect()
+        (0..n)
+            .map(|i| ffi::PyList_GetItem(list, i))
+            .filter(|p| !p.is_null())
+            .collect()
     }
 }
 
@@ -354,7 +363,11 @@ pub fn list_items(list: ObjPtr) -> Vec<ObjPtr> {
 ///
 /// `each` runs inside CPython's traversal, so it must not call Python code. A panic in
 /// `each` is caught here (it must not unwind through C) and reported as `Err`.
-pub fn for_each_referent<F: FnMut(ObjPtr)>(slots: &TraverseSlots, obj: ObjPtr, each: &mut F) -> Result<(), ()> {
+pub fn for_each_referent<F: FnMut(ObjPtr)>(
+    slots: &TraverseSlots,
+    obj: ObjPtr,
+    each: &mut F,
+) -> Result<(), ()> {
     struct State<'a, F> {
         each: &'a mut F,
         panicked: bool,
@@ -374,10 +387,19 @@ pub fn for_each_referent<F: FnMut(ObjPtr)>(slots: &TraverseSlots, obj: ObjPtr, e
             }
         }
     }
-    let mut state = State { each, panicked: false };
+    let mut state = State {
+        each,
+        panicked: false,
+    };
     // SAFETY: `visit` runs no Python code and returns 0 unless stopping; `state` outlives
     // the call.
-    unsafe { slots.traverse(obj, visit::<F>, &mut state as *mut State<'_, F> as *mut c_void) };
+    unsafe {
+        slots.traverse(
+            obj,
+            visit::<F>,
+            &mut state as *mut State<'_, F> as *mut c_void,
+        )
+    };
     if state.panicked {
         Err(())
     } else {
@@ -395,4 +417,69 @@ pub fn is_exact_dict(obj: ObjPtr) -> bool {
 pub fn borrowed(py: pyo3::Python<'_>, obj: ObjPtr) -> pyo3::Bound<'_, pyo3::PyAny> {
     // SAFETY: obj is non-null and alive (module rule); from_borrowed_ptr increfs it.
     unsafe { pyo3::Bound::from_borrowed_ptr(py, obj) }
+}
+
+/// Where an instance keeps its own `__dict__` pointer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DictSlot {
+    /// The type gives instances no `__dict__`.
+    None,
+    /// CPython 3.11+ "managed dict" (Py_TPFLAGS_MANAGED_DICT): the pointer lives in the
+    /// pre-header, three words before the object (MANAGED_DICT_OFFSET in
+    /// Include/internal/pycore_object.h of 3.12 and 3.13; `_PyObject_ManagedDictPointer`
+    /// in 3.11's Objects/object.c).
+    Managed { minor: u8 },
+    /// `tp_dictoffset` > 0: the pointer is at this offset inside the object.
+    Offset(isize),
+}
+
+/// Py_TPFLAGS_MANAGED_DICT, bit 4 since CPython 3.11 (Include/object.h).
+const TPFLAGS_MANAGED_DICT: u64 = 1 << 4;
+
+impl DictSlot {
+    /// How instances of heap type `tp` store their dict, on CPython 3.`minor`.
+    pub fn of(tp: *mut ffi::PyTypeObject, minor: u8) -> Self {
+        if minor >= 11 && type_flags(tp) & TPFLAGS_MANAGED_DICT != 0 {
+            // Checked against 3.11, 3.12, 3.13; 3.14 keeps MANAGED_DICT_OFFSET at -3 words.
+            return DictSlot::Managed { minor };
+        }
+        let offset = generic_getattr(tp as ObjPtr, c"__dictoffset__")
+            .and_then(|v| {
+                let n = int_value(v);
+                decref(v);
+                n
+            })
+            .unwrap_or(0);
+        // A negative offset (counted from the end of a variable-size object) is left out:
+        // such types (int/tuple/bytes subclasses with a __dict__) are rare in cycles.
+        if offset > 0 {
+            DictSlot::Offset(offset as isize)
+        } else {
+            DictSlot::None
+        }
+    }
+
+    /// The instance's own dict if it exists already; never creates one.
+    pub fn materialised_dict(self, obj: ObjPtr) -> Option<ObjPtr> {
+        let raw: usize = match self {
+            DictSlot::None => return None,
+            // SAFETY: for a managed-dict type, CPython allocates three words of pre-header
+            // before the object; the word at -3 is the dict pointer (3.11, 3.13: a plain
+            // pointer or NULL; 3.12: a PyDictOrValues union whose low bit tags "values").
+            DictSlot::Managed { minor } => unsafe {
+                let word = *((obj as *const usize).offset(-3));
+                if minor == 12 && word & 1 == 1 {
+                    return None;
+                }
+                word
+            },
+            // SAFETY: tp_dictoffset > 0 is the offset of a PyObject* field inside every
+            // instance of the type (Objects/object.c, _PyObject_GetDictPtr).
+            DictSlot::Offset(offset) => unsafe {
+                *((obj as *const u8).offset(offset) as *const usize)
+            },
+        };
+        // SAFETY: a non-null dict pointer names a live dict owned by the object.
+        (raw != 0 && unsafe { ffi::PyDict_Check(raw as ObjPtr) } != 0).then_some(raw as ObjPtr)
+    }
 }

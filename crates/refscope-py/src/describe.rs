@@ -26,6 +26,8 @@ pub struct KnownTypes {
     pub async_generator: usize,
     pub set: usize,
     pub frozenset: usize,
+    /// Minor version of the running CPython 3.
+    pub minor: u8,
 }
 
 impl KnownTypes {
@@ -45,6 +47,7 @@ impl KnownTypes {
             async_generator: get("AsyncGeneratorType")?,
             set: builtins.getattr("set")?.as_ptr() as usize,
             frozenset: builtins.getattr("frozenset")?.as_ptr() as usize,
+            minor: py.version_info().minor,
         })
     }
 }
@@ -76,12 +79,19 @@ const MAX_LOCALS: usize = 64;
 
 impl<'py> Describer<'py> {
     pub fn new(py: Python<'py>, known: KnownTypes) -> Self {
-        Describer { py, known, types: FxHashMap::default(), frame_locals: true }
+        Describer {
+            py,
+            known,
+            types: FxHashMap::default(),
+            frame_locals: true,
+        }
     }
 
     fn facts(&mut self, tp: *mut ffi::PyTypeObject) -> &TypeFacts {
         let known = self.known;
-        self.types.entry(tp as usize).or_insert_with(|| type_facts(tp, &known))
+        self.types
+            .entry(tp as usize)
+            .or_insert_with(|| type_facts(tp, &known))
     }
 
     /// Qualified name of `obj`'s type.
@@ -115,7 +125,8 @@ impl<'py> Describer<'py> {
     }
 
     fn builtin_attr_str(&self, obj: ObjPtr, name: &str) -> Option<String> {
-        self.builtin_attr(obj, name).and_then(|v| cpython::str_text(v.as_ptr()))
+        self.builtin_attr(obj, name)
+            .and_then(|v| cpython::str_text(v.as_ptr()))
     }
 
     fn description(&mut self, obj: ObjPtr, facts: &TypeFacts, frame: Option<&FrameInfo>) -> String {
@@ -127,7 +138,8 @@ impl<'py> Describer<'py> {
             },
             ObjectKind::Function => format!(
                 "function {}",
-                self.builtin_attr_str(obj, "__qualname__").unwrap_or_else(|| "?".into())
+                self.builtin_attr_str(obj, "__qualname__")
+                    .unwrap_or_else(|| "?".into())
             ),
             ObjectKind::Method => {
                 let func = self
@@ -149,12 +161,18 @@ impl<'py> Describer<'py> {
                     .builtin_attr_str(obj, "co_qualname")
                     .or_else(|| self.builtin_attr_str(obj, "co_name"))
                     .unwrap_or_else(|| "?".into());
-                let file = self.builtin_attr_str(obj, "co_filename").unwrap_or_default();
-                let line = self.builtin_attr(obj, "co_firstlineno").and_then(|v| cpython::int_value(v.as_ptr()));
+                let file = self
+                    .builtin_attr_str(obj, "co_filename")
+                    .unwrap_or_default();
+                let line = self
+                    .builtin_attr(obj, "co_firstlineno")
+                    .and_then(|v| cpython::int_value(v.as_ptr()));
                 format!("code {name} at {file}:{}", line.unwrap_or(0))
             }
             ObjectKind::Traceback => {
-                let line = self.builtin_attr(obj, "tb_lineno").and_then(|v| cpython::int_value(v.as_ptr()));
+                let line = self
+                    .builtin_attr(obj, "tb_lineno")
+                    .and_then(|v| cpython::int_value(v.as_ptr()));
                 let file = self
                     .builtin_attr(obj, "tb_frame")
                     .and_then(|fr| self.builtin_attr(fr.as_ptr(), "f_code"))
@@ -165,7 +183,8 @@ impl<'py> Describer<'py> {
             ObjectKind::Generator => format!(
                 "{} {}",
                 facts.qualname,
-                self.builtin_attr_str(obj, "__qualname__").unwrap_or_else(|| "?".into())
+                self.builtin_attr_str(obj, "__qualname__")
+                    .unwrap_or_else(|| "?".into())
             ),
             ObjectKind::Type => {
                 let name = cpython::generic_getattr(obj, c"__qualname__")
@@ -179,8 +198,15 @@ impl<'py> Describer<'py> {
             }
             ObjectKind::Exception => {
                 let message = cpython::generic_getattr(obj, c"args").and_then(|args| {
-                    let first = cpython::sequence_item(args, &TypeFlags { is_tuple: true, ..Default::default() }, 0)
-                        .and_then(cpython::str_text);
+                    let first = cpython::sequence_item(
+                        args,
+                        &TypeFlags {
+                            is_tuple: true,
+                            ..Default::default()
+                        },
+                        0,
+                    )
+                    .and_then(cpython::str_text);
                     cpython::decref(args);
                     first
                 });
@@ -191,7 +217,15 @@ impl<'py> Describer<'py> {
             }
             ObjectKind::Dict | ObjectKind::List | ObjectKind::Tuple | ObjectKind::Set => {
                 let n = cpython::builtin_len(obj, f).unwrap_or(0);
-                let unit = if f.is_dict { if n == 1 { "key" } else { "keys" } } else { "len" };
+                let unit = if f.is_dict {
+                    if n == 1 {
+                        "key"
+                    } else {
+                        "keys"
+                    }
+                } else {
+                    "len"
+                };
                 if unit == "len" {
                     format!("{} (len {n})", facts.qualname)
                 } else {
@@ -280,13 +314,19 @@ impl<'py> Describer<'py> {
                 locals.push((name, summary));
             }
         }
-        FrameInfo { location, locals, stack }
+        FrameInfo {
+            location,
+            locals,
+            stack,
+        }
     }
 
     fn frame_location(&self, frame: ObjPtr) -> StackEntry {
         let code = self.builtin_attr(frame, "f_code");
         let text = |name: &str| {
-            code.as_ref().and_then(|c| self.builtin_attr_str(c.as_ptr(), name)).unwrap_or_else(|| "?".into())
+            code.as_ref()
+                .and_then(|c| self.builtin_attr_str(c.as_ptr(), name))
+                .unwrap_or_else(|| "?".into())
         };
         let function = code
             .as_ref()
@@ -294,7 +334,10 @@ impl<'py> Describer<'py> {
             .unwrap_or_else(|| text("co_name"));
         StackEntry {
             filename: text("co_filename"),
-            lineno: self.builtin_attr(frame, "f_lineno").and_then(|v| cpython::int_value(v.as_ptr())).unwrap_or(0),
+            lineno: self
+                .builtin_attr(frame, "f_lineno")
+                .and_then(|v| cpython::int_value(v.as_ptr()))
+                .unwrap_or(0),
             function,
         }
     }
@@ -302,18 +345,26 @@ impl<'py> Describer<'py> {
     /// `(name, value)` of a frame's locals. `frame.f_locals` is a dict (3.10–3.12) or a
     /// FrameLocalsProxy (3.13+); both are builtin mappings.
     fn frame_local_items(&self, frame: ObjPtr) -> Vec<(String, Bound<'py, PyAny>)> {
-        let Some(locals) = self.builtin_attr(frame, "f_locals") else { return Vec::new() };
+        let Some(locals) = self.builtin_attr(frame, "f_locals") else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         if let Ok(dict) = locals.cast::<PyDict>() {
             for (k, v) in dict.iter() {
-                out.push((cpython::str_text(k.as_ptr()).unwrap_or_else(|| "?".into()), v));
+                out.push((
+                    cpython::str_text(k.as_ptr()).unwrap_or_else(|| "?".into()),
+                    v,
+                ));
             }
         } else if let Ok(items) = locals.call_method0("items") {
             if let Ok(iter) = items.try_iter() {
                 for pair in iter.flatten() {
                     if let Ok(tuple) = pair.cast::<PyTuple>() {
                         if let (Ok(k), Ok(v)) = (tuple.get_item(0), tuple.get_item(1)) {
-                            out.push((cpython::str_text(k.as_ptr()).unwrap_or_else(|| "?".into()), v));
+                            out.push((
+                                cpython::str_text(k.as_ptr()).unwrap_or_else(|| "?".into()),
+                                v,
+                            ));
                         }
                     }
                 }
@@ -331,13 +382,41 @@ impl<'py> Describer<'py> {
             ObjectKind::Function => self.attr_label(
                 src,
                 dst,
-                &["__closure__", "__globals__", "__defaults__", "__kwdefaults__", "__code__", "__annotations__", "__module__", "__doc__", "__name__", "__qualname__", "__dict__"],
+                &[
+                    "__closure__",
+                    "__globals__",
+                    "__defaults__",
+                    "__kwdefaults__",
+                    "__code__",
+                    "__annotations__",
+                    "__module__",
+                    "__doc__",
+                    "__name__",
+                    "__qualname__",
+                    "__dict__",
+                ],
             ),
             ObjectKind::Method => self.attr_label(src, dst, &["__self__", "__func__"]),
             ObjectKind::Cell => self.attr_label(src, dst, &["cell_contents"]),
             ObjectKind::Traceback => self.attr_label(src, dst, &["tb_frame", "tb_next"]),
-            ObjectKind::Code => self.attr_label(src, dst, &["co_consts", "co_names", "co_filename", "co_name"]),
-            ObjectKind::Generator => self.attr_label(src, dst, &["gi_frame", "cr_frame", "ag_frame", "gi_code", "cr_code", "cr_await", "gi_yieldfrom"]),
+            ObjectKind::Code => self.attr_label(
+                src,
+                dst,
+                &["co_consts", "co_names", "co_filename", "co_name"],
+            ),
+            ObjectKind::Generator => self.attr_label(
+                src,
+                dst,
+                &[
+                    "gi_frame",
+                    "cr_frame",
+                    "ag_frame",
+                    "gi_code",
+                    "cr_code",
+                    "cr_await",
+                    "gi_yieldfrom",
+                ],
+            ),
             ObjectKind::Type => self.type_label(src, dst),
             _ => None,
         };
@@ -349,7 +428,8 @@ impl<'py> Describer<'py> {
                 return label;
             }
         }
-        self.container_label(src, dst, &facts).unwrap_or_else(|| "?".into())
+        self.container_label(src, dst, &facts)
+            .unwrap_or_else(|| "?".into())
     }
 
     fn attr_label(&self, src: ObjPtr, dst: ObjPtr, names: &[&str]) -> Option<String> {
@@ -360,7 +440,11 @@ impl<'py> Describer<'py> {
     }
 
     fn frame_label(&self, frame: ObjPtr, dst: ObjPtr) -> Option<String> {
-        if let Some(label) = self.attr_label(frame, dst, &["f_back", "f_code", "f_globals", "f_builtins", "f_trace"]) {
+        if let Some(label) = self.attr_label(
+            frame,
+            dst,
+            &["f_back", "f_code", "f_globals", "f_builtins", "f_trace"],
+        ) {
             return Some(label);
         }
         let items = self.frame_local_items(frame);
@@ -370,7 +454,8 @@ impl<'py> Describer<'py> {
         // A cell variable: the frame holds the cell, f_locals shows its contents.
         if cpython::type_of(dst) as usize == self.known.cell {
             if let Some(contents) = self.builtin_attr(dst, "cell_contents") {
-                if let Some((name, _)) = items.iter().find(|(_, v)| v.as_ptr() == contents.as_ptr()) {
+                if let Some((name, _)) = items.iter().find(|(_, v)| v.as_ptr() == contents.as_ptr())
+                {
                     return Some(format!("cell {name}"));
                 }
             }
@@ -403,9 +488,15 @@ impl<'py> Describer<'py> {
         }
         let closure = closure.cast::<PyTuple>().ok()?;
         let position = closure.iter().position(|cell| cell.as_ptr() == dst)?;
-        let names = self.builtin_attr(function, "__code__")?.getattr("co_freevars").ok()?;
+        let names = self
+            .builtin_attr(function, "__code__")?
+            .getattr("co_freevars")
+            .ok()?;
         let name = names.cast::<PyTuple>().ok()?.get_item(position).ok()?;
-        Some(format!("[{position}] closure var {}", cpython::str_text(name.as_ptr())?))
+        Some(format!(
+            "[{position}] closure var {}",
+            cpython::str_text(name.as_ptr())?
+        ))
     }
 
     /// Labels for dicts, lists, tuples, sets, exceptions and instances (any subclass).
@@ -459,9 +550,11 @@ impl<'py> Describer<'py> {
                 let label = if dict == dst {
                     Some(".__dict__".into())
                 } else {
-                    self.dict_label(dict, dst).map(|key| match key.strip_prefix("['").and_then(|k| k.strip_suffix("']")) {
-                        Some(name) if is_identifier(name) => format!(".{name}"),
-                        _ => format!(".__dict__{key}"),
+                    self.dict_label(dict, dst).map(|key| {
+                        match key.strip_prefix("['").and_then(|k| k.strip_suffix("']")) {
+                            Some(name) if is_identifier(name) => format!(".{name}"),
+                            _ => format!(".__dict__{key}"),
+                        }
                     })
                 };
                 cpython::decref(dict);
@@ -488,7 +581,11 @@ impl<'py> Describer<'py> {
         });
         let (key, is_value) = hit?;
         let key_text = self.key_text(key);
-        Some(if is_value { format!("[{key_text}]") } else { format!("(key {key_text})") })
+        Some(if is_value {
+            format!("[{key_text}]")
+        } else {
+            format!("(key {key_text})")
+        })
     }
 
     /// Safe form of a dict key: str and int shown, anything else by type.
@@ -557,7 +654,11 @@ fn type_facts(tp: *mut ffi::PyTypeObject, known: &KnownTypes) -> TypeFacts {
     };
     let qualname = text(c"__qualname__").unwrap_or_else(|| "?".into());
     let module = text(c"__module__").unwrap_or_default();
-    let name = if module.is_empty() || module == "builtins" { qualname.clone() } else { format!("{module}.{qualname}") };
+    let name = if module.is_empty() || module == "builtins" {
+        qualname.clone()
+    } else {
+        format!("{module}.{qualname}")
+    };
     let t = tp as usize;
     let kind = if flags.is_type {
         ObjectKind::Type

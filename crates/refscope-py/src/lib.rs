@@ -172,7 +172,10 @@ impl CycleAnalysis {
 /// the call) and describes them.
 #[pyfunction]
 ///
-/// `describe=False` skips descriptions and labels (for callers that only want the objects).
+/// `describe=False` skips descriptions and labels and keeps instance dicts as nodes of
+/// their own (the recipe's view, for `find_circular_references`); `describe=True` folds an
+/// instance's own `__dict__` into the instance so that reports read the same on every
+/// CPython version.
 #[pyo3(signature = (objects, *, keep_objects=true, frame_locals=true, describe=true))]
 fn analyze(
     py: Python<'_>,
@@ -182,7 +185,7 @@ fn analyze(
     describe: bool,
 ) -> PyResult<CycleAnalysis> {
     let known = known_types(py)?;
-    let walked = walk::walk(objects.as_ptr(), known.frame).map_err(|e| match e {
+    let walked = walk::walk(objects.as_ptr(), known.frame, known.minor, describe).map_err(|e| match e {
         walk::WalkError::Core(e) => RefscopeError::new_err(e.to_string()),
         walk::WalkError::Internal => RefscopeError::new_err("internal error while walking the heap (please report it)"),
     })?;

@@ -4,7 +4,7 @@
 //! each referent's address up in an [`AddressIndex`]. It allocates no Python object, runs
 //! no Python code and never reads `__dict__`, so walking does not change the heap.
 
-use crate::cpython::{self, ObjPtr, TraverseSlots, TypeFlags};
+use crate::cpython::{self, DictSlot, ObjPtr, TraverseSlots, TypeFlags};
 use pyo3::ffi;
 use refscope_core::graph::{Graph, GraphBuilder};
 use refscope_core::index::AddressIndex;
@@ -29,6 +29,7 @@ pub struct Walk {
 struct TypeEntry {
     slots: TraverseSlots,
     priority: u8,
+    dict_slot: DictSlot,
 }
 
 /// Why a walk failed.
@@ -45,15 +46,34 @@ impl From<CoreError> for WalkError {
     }
 }
 
-/// Walks every distinct object of `list` (a live Python list the caller keeps alive).
-pub fn walk(list: ObjPtr, frame_type: usize) -> Result<Walk, WalkError> {
+/// Walks every distinct object of `list` (a live Python list the caller keeps alive) on
+/// CPython 3.`minor`.
+///
+/// An instance's own `__dict__` that exists but is not among the analysed objects is looked
+/// through: its references count as the instance's. That is what CPython 3.11+ shows
+/// before the dict is materialised (the instance visits its attribute values directly), so
+/// the graph does not depend on whether something (refscope's labelling included) has
+/// created the dict. When the dict itself is analysed (3.10's gc.garbage holds it), it
+/// stays a node of its own unless `absorb_own_dicts` is set: then it is folded into its
+/// owner (the owner gets the dict's references, the dict node gets no edges), so reports
+/// read `A .b -> B` on every CPython version instead of `A .__dict__ -> dict ['b'] -> B`.
+pub fn walk(
+    list: ObjPtr,
+    frame_type: usize,
+    minor: u8,
+    absorb_own_dicts: bool,
+) -> Result<Walk, WalkError> {
     let items = cpython::list_items(list);
     let mut index = AddressIndex::with_capacity(items.len());
     let mut nodes: Vec<ObjPtr> = Vec::with_capacity(items.len());
     for &item in &items {
         let next_id = nodes.len() as u32;
         if nodes.len() >= u32::MAX as usize - 1 {
-            return Err(CoreError::TooLarge { what: "object count", limit: u32::MAX as u64 - 1 }.into());
+            return Err(CoreError::TooLarge {
+                what: "object count",
+                limit: u32::MAX as u64 - 1,
+            }
+            .into());
         }
         if index.insert(item as u64, next_id)? == next_id {
             nodes.push(item);
@@ -62,32 +82,73 @@ pub fn walk(list: ObjPtr, frame_type: usize) -> Result<Walk, WalkError> {
     drop(items);
 
     let mut types: FxHashMap<usize, TypeEntry> = FxHashMap::default();
+    let mut entry_of = |tp: *mut ffi::PyTypeObject| {
+        *types
+            .entry(tp as usize)
+            .or_insert_with(|| type_entry(tp, frame_type, minor))
+    };
+    // Dicts owned by an analysed instance, when they are folded into it.
+    let mut absorbed: Vec<bool> = Vec::new();
+    if absorb_own_dicts {
+        absorbed = vec![false; nodes.len()];
+        for &obj in &nodes {
+            if let Some(dict) = entry_of(cpython::type_of(obj))
+                .dict_slot
+                .materialised_dict(obj)
+            {
+                if let Some(id) = index.get(dict as u64) {
+                    absorbed[id as usize] = true;
+                }
+            }
+        }
+    }
     let mut last_type: (usize, Option<TypeEntry>) = (0, None);
     let mut priority = Vec::with_capacity(nodes.len());
+    let mut dict_slots: Option<TraverseSlots> = None;
     let mut builder = GraphBuilder::with_capacity(nodes.len(), nodes.len() * 2);
     for &obj in &nodes {
         let tp = cpython::type_of(obj);
         let entry = match last_type {
             (cached, Some(entry)) if cached == tp as usize => entry,
             _ => {
-                let entry = *types.entry(tp as usize).or_insert_with(|| type_entry(tp, frame_type));
+                let entry = entry_of(tp);
                 last_type = (tp as usize, Some(entry));
                 entry
             }
         };
         priority.push(entry.priority);
         builder.start_node()?;
-        cpython::for_each_referent(&entry.slots, obj, &mut |referent: ObjPtr| {
+        let node = priority.len() - 1;
+        if absorb_own_dicts && absorbed[node] {
+            continue;
+        }
+        let own_dict = entry.dict_slot.materialised_dict(obj);
+        let dict_id = own_dict.and_then(|d| index.get(d as u64));
+        let look_through = own_dict.is_some() && (dict_id.is_none() || absorb_own_dicts);
+        let mut add_edge = |referent: ObjPtr| {
             if let Some(id) = index.get(referent as u64) {
-                builder.push_edge(id);
+                if !(look_through && Some(id) == dict_id) {
+                    builder.push_edge(id);
+                }
             }
-        })
-        .map_err(|()| WalkError::Internal)?;
+        };
+        cpython::for_each_referent(&entry.slots, obj, &mut add_edge)
+            .map_err(|()| WalkError::Internal)?;
+        if let (true, Some(dict)) = (look_through, own_dict) {
+            let dict_slots =
+                dict_slots.get_or_insert_with(|| TraverseSlots::of(cpython::type_of(dict)));
+            cpython::for_each_referent(dict_slots, dict, &mut add_edge)
+                .map_err(|()| WalkError::Internal)?;
+        }
     }
-    Ok(Walk { nodes, graph: builder.finish()?, priority })
+    Ok(Walk {
+        nodes,
+        graph: builder.finish()?,
+        priority,
+    })
 }
 
-fn type_entry(tp: *mut ffi::PyTypeObject, frame_type: usize) -> TypeEntry {
+fn type_entry(tp: *mut ffi::PyTypeObject, frame_type: usize, minor: u8) -> TypeEntry {
     let flags = TypeFlags::of(tp);
     let priority = if flags.has_finalizer {
         PRIORITY_FINALIZER
@@ -98,5 +159,14 @@ fn type_entry(tp: *mut ffi::PyTypeObject, frame_type: usize) -> TypeEntry {
     } else {
         PRIORITY_CONTAINER
     };
-    TypeEntry { slots: TraverseSlots::of(tp), priority }
+    let dict_slot = if flags.is_heap_type && !flags.is_type {
+        DictSlot::of(tp, minor)
+    } else {
+        DictSlot::None
+    };
+    TypeEntry {
+        slots: TraverseSlots::of(tp),
+        priority,
+        dict_slot,
+    }
 }

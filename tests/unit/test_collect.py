@@ -1,0 +1,102 @@
+"""refscope.collect(): a real collection, analysed, with gc state restored."""
+
+import gc
+import weakref
+
+import refscope
+
+
+class Leaky:
+    def __init__(self):
+        self.me = self
+
+
+class WithDel:
+    def __init__(self):
+        self.other = Partner(self)
+
+    def __del__(self):
+        pass
+
+
+class Partner:
+    def __init__(self, owner):
+        self.owner = owner
+
+
+def count_instances(cls):
+    return sum(1 for o in gc.get_objects() if type(o) is cls)
+
+
+def test_collect_reports_the_cycles_a_collection_found():
+    for _ in range(3):
+        Leaky()
+    WithDel()
+    report = refscope.collect()
+    assert report.collected >= 5
+    types = sorted(tuple(c.types) for c in report.cycles)
+    assert ("test_collect.Leaky",) in types
+    assert types.count(("test_collect.Leaky",)) == 3
+    assert ("test_collect.WithDel", "test_collect.Partner") in types
+
+
+def test_collect_restores_debug_flags_and_gc_garbage():
+    sentinel = object()
+    gc.garbage.append(sentinel)
+    gc.set_debug(gc.DEBUG_STATS & 0)  # no flags
+    Leaky()
+    refscope.collect()
+    assert gc.get_debug() == 0
+    assert gc.garbage == [sentinel]
+    gc.garbage.remove(sentinel)
+
+
+def test_collect_keeps_the_garbage_in_gc_garbage_when_the_user_asked_for_saveall():
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    Leaky()
+    report = refscope.collect()
+    assert gc.get_debug() == gc.DEBUG_SAVEALL
+    assert any(type(o) is Leaky for o in gc.garbage)
+    assert len(report) == 1
+    gc.set_debug(0)
+    del gc.garbage[:]
+
+
+def test_analysed_objects_are_freed_by_the_next_collection():
+    Leaky()
+    WithDel()
+    report = refscope.collect()
+    assert len(report) == 2
+    assert not report.keeps_objects
+    # the report holds only descriptions; the objects are unreachable again
+    assert count_instances(Leaky) == 1
+    gc.collect()
+    assert count_instances(Leaky) == 0
+    assert count_instances(WithDel) == 0
+
+
+def test_kept_objects_are_freed_once_the_report_goes():
+    Leaky()
+    report = refscope.collect(keep_objects=True)
+    (obj,) = report.cycles[0].objects
+    probe = weakref.ref(obj)
+    del obj
+    gc.collect()
+    assert probe() is not None
+    del report
+    gc.collect()
+    assert probe() is None
+
+
+def test_collect_works_with_gc_disabled_like_the_recipe_server():
+    gc.disable()
+    Leaky()
+    report = refscope.collect()
+    assert not gc.isenabled()
+    assert len(report) == 1
+
+
+def test_an_empty_collection_reports_nothing():
+    report = refscope.collect()
+    assert len(report) == 0
+    assert report.collected == 0
