@@ -1,0 +1,84 @@
+"""The end-to-end benchmark's quick mode runs to the end on this interpreter (no timings
+are asserted: performance is measured in benchmarks, never in tests)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benches" / "e2e.py"
+SHAPES = ("del_pairs", "ring", "dense", "frames", "web_mix")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    if not BENCHMARK.is_file():
+        pytest.skip(f"{BENCHMARK} is not in this checkout")
+    out = tmp_path_factory.mktemp("bench")
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick",
+         "--markdown", str(out / "e2e.md"), "--json", str(out / "e2e.json")],
+        capture_output=True, text=True, timeout=600,
+    )
+    return completed, out
+
+
+def test_quick_benchmark_exits_successfully(quick_run):
+    completed, _ = quick_run
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert "SANITY CHECK FAILED" not in completed.stderr
+
+
+def test_quick_benchmark_prints_a_table_for_every_shape(quick_run):
+    completed, _ = quick_run
+    header = "| N | objects in garbage | gc.collect ms | find_cycles ms (× gc)"
+    assert completed.stdout.count(header) == len(SHAPES)
+    for shape in SHAPES:
+        assert f"### {shape}:" in completed.stdout
+        table = completed.stdout.split(f"### {shape}:")[1]
+        assert "\n| 1k | " in table, f"no N=1000 row in the {shape} table"
+
+
+def test_quick_benchmark_writes_the_same_markdown_and_a_json_of_every_row(quick_run):
+    completed, out = quick_run
+    assert (out / "e2e.md").read_text().strip() == completed.stdout.strip()
+    rows = json.loads((out / "e2e.json").read_text())["rows"]
+    assert sorted(row["shape"] for row in rows) == sorted(SHAPES)
+    for row in rows:
+        assert row["size"] == 1000
+        assert row["sanity_failures"] == [] and row["errors"] == []
+        assert row["garbage_objects"] >= 900
+
+
+def test_quick_benchmark_finds_the_expected_cycles_with_both_refscope_calls(quick_run):
+    _, out = quick_run
+    rows = {row["shape"]: row for row in json.loads((out / "e2e.json").read_text())["rows"]}
+    assert rows["ring"]["expected_cycles"] == 1
+    assert rows["dense"]["expected_cycles"] == 1
+    assert rows["del_pairs"]["expected_cycles"] == rows["del_pairs"]["garbage_objects"] // 2
+    for row in rows.values():
+        find_cycles = row["workers"]["find_cycles"][0]
+        circular = row["workers"]["circular"][0]
+        assert find_cycles["find_cycles_count"] == row["expected_cycles"]
+        assert circular["find_circular_references_count"] == row["expected_cycles"]
+
+
+def test_benchmark_help_names_every_option():
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert completed.returncode == 0
+    for option in ("--sizes", "--shapes", "--repeat", "--recipe-timeout", "--markdown",
+                   "--json", "--quick"):
+        assert option in completed.stdout
+
+
+def test_benchmark_rejects_an_unknown_shape_with_the_list_of_shapes():
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick", "--shapes", "triangle"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert completed.returncode == 2
+    assert "triangle" in completed.stderr and "del_pairs" in completed.stderr
