@@ -17,7 +17,8 @@ from importlib.metadata import version as _version
 
 from ._analysis import collect, find_circular_references, find_cycles
 from ._errors import RefscopeError
-from ._report import Cycle, CycleEntry, CycleReport
+from ._report import Cycle, CycleEntry, CycleGroup, CycleReport, FixHint
+from .monitor import Monitor
 
 try:
     __version__ = _version("refscope")
@@ -27,7 +28,10 @@ except _PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "Cycle",
     "CycleEntry",
+    "CycleGroup",
     "CycleReport",
+    "Monitor",
+    "FixHint",
     "RefscopeError",
     "collect",
     "find_circular_references",

@@ -72,6 +72,67 @@ class Cycle:
         return f"<Cycle of {len(self)} objects: {path}{more}>"
 
 
+class FixHint(NamedTuple):
+    """Which edge of a group's example cycle to break, how, and why."""
+
+    edge_index: int
+    """The reference from ``example.entries[edge_index]`` to the next object."""
+    label: str
+    """That reference's label (``example.labels[edge_index]``)."""
+    fix: str
+    """Stable name of the fix: ``weakmethod``, ``weak-closure``, ``weakref-back-reference``,
+    ``del-exception``, ``clear-traceback``, ``clear-frame-local``, ``context-manager``,
+    ``weakref`` or ``none-needed``."""
+    advice: str
+    """What to change."""
+    why: str
+    """Why that edge."""
+
+
+class CycleGroup:
+    """Cycles of one shape: the same sequence of (type, edge label), wherever they start."""
+
+    __slots__ = (
+        "signature",
+        "key",
+        "count",
+        "total_size",
+        "has_finalizer",
+        "hint",
+        "_report",
+        "_example_index",
+        "_example",
+    )
+
+    def __init__(self, report: CycleReport, info: dict[str, Any]) -> None:
+        self.signature: str = info["signature"]
+        """``"type label -> type label -> ..."`` from the least rotation of the cycle."""
+        self.key: str = info["key"]
+        """12 hex digits of the FNV-1a 64 hash of :attr:`signature`, stable across runs."""
+        self.count: int = info["count"]
+        """Number of cycles of this shape."""
+        self.total_size: int = info["total_size"]
+        """Shallow bytes of all the objects on all the group's cycles."""
+        self.has_finalizer: bool = info["has_finalizer"]
+        hint = info["hint"]
+        self.hint: FixHint | None = None if hint is None else FixHint(
+            hint["edge_index"], hint["label"], hint["fix"], hint["advice"], hint["why"]
+        )
+        self._report = report
+        self._example_index: int = info["example"]
+        self._example: Cycle | None = None
+
+    @property
+    def example(self) -> Cycle:
+        """The group's first cycle in report order."""
+        if self._example is None:
+            self._example = self._report._cycle(self._example_index)
+        return self._example
+
+    def __repr__(self) -> str:
+        return f"<CycleGroup {self.key} ×{self.count}: {self.signature[:120]}>"
+
+
 def _colour_wanted(stream: Any) -> bool:
     if os.environ.get("NO_COLOR"):
         return False
@@ -132,6 +193,12 @@ class CycleReport:
     def cycles(self) -> list[Cycle]:
         """One representative cycle per strongly connected component holding a cycle."""
         return [self._cycle(i) for i in range(len(self))]
+
+    @property
+    def groups(self) -> list[CycleGroup]:
+        """Cycles grouped by signature: most cycles first, then most bytes, then by
+        signature. Identical leaks made 10,000 times are one group with ``count == 10000``."""
+        return [CycleGroup(self, info) for info in self._analysis.groups_info()]
 
     @property
     def sccs(self) -> list[list[object]]:

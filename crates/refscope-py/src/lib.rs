@@ -16,12 +16,19 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use pyo3::{PyTraverseError, PyVisit};
 use refscope_core::cycles::representative_cycles;
+use refscope_core::report::groups::{self, CycleGroup};
+use refscope_core::report::hints::FixHint;
 use refscope_core::report::text::{self, TextOptions};
 use refscope_core::report::{CycleRecord, ObjectRecord, Report};
 use refscope_core::scc::strongly_connected_components;
 use std::sync::OnceLock;
 
-create_exception!(_core, RefscopeError, PyException, "Base class of refscope's errors.");
+create_exception!(
+    _core,
+    RefscopeError,
+    PyException,
+    "Base class of refscope's errors."
+);
 
 static KNOWN_TYPES: OnceLock<KnownTypes> = OnceLock::new();
 
@@ -44,12 +51,22 @@ struct CycleAnalysis {
     component_offsets: Vec<u32>,
     /// Per cycle, positions of its objects in `members`.
     cycle_positions: Vec<Vec<u32>>,
+    /// Cycles grouped by signature, computed on first use.
+    groups: OnceLock<Vec<CycleGroup>>,
 }
 
 impl CycleAnalysis {
+    fn groups(&self) -> &[CycleGroup] {
+        self.groups
+            .get_or_init(|| groups::group_cycles(&self.report))
+    }
+
     fn cycle(&self, index: usize) -> PyResult<&CycleRecord> {
         self.report.cycles.get(index).ok_or_else(|| {
-            PyIndexError::new_err(format!("cycle index {index} out of range (report has {})", self.report.cycles.len()))
+            PyIndexError::new_err(format!(
+                "cycle index {index} out of range (report has {})",
+                self.report.cycles.len()
+            ))
         })
     }
 
@@ -92,16 +109,29 @@ impl CycleAnalysis {
     fn cycle_objects<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyList>> {
         let positions = &self.cycle_positions[self.cycle(index).map(|_| index)?];
         let members = self.members(py)?;
-        let items: PyResult<Vec<_>> = positions.iter().map(|&p| members.get_item(p as usize)).collect();
+        let items: PyResult<Vec<_>> = positions
+            .iter()
+            .map(|&p| members.get_item(p as usize))
+            .collect();
         PyList::new(py, items?)
     }
 
     /// Objects of the strongly connected component of cycle `index`.
-    fn component_objects<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyList>> {
+    fn component_objects<'py>(
+        &self,
+        py: Python<'py>,
+        index: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
         self.cycle(index)?;
         let members = self.members(py)?;
-        let (start, end) = (self.component_offsets[index] as usize, self.component_offsets[index + 1] as usize);
-        members.get_slice(start, end).cast_into::<PyList>().map_err(PyErr::from)
+        let (start, end) = (
+            self.component_offsets[index] as usize,
+            self.component_offsets[index + 1] as usize,
+        );
+        members
+            .get_slice(start, end)
+            .cast_into::<PyList>()
+            .map_err(PyErr::from)
     }
 
     /// Edge labels of cycle `index`: label `i` names the reference from object `i` to `i + 1`.
@@ -145,10 +175,50 @@ impl CycleAnalysis {
             .collect()
     }
 
+    /// Cycles grouped by signature, largest group first: one dict per group with
+    /// `signature`, `key`, `count`, `example` (a cycle index), `total_size`,
+    /// `has_finalizer` and `hint` (a dict, or None).
+    fn groups_info<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.groups()
+            .iter()
+            .map(|group| {
+                let info = PyDict::new(py);
+                info.set_item("signature", &group.signature)?;
+                info.set_item("key", &group.key)?;
+                info.set_item("count", group.count())?;
+                info.set_item("example", group.example())?;
+                info.set_item("total_size", group.total_size)?;
+                info.set_item("has_finalizer", group.has_finalizer)?;
+                match &group.hint {
+                    Some(hint) => info.set_item("hint", hint_info(py, hint)?)?,
+                    None => info.set_item("hint", py.None())?,
+                }
+                Ok(info)
+            })
+            .collect()
+    }
+
+    /// Cycle indexes of group `index` (same order as `groups_info`), in report order.
+    fn group_cycles(&self, index: usize) -> PyResult<Vec<u32>> {
+        let groups = self.groups();
+        groups.get(index).map(|g| g.cycles.clone()).ok_or_else(|| {
+            PyIndexError::new_err(format!(
+                "group index {index} out of range (report has {})",
+                groups.len()
+            ))
+        })
+    }
+
     /// The report as text.
     #[pyo3(signature = (color=false, max_objects_per_cycle=0))]
     fn to_text(&self, color: bool, max_objects_per_cycle: usize) -> String {
-        text::render(&self.report, &TextOptions { color, max_objects_per_cycle })
+        text::render(
+            &self.report,
+            &TextOptions {
+                color,
+                max_objects_per_cycle,
+            },
+        )
     }
 
     /// Stops keeping the analysed objects alive.
@@ -185,10 +255,13 @@ fn analyze(
     describe: bool,
 ) -> PyResult<CycleAnalysis> {
     let known = known_types(py)?;
-    let walked = walk::walk(objects.as_ptr(), known.frame, known.minor, describe).map_err(|e| match e {
-        walk::WalkError::Core(e) => RefscopeError::new_err(e.to_string()),
-        walk::WalkError::Internal => RefscopeError::new_err("internal error while walking the heap (please report it)"),
-    })?;
+    let walked =
+        walk::walk(objects.as_ptr(), known.frame, known.minor, describe).map_err(|e| match e {
+            walk::WalkError::Core(e) => RefscopeError::new_err(e.to_string()),
+            walk::WalkError::Internal => {
+                RefscopeError::new_err("internal error while walking the heap (please report it)")
+            }
+        })?;
     let components = strongly_connected_components(&walked.graph);
     let cycles = representative_cycles(&walked.graph, &components, &walked.priority);
 
@@ -229,7 +302,10 @@ fn analyze(
                 let next = walked.nodes[nodes[(i + 1) % len] as usize];
                 record.labels.push(describer.edge_label(prev, obj, next));
             } else {
-                report.objects.push(ObjectRecord { address: obj as u64, ..Default::default() });
+                report.objects.push(ObjectRecord {
+                    address: obj as u64,
+                    ..Default::default()
+                });
                 record.labels.push("?".into());
             }
         }
@@ -242,7 +318,23 @@ fn analyze(
     } else {
         None
     };
-    Ok(CycleAnalysis { report, members, component_offsets, cycle_positions })
+    Ok(CycleAnalysis {
+        report,
+        members,
+        component_offsets,
+        cycle_positions,
+        groups: OnceLock::new(),
+    })
+}
+
+fn hint_info<'py>(py: Python<'py>, hint: &FixHint) -> PyResult<Bound<'py, PyDict>> {
+    let info = PyDict::new(py);
+    info.set_item("edge_index", hint.edge_index)?;
+    info.set_item("label", &hint.label)?;
+    info.set_item("fix", hint.fix.as_str())?;
+    info.set_item("advice", &hint.advice)?;
+    info.set_item("why", &hint.why)?;
+    Ok(info)
 }
 
 #[pymodule]

@@ -20,9 +20,20 @@ struct Palette {
     reset: &'static str,
 }
 
-const COLOR: Palette =
-    Palette { bold: "\x1b[1m", red: "\x1b[31m", dim: "\x1b[2m", cyan: "\x1b[36m", reset: "\x1b[0m" };
-const PLAIN: Palette = Palette { bold: "", red: "", dim: "", cyan: "", reset: "" };
+const COLOR: Palette = Palette {
+    bold: "\x1b[1m",
+    red: "\x1b[31m",
+    dim: "\x1b[2m",
+    cyan: "\x1b[36m",
+    reset: "\x1b[0m",
+};
+const PLAIN: Palette = Palette {
+    bold: "",
+    red: "",
+    dim: "",
+    cyan: "",
+    reset: "",
+};
 
 /// Renders the whole report.
 pub fn render(report: &Report, options: &TextOptions) -> String {
@@ -76,29 +87,48 @@ fn render_cycle(
         plural(len as u64),
         cycle.component_size,
     );
-    let limit = if options.max_objects_per_cycle == 0 { len } else { options.max_objects_per_cycle };
+    let limit = if options.max_objects_per_cycle == 0 {
+        len
+    } else {
+        options.max_objects_per_cycle
+    };
     for (position, &index) in cycle.objects.iter().enumerate() {
         if position == limit && len > limit {
-            let _ = writeln!(out, "    {}… {} more objects …{}", p.dim, len - limit, p.reset);
+            let _ = writeln!(
+                out,
+                "    {}… {} more objects …{}",
+                p.dim,
+                len - limit,
+                p.reset
+            );
             break;
         }
         let object = report.object(index);
-        let (mark, color) = if object.has_finalizer { (" [__del__]", p.red) } else { ("", "") };
+        let (mark, color) = if object.has_finalizer {
+            (" [__del__]", p.red)
+        } else {
+            ("", "")
+        };
         let _ = writeln!(
             out,
-            "  {color}{}{}{mark}{}  {}",
-            object.type_name,
-            if color.is_empty() { "" } else { "" },
-            p.reset,
-            object.description,
+            "  {color}{}{mark}{}  {}",
+            object.type_name, p.reset, object.description,
         );
         if let Some(frame) = &object.frame {
             for (name, value) in &frame.locals {
                 let _ = writeln!(out, "      {}local {name} = {value}{}", p.dim, p.reset);
             }
         }
-        let target = if position + 1 == len { " (back to the first object)" } else { "" };
-        let _ = writeln!(out, "    {}--[{}]-->{}{target}", p.cyan, cycle.labels[position], p.reset);
+        let target = if position + 1 == len {
+            " (back to the first object)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "    {}--[{}]-->{}{target}",
+            p.cyan, cycle.labels[position], p.reset
+        );
     }
 }
 
@@ -131,15 +161,27 @@ mod tests {
     fn plain_text_names_types_labels_and_finalisers() {
         let text = render(&pair(), &TextOptions::default());
         assert!(text.contains("refscope: 1 cycle among 2 objects"), "{text}");
-        assert!(text.contains("__main__.B [__del__]  __main__.B object"), "{text}");
+        assert!(
+            text.contains("__main__.B [__del__]  __main__.B object"),
+            "{text}"
+        );
         assert!(text.contains("--[.a]-->"), "{text}");
-        assert!(text.contains("--[.b]--> (back to the first object)"), "{text}");
+        assert!(
+            text.contains("--[.b]--> (back to the first object)"),
+            "{text}"
+        );
         assert!(!text.contains('\x1b'));
     }
 
     #[test]
     fn colour_only_when_asked() {
-        let text = render(&pair(), &TextOptions { color: true, ..Default::default() });
+        let text = render(
+            &pair(),
+            &TextOptions {
+                color: true,
+                ..Default::default()
+            },
+        );
         assert!(text.contains("\x1b[31m"));
     }
 
@@ -148,7 +190,13 @@ mod tests {
         let mut report = pair();
         report.cycles[0].objects = vec![0, 1, 0, 1, 0, 1];
         report.cycles[0].labels = vec!["[0]".into(); 6];
-        let text = render(&report, &TextOptions { color: false, max_objects_per_cycle: 2 });
+        let text = render(
+            &report,
+            &TextOptions {
+                color: false,
+                max_objects_per_cycle: 2,
+            },
+        );
         assert!(text.contains("… 4 more objects …"), "{text}");
     }
 }

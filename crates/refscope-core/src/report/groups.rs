@@ -1,0 +1,412 @@
+//! Grouping of cycles by shape, so that 10,000 identical leaks read as one line.
+//!
+//! A cycle's *signature* is its sequence of (qualified type name, edge label) pairs, read
+//! from the rotation that is least in lexicographic order. Two cycles that differ only in
+//! where they start (the representative cycle of each component starts at its most
+//! interesting member, which varies) therefore get the same signature.
+//!
+//! Cost: linear in the total number of cycle members plus `d log d` for sorting the `d`
+//! distinct pairs. Each pair is interned once to a rank that follows the lexicographic
+//! order of the pair's text, and the least rotation of the rank sequence is found in
+//! O(n) time and O(1) extra space with the two-pointer "minimum expression" algorithm
+//! (the same result as Booth's algorithm), so cycles of a million members are cheap.
+//! Ranks come from a global order on the pairs' text, not from the order pairs were met,
+//! so the signature of a cycle does not depend on the rest of the report.
+
+use super::hints::{self, FixHint};
+use super::{CycleRecord, Report};
+use std::collections::HashMap;
+
+/// Separator between the pairs of a signature's text.
+pub const SIGNATURE_SEPARATOR: &str = " -> ";
+
+/// Cycles of one shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleGroup {
+    /// Stable text: `"type label -> type label -> ..."`, from the least rotation.
+    pub signature: String,
+    /// First 12 hex digits of the FNV-1a 64 hash of `signature` (stable across runs,
+    /// machines and versions): short enough for a metric label or a dict key.
+    pub key: String,
+    /// Indexes into [`Report::cycles`] of every cycle of this shape, in report order.
+    /// The first one is the group's example.
+    pub cycles: Vec<u32>,
+    /// Shallow bytes of all the objects on all the group's cycles.
+    pub total_size: u64,
+    /// Some object on the group's cycles has a finaliser (`__del__`).
+    pub has_finalizer: bool,
+    /// Which edge to break, and how; `None` when refscope has no specific advice.
+    pub hint: Option<FixHint>,
+    /// Position in the example cycle where the least rotation starts (the example's
+    /// `objects[rotation]` is the signature's first object).
+    pub rotation: u32,
+}
+
+impl CycleGroup {
+    /// Number of cycles of this shape.
+    pub fn count(&self) -> u64 {
+        self.cycles.len() as u64
+    }
+
+    /// Index into [`Report::cycles`] of the example cycle.
+    pub fn example(&self) -> u32 {
+        self.cycles[0]
+    }
+}
+
+/// FNV-1a, 64 bits: tiny, stable and good enough to name groups (not a defence against
+/// crafted collisions; the signature itself is the real identity).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// The short key of a signature: first 12 hex digits of its FNV-1a 64 hash.
+pub fn signature_key(signature: &str) -> String {
+    let mut hex = format!("{:016x}", fnv1a64(signature.as_bytes()));
+    hex.truncate(12);
+    hex
+}
+
+/// Start of the least rotation of `s` (the smallest such start when `s` is periodic).
+///
+/// Two candidates `i < j` are compared character by character; on the first mismatch
+/// at offset `k` the larger one and the `k` starts after it cannot be least, so it jumps
+/// past them. Each step advances `i + j + k`, which is bounded by `3n`: O(n).
+pub fn least_rotation<T: Ord>(s: &[T]) -> usize {
+    let n = s.len();
+    let (mut i, mut j, mut k) = (0usize, 1usize, 0usize);
+    while i < n && j < n && k < n {
+        let a = &s[(i + k) % n];
+        let b = &s[(j + k) % n];
+        match a.cmp(b) {
+            std::cmp::Ordering::Equal => k += 1,
+            std::cmp::Ordering::Greater => {
+                i += k + 1;
+                if i == j {
+                    i += 1;
+                }
+                k = 0;
+            }
+            std::cmp::Ordering::Less => {
+                j += k + 1;
+                if i == j {
+                    j += 1;
+                }
+                k = 0;
+            }
+        }
+    }
+    i.min(j).min(n.saturating_sub(1))
+}
+
+/// Pair ranks per cycle: `ranks[c][p]` ranks (type of object `p`, label `p`) of cycle `c`
+/// in the lexicographic order of all distinct pairs of the report.
+fn ranked_cycles(report: &Report) -> (Vec<Vec<u32>>, Vec<(String, String)>) {
+    let mut interned: HashMap<(&str, &str), u32> = HashMap::new();
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    let provisional: Vec<Vec<u32>> = report
+        .cycles
+        .iter()
+        .map(|cycle| {
+            cycle
+                .objects
+                .iter()
+                .zip(&cycle.labels)
+                .map(|(&object, label)| {
+                    let pair = (report.object(object).type_name.as_str(), label.as_str());
+                    *interned.entry(pair).or_insert_with(|| {
+                        pairs.push(pair);
+                        (pairs.len() - 1) as u32
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let mut order: Vec<u32> = (0..pairs.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| pairs[a as usize].cmp(&pairs[b as usize]));
+    let mut rank_of = vec![0u32; pairs.len()];
+    for (rank, &id) in order.iter().enumerate() {
+        rank_of[id as usize] = rank as u32;
+    }
+    let ranks = provisional
+        .into_iter()
+        .map(|mut cycle| {
+            for id in &mut cycle {
+                *id = rank_of[*id as usize];
+            }
+            cycle
+        })
+        .collect();
+    let sorted_pairs = order
+        .iter()
+        .map(|&id| {
+            (
+                pairs[id as usize].0.to_owned(),
+                pairs[id as usize].1.to_owned(),
+            )
+        })
+        .collect();
+    (ranks, sorted_pairs)
+}
+
+fn signature_text(rotated: &[u32], pairs: &[(String, String)]) -> String {
+    let mut text = String::new();
+    for (position, &rank) in rotated.iter().enumerate() {
+        if position > 0 {
+            text.push_str(SIGNATURE_SEPARATOR);
+        }
+        let (type_name, label) = &pairs[rank as usize];
+        text.push_str(type_name);
+        text.push(' ');
+        text.push_str(label);
+    }
+    text
+}
+
+fn cycle_size(report: &Report, cycle: &CycleRecord) -> u64 {
+    cycle.objects.iter().map(|&i| report.object(i).size).sum()
+}
+
+/// The signature of cycle `index` (same text as its group's).
+pub fn cycle_signature(report: &Report, index: usize) -> String {
+    let cycle = &report.cycles[index];
+    let pairs: Vec<(&str, &str)> = cycle
+        .objects
+        .iter()
+        .zip(&cycle.labels)
+        .map(|(&object, label)| (report.object(object).type_name.as_str(), label.as_str()))
+        .collect();
+    let start = least_rotation(&pairs);
+    let mut text = String::new();
+    for position in 0..pairs.len() {
+        if position > 0 {
+            text.push_str(SIGNATURE_SEPARATOR);
+        }
+        let (type_name, label) = pairs[(start + position) % pairs.len()];
+        text.push_str(type_name);
+        text.push(' ');
+        text.push_str(label);
+    }
+    text
+}
+
+/// Groups the report's cycles by signature: largest count first, then largest total
+/// size, then signature text.
+pub fn group_cycles(report: &Report) -> Vec<CycleGroup> {
+    let (ranks, pairs) = ranked_cycles(report);
+    let mut index_of: HashMap<Vec<u32>, usize> = HashMap::new();
+    let mut groups: Vec<CycleGroup> = Vec::new();
+    for (cycle_index, cycle_ranks) in ranks.into_iter().enumerate() {
+        let cycle = &report.cycles[cycle_index];
+        let start = least_rotation(&cycle_ranks);
+        let mut rotated = cycle_ranks;
+        rotated.rotate_left(start);
+        let size = cycle_size(report, cycle);
+        let has_finalizer = report.cycle_has_finalizer(cycle);
+        match index_of.get(&rotated) {
+            Some(&g) => {
+                let group = &mut groups[g];
+                group.cycles.push(cycle_index as u32);
+                group.total_size += size;
+                group.has_finalizer |= has_finalizer;
+            }
+            None => {
+                let signature = signature_text(&rotated, &pairs);
+                groups.push(CycleGroup {
+                    key: signature_key(&signature),
+                    signature,
+                    cycles: vec![cycle_index as u32],
+                    total_size: size,
+                    has_finalizer,
+                    hint: None,
+                    rotation: start as u32,
+                });
+                index_of.insert(rotated, groups.len() - 1);
+            }
+        }
+    }
+    drop(index_of);
+    for group in &mut groups {
+        group.hint = hints::hint_for(report, &report.cycles[group.example() as usize]);
+    }
+    groups.sort_by(|a, b| {
+        b.count()
+            .cmp(&a.count())
+            .then(b.total_size.cmp(&a.total_size))
+            .then_with(|| a.signature.cmp(&b.signature))
+    });
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ObjectKind, ObjectRecord};
+    use proptest::prelude::*;
+
+    fn brute_least_rotation<T: Ord + Clone>(s: &[T]) -> Vec<T> {
+        (0..s.len())
+            .map(|r| {
+                let mut v = s.to_vec();
+                v.rotate_left(r);
+                v
+            })
+            .min()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn least_rotation_of_simple_sequences() {
+        assert_eq!(least_rotation(&[3, 1, 2]), 1);
+        assert_eq!(least_rotation(&[1, 1, 1]), 0);
+        assert_eq!(least_rotation(&[2, 1, 2, 1]), 1);
+        assert_eq!(least_rotation::<u32>(&[]), 0);
+        assert_eq!(least_rotation(&[7]), 0);
+    }
+
+    #[test]
+    fn least_rotation_of_a_million_members_is_found() {
+        let mut s = vec![5u32; 1_000_000];
+        s[999_999] = 1;
+        assert_eq!(least_rotation(&s), 999_999);
+    }
+
+    proptest! {
+        #[test]
+        fn least_rotation_matches_brute_force(s in proptest::collection::vec(0u8..3, 0..40)) {
+            let start = least_rotation(&s);
+            let mut rotated = s.clone();
+            rotated.rotate_left(start.min(s.len().saturating_sub(1)));
+            prop_assert_eq!(rotated, brute_least_rotation(&s));
+        }
+    }
+
+    #[test]
+    fn fnv1a64_matches_the_reference_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+        assert_eq!(signature_key("foobar"), "85944171f739");
+    }
+
+    fn object(type_name: &str, size: u64, has_finalizer: bool) -> ObjectRecord {
+        ObjectRecord {
+            type_name: type_name.into(),
+            description: format!("{type_name} object"),
+            kind: ObjectKind::Instance,
+            size,
+            has_finalizer,
+            ..Default::default()
+        }
+    }
+
+    /// A report with `n` A<->B pairs, half of them starting at B, and one C self-loop.
+    fn report_of_pairs(n: usize) -> Report {
+        let mut report = Report::default();
+        for i in 0..n {
+            let first = report.objects.len() as u32;
+            report.objects.push(object("m.A", 48, false));
+            report.objects.push(object("m.B", 56, true));
+            let (objects, labels) = if i % 2 == 0 {
+                (vec![first, first + 1], vec![".b".into(), ".a".into()])
+            } else {
+                (vec![first + 1, first], vec![".a".into(), ".b".into()])
+            };
+            report.cycles.push(CycleRecord {
+                objects,
+                labels,
+                component_size: 2,
+            });
+        }
+        let c = report.objects.len() as u32;
+        report.objects.push(object("m.C", 1000, false));
+        report.cycles.push(CycleRecord {
+            objects: vec![c],
+            labels: vec![".me".into()],
+            component_size: 1,
+        });
+        report
+    }
+
+    #[test]
+    fn cycles_that_differ_only_in_their_start_share_a_group() {
+        let groups = group_cycles(&report_of_pairs(10));
+        assert_eq!(groups.len(), 2);
+        let pairs = &groups[0];
+        assert_eq!(pairs.signature, "m.A .b -> m.B .a");
+        assert_eq!(pairs.count(), 10);
+        assert_eq!(pairs.total_size, 10 * (48 + 56));
+        assert!(pairs.has_finalizer);
+        assert_eq!(pairs.example(), 0);
+        assert_eq!(pairs.key, signature_key("m.A .b -> m.B .a"));
+        assert_eq!(pairs.key.len(), 12);
+        assert_eq!(groups[1].signature, "m.C .me");
+        assert_eq!(groups[1].count(), 1);
+        assert!(!groups[1].has_finalizer);
+    }
+
+    #[test]
+    fn groups_of_equal_count_are_ordered_by_size_then_signature() {
+        let mut report = report_of_pairs(1);
+        let d = report.objects.len() as u32;
+        report.objects.push(object("m.D", 1, false));
+        report.cycles.push(CycleRecord {
+            objects: vec![d],
+            labels: vec![".me".into()],
+            component_size: 1,
+        });
+        let e = report.objects.len() as u32;
+        report.objects.push(object("m.0", 1, false));
+        report.cycles.push(CycleRecord {
+            objects: vec![e],
+            labels: vec![".me".into()],
+            component_size: 1,
+        });
+        let order: Vec<_> = group_cycles(&report)
+            .into_iter()
+            .map(|g| g.signature)
+            .collect();
+        assert_eq!(order, ["m.C .me", "m.A .b -> m.B .a", "m.0 .me", "m.D .me"]);
+    }
+
+    #[test]
+    fn signature_does_not_depend_on_the_rest_of_the_report() {
+        let alone = report_of_pairs(1);
+        let mut crowded = report_of_pairs(1);
+        // A pair met first in this report that sorts after everything else.
+        let z = crowded.objects.len() as u32;
+        crowded.objects.insert(0, object("zzz", 1, false));
+        for cycle in &mut crowded.cycles {
+            for o in &mut cycle.objects {
+                *o += 1;
+            }
+        }
+        crowded.cycles.insert(
+            0,
+            CycleRecord {
+                objects: vec![0],
+                labels: vec![".z".into()],
+                component_size: 1,
+            },
+        );
+        let _ = z;
+        let sig = |r: &Report| {
+            group_cycles(r)
+                .into_iter()
+                .find(|g| g.signature.contains("m.A"))
+                .map(|g| g.signature)
+        };
+        assert_eq!(sig(&alone), sig(&crowded));
+        assert_eq!(cycle_signature(&crowded, 1), "m.A .b -> m.B .a");
+    }
+
+    #[test]
+    fn empty_report_has_no_groups() {
+        assert!(group_cycles(&Report::default()).is_empty());
+    }
+}

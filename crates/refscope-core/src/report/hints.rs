@@ -1,0 +1,572 @@
+//! Fix hints: which edge of a cycle to break, how, and why.
+//!
+//! Decided from object kinds, type names and edge labels alone (all already in the
+//! report), most specific pattern first:
+//!
+//! 1. an exception, traceback or frame on the cycle: the frame's local that holds the
+//!    exception (`del exc`), else the exception's `.__traceback__`
+//!    (`traceback.clear_frames` / `exc.__traceback__ = None`), else the frame's local;
+//! 2. a bound method stored (directly or in a container) on its own `__self__`: store a
+//!    `weakref.WeakMethod` instead; likewise a closure that captured the object storing
+//!    it: capture a `weakref.ref`;
+//! 3. a back-pointer between instances (`.parent`, `.owner`, ... or the plain attribute
+//!    opposite a container of children): make the back edge a `weakref.ref`;
+//! 4. an object with a finaliser (a resource holder): release it with a context manager,
+//!    and break the cycle with a weak reference;
+//! 5. any other cycle through an instance: a `weakref.ref` on the edge into the cycle's
+//!    first object; a class's own cycle (`__mro__`, `__dict__`): nothing to fix per se.
+
+use super::{CycleRecord, ObjectKind, ObjectRecord, Report};
+
+/// What to do about one group of cycles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixHint {
+    /// Edge to break: the reference from the example cycle's object `edge_index` to the
+    /// next object (`labels[edge_index]` of the example).
+    pub edge_index: u32,
+    /// That edge's label.
+    pub label: String,
+    /// Stable machine-readable name of the fix (see [`FixKind::as_str`]).
+    pub fix: FixKind,
+    /// What to change, in one or two sentences.
+    pub advice: String,
+    /// Why that edge.
+    pub why: String,
+}
+
+/// The kinds of fix refscope suggests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FixKind {
+    /// `del exc` in the `except` block, or `traceback.clear_frames`.
+    DeleteException,
+    /// `traceback.clear_frames(tb)` or `exc.__traceback__ = None`.
+    ClearTraceback,
+    /// Delete or clear a frame's local variable.
+    ClearFrameLocal,
+    /// Store `weakref.WeakMethod(obj.method)` instead of the bound method.
+    WeakMethod,
+    /// Capture `weakref.ref(obj)` in the closure instead of the object.
+    WeakClosure,
+    /// Make a back-pointer a `weakref.ref`.
+    WeakBackReference,
+    /// Release the resource with a context manager and drop the reference.
+    ContextManager,
+    /// A weak reference on the edge (no better-known pattern matched).
+    WeakReference,
+    /// The cycle is part of how Python works (classes); nothing to break.
+    NoneNeeded,
+}
+
+impl FixKind {
+    /// Stable lower-case name, used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FixKind::DeleteException => "del-exception",
+            FixKind::ClearTraceback => "clear-traceback",
+            FixKind::ClearFrameLocal => "clear-frame-local",
+            FixKind::WeakMethod => "weakmethod",
+            FixKind::WeakClosure => "weak-closure",
+            FixKind::WeakBackReference => "weakref-back-reference",
+            FixKind::ContextManager => "context-manager",
+            FixKind::WeakReference => "weakref",
+            FixKind::NoneNeeded => "none-needed",
+        }
+    }
+}
+
+/// Attribute names that usually point back at an owner.
+const BACK_POINTER_WORDS: &[&str] = &[
+    "parent",
+    "owner",
+    "container",
+    "manager",
+    "master",
+    "root",
+    "prev",
+    "previous",
+    "back",
+    "outer",
+    "holder",
+    "app",
+    "server",
+    "session",
+    "controller",
+];
+
+/// Words that usually name an object holding an external resource.
+const RESOURCE_WORDS: &[&str] = &[
+    "file",
+    "socket",
+    "conn",
+    "connection",
+    "stream",
+    "handle",
+    "lock",
+    "pool",
+    "client",
+    "cursor",
+    "transport",
+    "channel",
+    "process",
+    "session",
+];
+
+struct Walk<'a> {
+    report: &'a Report,
+    cycle: &'a CycleRecord,
+}
+
+impl<'a> Walk<'a> {
+    fn len(&self) -> usize {
+        self.cycle.objects.len()
+    }
+    fn object(&self, position: usize) -> &'a ObjectRecord {
+        self.report
+            .object(self.cycle.objects[position % self.len()])
+    }
+    fn label(&self, position: usize) -> &'a str {
+        &self.cycle.labels[position % self.len()]
+    }
+    fn next(&self, position: usize) -> &'a ObjectRecord {
+        self.object(position + 1)
+    }
+    fn find(&self, pred: impl Fn(usize) -> bool) -> Option<usize> {
+        (0..self.len()).find(|&p| pred(p))
+    }
+    /// The edge into the object at `position`: where that object is stored.
+    fn storing_edge(&self, position: usize) -> usize {
+        (position + self.len() - 1) % self.len()
+    }
+}
+
+fn attribute_name(label: &str) -> Option<&str> {
+    let name = label.strip_prefix('.')?;
+    let name = name.strip_prefix("__dict__").unwrap_or(name);
+    Some(name.trim_start_matches('_'))
+}
+
+fn names_back_pointer(label: &str) -> bool {
+    let Some(name) = attribute_name(label) else {
+        // `['parent']` on a dict is as telling as `.parent`.
+        let key = label.trim_start_matches("['").trim_end_matches("']");
+        return key != label
+            && BACK_POINTER_WORDS
+                .iter()
+                .any(|w| key.eq_ignore_ascii_case(w));
+    };
+    let name = name.to_ascii_lowercase();
+    BACK_POINTER_WORDS
+        .iter()
+        .any(|w| name == *w || name.ends_with(&format!("_{w}")))
+}
+
+fn looks_like_resource(object: &ObjectRecord) -> bool {
+    let short = object
+        .type_name
+        .rsplit('.')
+        .next()
+        .unwrap_or(&object.type_name)
+        .to_ascii_lowercase();
+    RESOURCE_WORDS.iter().any(|w| short.contains(w))
+}
+
+fn short_type(object: &ObjectRecord) -> &str {
+    object
+        .type_name
+        .rsplit('.')
+        .next()
+        .unwrap_or(&object.type_name)
+}
+
+fn is_container(kind: ObjectKind) -> bool {
+    matches!(
+        kind,
+        ObjectKind::List
+            | ObjectKind::Dict
+            | ObjectKind::Tuple
+            | ObjectKind::Set
+            | ObjectKind::Cell
+    )
+}
+
+/// The hint for one cycle (in practice: a group's example cycle).
+pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
+    let walk = Walk { report, cycle };
+    if walk.len() == 0 {
+        return None;
+    }
+    let make = |position: usize, fix: FixKind, advice: String, why: String| FixHint {
+        edge_index: position as u32,
+        label: walk.label(position).to_owned(),
+        fix,
+        advice,
+        why,
+    };
+    let kind_at = |p: usize| walk.object(p).kind;
+
+    // 1. Exceptions, tracebacks and frames.
+    let has_exception_machinery = walk
+        .find(|p| {
+            matches!(
+                kind_at(p),
+                ObjectKind::Exception | ObjectKind::Traceback | ObjectKind::Frame
+            )
+        })
+        .is_some();
+    if has_exception_machinery {
+        if let Some(p) = walk.find(|p| {
+            kind_at(p) == ObjectKind::Frame
+                && walk.label(p).starts_with("local ")
+                && walk.next(p).kind == ObjectKind::Exception
+        }) {
+            let name = &walk.label(p)["local ".len()..];
+            return Some(make(
+                p,
+                FixKind::DeleteException,
+                format!(
+                    "`del {name}` once you are done with the exception (e.g. in a `finally:`), or call \
+                     `traceback.clear_frames({name}.__traceback__)` before keeping it"
+                ),
+                format!(
+                    "the exception's `__traceback__` refers to this frame, and the frame's local `{name}` refers back \
+                     to the exception; `except E as {name}` deletes the name by itself, a copy into another local \
+                     or attribute does not"
+                ),
+            ));
+        }
+        if let Some(p) =
+            walk.find(|p| kind_at(p) == ObjectKind::Exception && walk.label(p) == ".__traceback__")
+        {
+            return Some(make(
+                p,
+                FixKind::ClearTraceback,
+                "clear the traceback of a stored exception: `exc.__traceback__ = None` (or keep \
+                 `exc.with_traceback(None)`), or call `traceback.clear_frames(exc.__traceback__)` first"
+                    .into(),
+                "a traceback keeps every frame it passed through alive, with all their locals; one of them \
+                 refers back to this exception"
+                    .into(),
+            ));
+        }
+        if let Some(p) =
+            walk.find(|p| kind_at(p) == ObjectKind::Frame && walk.label(p).starts_with("local "))
+        {
+            let name = &walk.label(p)["local ".len()..];
+            return Some(make(
+                p,
+                FixKind::ClearFrameLocal,
+                format!(
+                    "`del {name}` (or set it to None) before the frame is kept, or clear kept frames with \
+                     `traceback.clear_frames(tb)` / `frame.clear()`"
+                ),
+                format!(
+                    "something keeps this frame alive (a traceback, a generator, `sys._getframe()`), and the \
+                     frame's local `{name}` leads back to it"
+                ),
+            ));
+        }
+    }
+
+    // 2. Bound methods and closures stored on their own object.
+    if let Some(p) = walk.find(|p| kind_at(p) == ObjectKind::Method && walk.label(p) == ".__self__")
+    {
+        let store = walk.storing_edge(p);
+        let owner = walk.next(p);
+        return Some(make(
+            store,
+            FixKind::WeakMethod,
+            format!(
+                "store `weakref.WeakMethod(...)` instead of the bound method at `{}` and call it as \
+                 `ref = self.{}; method = ref(); method and method(...)`",
+                walk.label(store),
+                attribute_name(walk.label(store)).unwrap_or("callback")
+            ),
+            format!(
+                "a bound method holds a strong reference to its `__self__` (a {} object), and it is stored on \
+                 that same object (or in something it owns)",
+                short_type(owner)
+            ),
+        ));
+    }
+    if let Some(p) =
+        walk.find(|p| kind_at(p) == ObjectKind::Function && walk.label(p) == ".__closure__")
+    {
+        let store = walk.storing_edge(p);
+        return Some(make(
+            store,
+            FixKind::WeakClosure,
+            format!(
+                "in the function stored at `{}`, capture `weakref.ref(obj)` (and dereference it on each call) \
+                 instead of the object itself, or store a bound method through `weakref.WeakMethod`",
+                walk.label(store)
+            ),
+            "a closure keeps every variable it captured alive through its cells; one of them is the object \
+             that stores the function"
+                .into(),
+        ));
+    }
+
+    // 3. Back-pointers between instances.
+    let instances = walk.find(|p| kind_at(p) == ObjectKind::Instance).is_some();
+    if instances && walk.len() > 1 {
+        let back = walk
+            .find(|p| kind_at(p) == ObjectKind::Instance && names_back_pointer(walk.label(p)))
+            .or_else(|| {
+                // Owner -> container of children -> child -> owner: the edge out of the
+                // child that does not go into a container is the back-pointer.
+                let through_container = walk.find(|p| is_container(walk.next(p).kind)).is_some();
+                if !through_container {
+                    return None;
+                }
+                walk.find(|p| {
+                    kind_at(p) == ObjectKind::Instance
+                        && !is_container(walk.next(p).kind)
+                        && walk.next(p).kind == ObjectKind::Instance
+                })
+            });
+        if let Some(p) = back {
+            let (from, to) = (walk.object(p), walk.next(p));
+            let name = attribute_name(walk.label(p)).unwrap_or("parent");
+            return Some(make(
+                p,
+                FixKind::WeakBackReference,
+                format!(
+                    "make `{}{}` a `weakref.ref` to the {} (store `weakref.ref(owner)`, read it as `self.{name}()`), \
+                     or a `weakref.proxy`",
+                    short_type(from),
+                    walk.label(p),
+                    short_type(to)
+                ),
+                format!(
+                    "`{}` points back at a {} that already holds this {} through the rest of the cycle; the owner \
+                     should keep its parts alive, not the reverse",
+                    walk.label(p),
+                    short_type(to),
+                    short_type(from)
+                ),
+            ));
+        }
+    }
+
+    // 4. Finalisers and resource holders.
+    if let Some(p) = walk.find(|p| {
+        walk.object(p).has_finalizer
+            || (kind_at(p) == ObjectKind::Instance && looks_like_resource(walk.object(p)))
+    }) {
+        let holder = walk.object(p);
+        let into = (p + walk.len() - 1) % walk.len();
+        return Some(make(
+            into,
+            FixKind::ContextManager,
+            format!(
+                "release the {} deterministically: give it `close()` / `__enter__` / `__exit__` and use it in a \
+                 `with` block (or `contextlib.closing`), and make `{}` a `weakref.ref` so the cycle disappears",
+                short_type(holder),
+                walk.label(into)
+            ),
+            format!(
+                "{} holds a resource{}; in a cycle it is released only when the cyclic collector runs, at an \
+                 unpredictable time, instead of when its last user is done",
+                short_type(holder),
+                if holder.has_finalizer { " and has a finaliser (`__del__`)" } else { "" }
+            ),
+        ));
+    }
+
+    // 5. Anything else.
+    if walk.find(|p| kind_at(p) == ObjectKind::Type).is_some() {
+        let p = walk.find(|p| kind_at(p) == ObjectKind::Type).unwrap_or(0);
+        return Some(make(
+            p,
+            FixKind::NoneNeeded,
+            "nothing to break: every class is in a cycle with its own `__mro__` and `__dict__`; if many are \
+             reported, create classes once instead of on every call"
+                .into(),
+            "a class refers to itself through its method resolution order and its attributes by design".into(),
+        ));
+    }
+    if instances {
+        let into = walk.len() - 1;
+        let why = if walk.len() == 1 {
+            "the object refers to itself; a weak reference does not keep it alive".to_owned()
+        } else {
+            format!(
+                "this edge closes the cycle back to the {} refscope starts it at; any one edge can be made \
+                 weak, choose the one that does not own its target",
+                short_type(walk.object(0))
+            )
+        };
+        return Some(make(
+            into,
+            FixKind::WeakReference,
+            format!(
+                "make `{}` a `weakref.ref` (or `weakref.proxy`), or delete it when it is no longer needed",
+                walk.label(into)
+            ),
+            why,
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(type_name: &str, kind: ObjectKind) -> ObjectRecord {
+        ObjectRecord {
+            type_name: type_name.into(),
+            kind,
+            ..Default::default()
+        }
+    }
+
+    fn cycle(objects: Vec<ObjectRecord>, labels: &[&str]) -> (Report, CycleRecord) {
+        let cycle = CycleRecord {
+            objects: (0..objects.len() as u32).collect(),
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+            component_size: objects.len() as u64,
+        };
+        (
+            Report {
+                objects,
+                cycles: vec![cycle.clone()],
+                ..Default::default()
+            },
+            cycle,
+        )
+    }
+
+    fn hint(objects: Vec<ObjectRecord>, labels: &[&str]) -> FixHint {
+        let (report, cycle) = cycle(objects, labels);
+        hint_for(&report, &cycle).expect("a hint")
+    }
+
+    #[test]
+    fn exception_held_by_a_frame_local_is_deleted() {
+        let h = hint(
+            vec![
+                object("frame", ObjectKind::Frame),
+                object("ValueError", ObjectKind::Exception),
+                object("traceback", ObjectKind::Traceback),
+            ],
+            &["local err", ".__traceback__", ".tb_frame"],
+        );
+        assert_eq!((h.edge_index, h.fix), (0, FixKind::DeleteException));
+        assert!(h.advice.contains("del err"), "{}", h.advice);
+    }
+
+    #[test]
+    fn stored_exception_has_its_traceback_cleared() {
+        let h = hint(
+            vec![
+                object("m.Job", ObjectKind::Instance),
+                object("ValueError", ObjectKind::Exception),
+                object("traceback", ObjectKind::Traceback),
+                object("frame", ObjectKind::Frame),
+            ],
+            &[".error", ".__traceback__", ".tb_frame", "local self"],
+        );
+        assert_eq!(
+            (h.edge_index, h.label.as_str(), h.fix),
+            (1, ".__traceback__", FixKind::ClearTraceback)
+        );
+    }
+
+    #[test]
+    fn bound_method_on_its_own_object_becomes_a_weakmethod() {
+        let h = hint(
+            vec![
+                object("m.Button", ObjectKind::Instance),
+                object("method", ObjectKind::Method),
+            ],
+            &[".on_click", ".__self__"],
+        );
+        assert_eq!(
+            (h.edge_index, h.label.as_str(), h.fix),
+            (0, ".on_click", FixKind::WeakMethod)
+        );
+        assert!(h.advice.contains("WeakMethod"));
+    }
+
+    #[test]
+    fn bound_method_in_a_list_of_handlers_breaks_at_the_list() {
+        let h = hint(
+            vec![
+                object("m.Emitter", ObjectKind::Instance),
+                object("list", ObjectKind::List),
+                object("method", ObjectKind::Method),
+            ],
+            &[".handlers", "[0]", ".__self__"],
+        );
+        assert_eq!(
+            (h.edge_index, h.label.as_str(), h.fix),
+            (1, "[0]", FixKind::WeakMethod)
+        );
+    }
+
+    #[test]
+    fn parent_attribute_is_the_back_pointer() {
+        let h = hint(
+            vec![
+                object("m.Tree", ObjectKind::Instance),
+                object("m.Node", ObjectKind::Instance),
+            ],
+            &[".root_node", ".parent"],
+        );
+        assert_eq!(
+            (h.edge_index, h.label.as_str(), h.fix),
+            (1, ".parent", FixKind::WeakBackReference)
+        );
+        assert!(h.advice.contains("weakref.ref"));
+    }
+
+    #[test]
+    fn edge_opposite_a_children_list_is_the_back_pointer() {
+        let h = hint(
+            vec![
+                object("m.Folder", ObjectKind::Instance),
+                object("list", ObjectKind::List),
+                object("m.File", ObjectKind::Instance),
+            ],
+            &[".items", "[3]", ".folder"],
+        );
+        assert_eq!(
+            (h.edge_index, h.label.as_str(), h.fix),
+            (2, ".folder", FixKind::WeakBackReference)
+        );
+    }
+
+    #[test]
+    fn finaliser_cycle_gets_a_context_manager() {
+        let mut conn = object("m.Connection", ObjectKind::Instance);
+        conn.has_finalizer = true;
+        let h = hint(
+            vec![conn, object("m.Cursor", ObjectKind::Instance)],
+            &[".cursor", ".conn"],
+        );
+        assert_eq!(h.fix, FixKind::ContextManager);
+        assert!(h.advice.contains("with"), "{}", h.advice);
+        assert!(h.why.contains("__del__"), "{}", h.why);
+    }
+
+    #[test]
+    fn self_reference_gets_a_weak_reference() {
+        let h = hint(vec![object("m.Node", ObjectKind::Instance)], &[".me"]);
+        assert_eq!((h.edge_index, h.fix), (0, FixKind::WeakReference));
+    }
+
+    #[test]
+    fn class_cycles_need_no_fix_and_list_self_loops_get_no_hint() {
+        let h = hint(
+            vec![
+                object("type", ObjectKind::Type),
+                object("tuple", ObjectKind::Tuple),
+            ],
+            &[".__mro__", "[0]"],
+        );
+        assert_eq!(h.fix, FixKind::NoneNeeded);
+        let (report, c) = cycle(vec![object("list", ObjectKind::List)], &["[0]"]);
+        assert_eq!(hint_for(&report, &c), None);
+    }
+}
