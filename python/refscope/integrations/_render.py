@@ -1,0 +1,269 @@
+"""The framework-neutral part of refscope's HTTP endpoints: routing, access, formats.
+
+Tornado, ASGI and WSGI adapters turn a request into :class:`Request`, call
+:meth:`Endpoints.handle` (in a worker thread where the framework has an event loop: a
+collection may take a while) and send the :class:`Response` back.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._report import Cycle, CycleReport
+from ..monitor import Monitor, report_groups
+from ._security import AccessPolicy
+
+__all__ = ["Endpoints", "Request", "Response", "ROUTES"]
+
+ROUTES = ("collect", "cycles", "metrics")
+_FORMATS = ("text", "json", "html")
+_MAX_OBJECTS_PER_CYCLE = 20
+_SECURITY_HEADERS = (
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+)
+_HTML_POLICY = ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+
+
+@dataclass
+class Request:
+    route: str
+    """Path below the mount point, without slashes: "collect", "cycles", "metrics" or ""."""
+    method: str
+    query: dict[str, str]
+    """First value of each query parameter."""
+    peer: str | None
+    authorization: str | None = None
+    accept: str | None = None
+
+
+@dataclass
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        return {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+                405: "Method Not Allowed", 500: "Internal Server Error"}.get(self.status, "")
+
+    def all_headers(self) -> list[tuple[str, str]]:
+        headers = [("Content-Type", self.content_type), ("Content-Length", str(len(self.body)))]
+        headers.extend(_SECURITY_HEADERS)
+        if self.content_type.startswith("text/html"):
+            headers.append(_HTML_POLICY)
+        headers.extend(self.headers)
+        return headers
+
+
+def _text(status: int, message: str) -> Response:
+    return Response(status, "text/plain; charset=utf-8", (message + "\n").encode("utf-8"))
+
+
+def choose_format(query_format: str | None, accept: str | None) -> str | None:
+    """``?format=`` wins; else ``Accept``; else text. ``None`` for an unknown format."""
+    if query_format is not None:
+        wanted = query_format.strip().lower()
+        return wanted if wanted in _FORMATS else None
+    accept = (accept or "").lower()
+    if "application/json" in accept:
+        return "json"
+    if "text/html" in accept:
+        return "html"
+    return "text"
+
+
+def _cycle_to_dict(cycle: Cycle) -> dict[str, Any]:
+    return {
+        "component_size": cycle.component_size,
+        "has_finalizer": cycle.has_finalizer,
+        "objects": [
+            {
+                "type": e.type,
+                "description": e.description,
+                "label": e.label,
+                "kind": e.kind,
+                "size": e.size,
+                "has_finalizer": e.has_finalizer,
+                "frame_stack": [list(frame) for frame in e.frame_stack],
+                "frame_locals": [list(local) for local in e.frame_locals],
+            }
+            for e in cycle.entries
+        ],
+    }
+
+
+def _group_to_dict(group: Any) -> dict[str, Any]:
+    hint = getattr(group, "hint", None)
+    example = group.example
+    return {
+        "key": str(group.key),
+        "signature": str(group.signature),
+        "count": int(group.count),
+        "total_size": int(group.total_size),
+        "has_finalizer": bool(group.has_finalizer),
+        "hint": getattr(hint, "advice", None) if hint is not None else None,
+        "example": _cycle_to_dict(example) if example is not None else None,
+    }
+
+
+def _report_json(report: CycleReport) -> Any:
+    to_json = getattr(report, "to_json", None)
+    if to_json is not None:
+        return json.loads(to_json())
+    return {
+        "analysed_count": report.analysed_count,
+        "edge_count": report.edge_count,
+        "cycles": [_cycle_to_dict(cycle) for cycle in report.cycles],
+    }
+
+
+def _page(title: str, body: str) -> bytes:
+    return (
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title><style>"
+        "body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;"
+        "text-align:left;vertical-align:top}pre{background:#f6f6f6;padding:1em;overflow:auto}"
+        "code{font-size:90%}</style></head><body>\n"
+        f"<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
+    ).encode()
+
+
+def _groups_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p>No cycle groups.</p>"
+    cells = []
+    for row in rows:
+        hint = f"<br><em>{html.escape(row['hint'])}</em>" if row.get("hint") else ""
+        finaliser = " (finaliser)" if row["has_finalizer"] else ""
+        cells.append(
+            f"<tr><td>{int(row['count'])}</td><td><code>{html.escape(row['key'])}</code></td>"
+            f"<td>{int(row['total_size'])}</td>"
+            f"<td><code>{html.escape(row['signature'])}</code>{finaliser}{hint}</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>count</th><th>group</th><th>bytes</th><th>cycle</th></tr>"
+        "</thead><tbody>" + "".join(cells) + "</tbody></table>"
+    )
+
+
+class Endpoints:
+    """refscope's endpoints, configured once and shared by every request.
+
+    ``monitor``: serve its aggregate at ``cycles/`` and use it for ``collect/`` (so what
+    the collection finds is aggregated too). ``token``: see :class:`AccessPolicy`.
+    ``frame_locals``: include frames' local variables in ``collect/`` reports (off: they
+    may hold secrets); with a monitor, the monitor's own ``frame_locals`` applies.
+    """
+
+    def __init__(
+        self,
+        *,
+        monitor: Monitor | None = None,
+        token: str | None = None,
+        frame_locals: bool = False,
+    ) -> None:
+        if monitor is not None and not isinstance(monitor, Monitor):
+            raise TypeError(f"monitor must be a refscope.Monitor, not {type(monitor).__name__}")
+        self.monitor = monitor
+        # collect/ goes through a Monitor even without one configured: it frees what the
+        # collection kept for the analysis, so the next collect/ does not report it again.
+        self._collector = monitor if monitor is not None else Monitor(frame_locals=frame_locals)
+        self.policy = AccessPolicy(token)
+        self.frame_locals = bool(frame_locals)
+
+    def handle(self, request: Request) -> Response:
+        refusal = self.policy.check(
+            request.peer, request.authorization, request.query.get("token")
+        )
+        if refusal is not None:
+            return _text(403, refusal)
+        route = request.route.strip("/")
+        if route not in ROUTES and route != "":
+            return _text(404, f"refscope: no endpoint {route!r}; try collect/, cycles/, metrics")
+        allowed = ("GET", "HEAD", "POST") if route == "collect" else ("GET", "HEAD")
+        if request.method.upper() not in allowed:
+            response = _text(405, f"refscope: {request.method} not allowed here")
+            response.headers.append(("Allow", ", ".join(allowed)))
+            return response
+        if route == "metrics":
+            return self._metrics()
+        fmt = choose_format(request.query.get("format"), request.accept)
+        if fmt is None:
+            return _text(400, "refscope: format must be text, json or html")
+        if route == "collect":
+            return self._collect(fmt)
+        if route == "cycles":
+            return self._cycles(fmt)
+        return _text(200, "refscope endpoints: collect/ (run a collection), cycles/ (the "
+                     "monitor's aggregate), metrics (Prometheus)")
+
+    # -- collect/ ---------------------------------------------------------------------------
+
+    def _collect(self, fmt: str) -> Response:
+        report = self._collector.collect()
+        if self.monitor is None:
+            self._collector.reset()  # only the configured monitor keeps an aggregate
+        collected = report.collected or 0
+        garbage = report.analysed_count
+        groups = [_group_to_dict(group) for group in report_groups(report)]
+        if fmt == "json":
+            body = {
+                "collected": collected,
+                "garbage": garbage,
+                "cycle_count": len(report),
+                "groups": groups,
+                "report": _report_json(report),
+            }
+            return Response(200, "application/json", json.dumps(body).encode("utf-8"))
+        text = report.to_text(color=False, max_objects_per_cycle=_MAX_OBJECTS_PER_CYCLE)
+        if fmt == "html":
+            body_html = (
+                f"<p>Collected: {collected}<br>Garbage: {garbage}</p>\n<h2>Groups</h2>\n"
+                f"{_groups_table(groups)}\n<h2>Report</h2>\n<pre>{html.escape(text)}</pre>"
+            )
+            return Response(200, "text/html; charset=utf-8", _page("refscope: collect", body_html))
+        lines = [f"Collected: {collected}", f"Garbage: {garbage}", f"Groups: {len(groups)}"]
+        lines.extend(f"  {g['count']} x [{g['key']}] {g['signature']}" for g in groups)
+        lines.append("")
+        return Response(
+            200, "text/plain; charset=utf-8", ("\n".join(lines) + "\n" + text).encode("utf-8")
+        )
+
+    # -- cycles/ ----------------------------------------------------------------------------
+
+    def _cycles(self, fmt: str) -> Response:
+        monitor = self.monitor
+        if monitor is None:
+            return _text(404, "refscope: no Monitor configured for these endpoints")
+        if fmt == "json":
+            return Response(200, "application/json", json.dumps(monitor.to_dict()).encode())
+        if fmt == "html":
+            data = monitor.to_dict()
+            stats = data["stats"]
+            summary = (
+                f"<p>{'running' if stats['running'] else 'stopped'}: "
+                f"{stats['collections_sampled']} of {stats['collections_seen']} collections "
+                f"sampled, {stats['cycles_found']} cycles, overhead "
+                f"{stats['overhead']:.2%}, {stats['errors']} errors</p>"
+            )
+            return Response(
+                200,
+                "text/html; charset=utf-8",
+                _page("refscope: cycles", summary + _groups_table(data["groups"])),
+            )
+        return Response(200, "text/plain; charset=utf-8", monitor.to_text().encode("utf-8"))
+
+    # -- metrics ----------------------------------------------------------------------------
+
+    def _metrics(self) -> Response:
+        from .prometheus import exposition
+
+        content_type, body = exposition(self.monitor)
+        return Response(200, content_type, body)

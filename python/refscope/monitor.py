@@ -1,0 +1,623 @@
+"""Monitor: watch the collections a live process really runs and aggregate their cycles.
+
+A :class:`Monitor` hooks :data:`gc.callbacks`. For a sampled collection it turns on
+``gc.DEBUG_SAVEALL`` in the "start" callback, so that the collector keeps what it found
+unreachable in ``gc.garbage``; in the "stop" callback it takes exactly the entries that
+collection added, removes them from ``gc.garbage``, restores the debug flags and analyses
+the objects with :func:`refscope.find_cycles` (``keep_objects=False``). Their finalisers
+and weakref callbacks already ran during the collection, as they would have anyway; the
+objects themselves are freed by the next collection of the generation they moved to.
+
+What is kept is a bounded aggregate: one entry per cycle *group* (cycles with the same
+signature: the same types joined by the same references), with a count, first and last
+time seen, cumulative shallow bytes and a short example. At most ``max_groups`` groups
+are kept; the least recently seen one is evicted into an "other" counter, so memory stays
+bounded however long the process runs.
+
+Sampling: every ``every``-th collection of one of ``generations`` is a candidate, and a
+candidate is sampled only while the time the monitor itself spent stays within
+``max_overhead`` (a fraction, default 1 %) of the wall time since :meth:`Monitor.start`.
+The first candidate is always sampled; after a sample that took *t* seconds, the next one
+waits until the process has run for about ``t / max_overhead`` more seconds.
+:meth:`Monitor.collect` runs a full collection that is always sampled (the recipe's
+``/collect/``, and the way to use a monitor with automatic gc disabled).
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any
+
+from ._analysis import find_cycles
+from ._report import CycleReport
+
+__all__ = ["GroupStats", "Monitor", "MonitorStats"]
+
+# Kept per group in the aggregate: enough to recognise the cycle, bounded in size.
+_MAX_EXAMPLE_ENTRIES = 12
+_MAX_SIGNATURE_CHARS = 400
+_MAX_DESCRIPTION_CHARS = 160
+# Samples whose results wait for the aggregate lock (see Monitor._record).
+_MAX_PENDING_SAMPLES = 64
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """One cycle group of a monitor's aggregate."""
+
+    key: str
+    """Short stable hash of the signature: a dict key or a metric label."""
+    signature: str
+    """The cycle's types and references, canonically rotated (cut to 400 characters)."""
+    count: int
+    """Cycles of this group found in the sampled collections."""
+    first_seen: float
+    """``time.time()`` of the first sample that found it."""
+    last_seen: float
+    total_size: int
+    """Shallow bytes of the cycles' objects, summed over every sample."""
+    has_finalizer: bool
+    example: tuple[tuple[str, str, str], ...]
+    """(type, description, label) of the first objects of an example cycle."""
+    example_length: int
+    """Objects on the example cycle (``example`` may hold fewer)."""
+    hint: str | None = None
+    """Advice on the edge to break, when the analysis gives one."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "signature": self.signature,
+            "count": self.count,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "total_size": self.total_size,
+            "has_finalizer": self.has_finalizer,
+            "example": [
+                {"type": t, "description": d, "label": label} for t, d, label in self.example
+            ],
+            "example_length": self.example_length,
+            "hint": self.hint,
+        }
+
+
+@dataclass(frozen=True)
+class MonitorStats:
+    """Counters of a monitor since it was created (or reset)."""
+
+    running: bool
+    collections_seen: int
+    """Collections the monitor was called for, by generation (index 0, 1, 2)."""
+    collections_by_generation: tuple[int, int, int]
+    collections_sampled: int
+    sampled_by_generation: tuple[int, int, int]
+    skipped_for_budget: int
+    """Candidate collections not sampled because of ``max_overhead``."""
+    objects_collected: int
+    """What gc reported collecting, over every collection seen."""
+    garbage_objects: int
+    """Objects analysed in sampled collections."""
+    cycles_found: int
+    groups: int
+    """Groups currently in the aggregate."""
+    other_count: int
+    """Cycles of groups evicted from the aggregate."""
+    analysis_seconds: float
+    """Time the monitor itself spent in gc callbacks."""
+    overhead: float
+    """``analysis_seconds`` as a fraction of the wall time since start."""
+    errors: int
+    last_error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass
+class _GroupRecord:
+    key: str
+    signature: str
+    count: int
+    first_seen: float
+    last_seen: float
+    total_size: int
+    has_finalizer: bool
+    example: tuple[tuple[str, str, str], ...]
+    example_length: int
+    hint: str | None
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _FallbackGroup:
+    """A group computed in Python when the report has no ``groups`` (same attributes)."""
+
+    __slots__ = ("signature", "key", "count", "example", "total_size", "has_finalizer", "hint")
+
+    def __init__(self, signature: str, example: Any) -> None:
+        self.signature = signature
+        self.key = hashlib.blake2b(signature.encode("utf-8", "replace"), digest_size=6).hexdigest()
+        self.count = 0
+        self.example = example
+        self.total_size = 0
+        self.has_finalizer = False
+        self.hint = None
+
+
+def _least_rotation(steps: list[tuple[str, str]]) -> int:
+    """Start of the lexicographically least rotation (Booth's algorithm, linear time: a
+    ring of a million objects must not take a million squared comparisons)."""
+    doubled = steps + steps
+    failure = [-1] * len(doubled)
+    least = 0
+    for j in range(1, len(doubled)):
+        item = doubled[j]
+        i = failure[j - least - 1]
+        while i != -1 and item != doubled[least + i + 1]:
+            if item < doubled[least + i + 1]:
+                least = j - i - 1
+            i = failure[i]
+        if i == -1 and item != doubled[least + i + 1]:
+            if item < doubled[least + i + 1]:
+                least = j
+            failure[j - least] = -1
+        else:
+            failure[j - least] = i + 1
+    return least
+
+
+def _canonical_signature(cycle: Any) -> str:
+    """The cycle's (type, label) steps, rotated to the least rotation, as text."""
+    steps = list(zip(cycle.types, cycle.labels, strict=True))
+    if not steps:
+        return ""
+    start = _least_rotation(steps)
+    rotated = steps[start:] + steps[:start]
+    return " -> ".join(f"{type_name} {label}" for type_name, label in rotated)
+
+
+def _fallback_groups(report: CycleReport) -> list[_FallbackGroup]:
+    groups: dict[str, _FallbackGroup] = {}
+    for cycle in report.cycles:
+        signature = _canonical_signature(cycle)
+        group = groups.get(signature)
+        if group is None:
+            group = groups[signature] = _FallbackGroup(signature, cycle)
+        group.count += 1
+        group.total_size += sum(entry.size for entry in cycle.entries)
+        group.has_finalizer = group.has_finalizer or cycle.has_finalizer
+    return sorted(groups.values(), key=lambda g: -g.count)
+
+
+def report_groups(report: CycleReport) -> list[Any]:
+    """``report.groups`` (largest first), or the same computed in Python where the
+    installed report has none."""
+    groups = getattr(report, "groups", None)
+    if groups is None:
+        return _fallback_groups(report)
+    return list(groups)
+
+
+def _summarise_groups(report: CycleReport) -> list[_GroupRecord]:
+    """Small, self-contained records of a report's groups (no objects, bounded text)."""
+    now = time.time()
+    records = []
+    for group in report_groups(report):
+        example = group.example
+        entries = list(example.entries) if example is not None else []
+        hint = getattr(group, "hint", None)
+        advice = getattr(hint, "advice", None) if hint is not None else None
+        records.append(
+            _GroupRecord(
+                key=str(group.key),
+                signature=_short(str(group.signature), _MAX_SIGNATURE_CHARS),
+                count=int(group.count),
+                first_seen=now,
+                last_seen=now,
+                total_size=int(group.total_size),
+                has_finalizer=bool(group.has_finalizer),
+                example=tuple(
+                    (e.type, _short(e.description, _MAX_DESCRIPTION_CHARS), e.label)
+                    for e in entries[:_MAX_EXAMPLE_ENTRIES]
+                ),
+                example_length=len(entries),
+                hint=str(advice) if advice is not None else None,
+            )
+        )
+    return records
+
+
+class _Sample:
+    """State of one sampled collection, from its "start" callback to its "stop"."""
+
+    __slots__ = ("garbage_start", "added_saveall", "forced", "generation")
+
+    def __init__(self, garbage_start: int, added_saveall: bool, forced: bool, generation: int):
+        self.garbage_start = garbage_start
+        self.added_saveall = added_saveall
+        self.forced = forced
+        self.generation = generation
+
+
+class Monitor:
+    """Samples the collections gc really runs and keeps a bounded aggregate of their cycles.
+
+    >>> import refscope
+    >>> monitor = refscope.Monitor().start()
+    >>> # ... the process runs; gc collects as usual ...
+    >>> monitor.stop()
+
+    ``every``: consider one collection in ``every`` (of the listed ``generations``).
+    ``max_overhead``: fraction of wall time the monitor may spend analysing (default 0.01).
+    ``max_groups``: groups kept in the aggregate (least recently seen evicted first).
+    ``frame_locals``: include frames' local variables in descriptions (off: they may hold
+    secrets). Thread-safe; ``start()`` and ``stop()`` are idempotent. The monitor never takes
+    entries of ``gc.garbage`` it did not cause, and leaves the garbage of a user who set
+    ``gc.DEBUG_SAVEALL`` in ``gc.garbage`` (it still analyses it).
+    """
+
+    def __init__(
+        self,
+        *,
+        every: int = 1,
+        generations: tuple[int, ...] = (0, 1, 2),
+        max_overhead: float = 0.01,
+        max_groups: int = 200,
+        frame_locals: bool = False,
+    ) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"Monitor(every=...) must be an int >= 1, not {every!r}")
+        generations = tuple(generations)
+        if not generations or any(g not in (0, 1, 2) for g in generations):
+            raise ValueError(
+                f"Monitor(generations=...) must list gc generations 0, 1 or 2, not {generations!r}"
+            )
+        if not isinstance(max_overhead, (int, float)) or not 0 < max_overhead <= 1:
+            raise ValueError(
+                f"Monitor(max_overhead=...) must be a fraction in (0, 1], not {max_overhead!r}"
+            )
+        if isinstance(max_groups, bool) or not isinstance(max_groups, int) or max_groups < 1:
+            raise ValueError(f"Monitor(max_groups=...) must be an int >= 1, not {max_groups!r}")
+        self.every = every
+        self.generations = frozenset(generations)
+        self.max_overhead = float(max_overhead)
+        self.max_groups = max_groups
+        self.frame_locals = bool(frame_locals)
+
+        # Guards the aggregate. gc callbacks only ever try it without blocking: a collection
+        # can start inside any allocation, including one made while this lock is held.
+        self._lock = threading.Lock()
+        # Serialises start/stop/collect (never taken inside a gc callback).
+        self._control_lock = threading.RLock()
+        self._running = False
+        self._registered = False
+        self._stop_requested = False
+        self._sample: _Sample | None = None
+        self._in_callback = False
+        self._force_thread: int | None = None
+        self._quiet_thread: int | None = None
+        # Generation -> ids of the objects a sample kept alive with DEBUG_SAVEALL and that
+        # the next collection of that generation frees (see _on_stop).
+        self._kept: dict[int, set[int]] = {}
+        self._forced_report: CycleReport | None = None
+        self._pending: deque[list[_GroupRecord]] = deque(maxlen=_MAX_PENDING_SAMPLES)
+        self._groups: OrderedDict[str, _GroupRecord] = OrderedDict()
+        self._reset_counters()
+
+    # -- counters ---------------------------------------------------------------------------
+
+    def _reset_counters(self) -> None:
+        self._started_at = time.perf_counter()
+        self._seen_by_generation = [0, 0, 0]
+        self._sampled_by_generation = [0, 0, 0]
+        self._candidates = 0
+        self._skipped_for_budget = 0
+        self._objects_collected = 0
+        self._garbage_objects = 0
+        self._cycles_found = 0
+        self._other_count = 0
+        self._analysis_seconds = 0.0
+        self._errors = 0
+        self._last_error: str | None = None
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def start(self) -> Monitor:
+        """Start sampling (no effect if already running). Returns the monitor."""
+        with self._control_lock:
+            if self._running:
+                return self
+            self._stop_requested = False
+            if not self._registered:
+                gc.callbacks.append(self._on_gc)
+                self._registered = True
+            self._started_at = time.perf_counter()
+            self._running = True
+        return self
+
+    def stop(self) -> None:
+        """Stop sampling (no effect if not running). A collection being sampled in another
+        thread right now is finished and cleaned up by its own "stop" callback."""
+        with self._control_lock:
+            self._running = False
+            if not self._registered:
+                return
+            if self._sample is not None:
+                self._stop_requested = True  # the "stop" callback unregisters
+                return
+            self._unregister()
+
+    def _unregister(self) -> None:
+        try:
+            gc.callbacks.remove(self._on_gc)
+        except ValueError:
+            pass
+        self._registered = False
+        self._stop_requested = False
+        # Unseen collections may free those objects from now on, and their ids be reused.
+        self._kept.clear()
+
+    def __enter__(self) -> Monitor:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- the gc callback --------------------------------------------------------------------
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        # Runs inside whatever allocation triggered the collection: never raise, never block.
+        if self._in_callback:  # a collection triggered while we analyse (gc forbids it today)
+            return
+        self._in_callback = True
+        began = time.perf_counter()
+        try:
+            if phase == "start":
+                self._on_start(info, began)
+            elif phase == "stop":
+                self._on_stop(info)
+        except BaseException as error:  # noqa: BLE001 - must not escape into gc
+            self._errors += 1
+            self._last_error = f"{type(error).__name__}: {error}"
+        finally:
+            self._analysis_seconds += time.perf_counter() - began
+            self._in_callback = False
+
+    def _on_start(self, info: dict[str, int], now: float) -> None:
+        generation = int(info.get("generation", 2))
+        me = threading.get_ident()
+        # Only the thread inside Monitor.collect() gets its collections forced or quiet.
+        forced = self._force_thread == me
+        if forced:
+            self._force_thread = None
+        elif self._quiet_thread == me or not self._running:
+            return
+        self._seen_by_generation[generation] += 1
+        if not forced:
+            if generation not in self.generations:
+                return
+            if any(kept <= generation for kept in self._kept):
+                # This collection examines what an earlier sample kept with DEBUG_SAVEALL:
+                # leave it alone so that gc frees those objects (else they would live on).
+                return
+            self._candidates += 1
+            if (self._candidates - 1) % self.every:
+                return
+            budget = self.max_overhead * (now - self._started_at)
+            if self._analysis_seconds > budget:
+                self._skipped_for_budget += 1
+                return
+        flags = gc.get_debug()
+        added = not flags & gc.DEBUG_SAVEALL
+        self._sample = _Sample(len(gc.garbage), added, forced, generation)
+        if added:
+            gc.set_debug(flags | gc.DEBUG_SAVEALL)
+
+    def _on_stop(self, info: dict[str, int]) -> None:
+        generation = int(info.get("generation", 2))
+        self._objects_collected += int(info.get("collected", 0))
+        # Objects kept by earlier samples in the generations this collection examined are
+        # freed now, or (for a sampled collection) found again and excluded below.
+        refound: set[int] = set()
+        for kept in [kept for kept in self._kept if kept <= generation]:
+            refound |= self._kept.pop(kept)
+        sample = self._sample
+        if sample is None:
+            return
+        self._sample = None
+        try:
+            garbage = gc.garbage
+            start = min(sample.garbage_start, len(garbage))
+            found = garbage[start:]
+            if sample.added_saveall:
+                # Exactly what this collection added; what was there before is the user's.
+                del garbage[start:]
+                gc.set_debug(gc.get_debug() & ~gc.DEBUG_SAVEALL)
+                # They live until the next collection of the generation gc moved them to
+                # (CPython gcmodule.c, delete_garbage: survivors go to the next generation).
+                ids = {id(obj) for obj in found}
+                self._kept.setdefault(min(generation + 1, 2), set()).update(ids)
+                del ids
+            if refound:
+                found = [obj for obj in found if id(obj) not in refound]
+        finally:
+            if self._stop_requested:
+                self._unregister()
+        try:
+            report = find_cycles(found, keep_objects=False, frame_locals=self.frame_locals)
+        finally:
+            del found
+        report.collected = int(info.get("collected", 0)) - len(refound)
+        self._sampled_by_generation[sample.generation] += 1
+        self._garbage_objects += report.analysed_count
+        self._cycles_found += len(report)
+        if sample.forced:
+            self._forced_report = report
+        self._record(_summarise_groups(report))
+
+    # -- the aggregate ----------------------------------------------------------------------
+
+    def _record(self, records: list[_GroupRecord]) -> None:
+        if records:
+            self._pending.append(records)
+        # In a gc callback the lock may be held by the code that allocated: then the
+        # records wait in _pending for the next caller that gets the lock.
+        if self._lock.acquire(blocking=False):
+            try:
+                self._merge_pending()
+            finally:
+                self._lock.release()
+
+    def _merge_pending(self) -> None:
+        groups = self._groups
+        while self._pending:
+            for record in self._pending.popleft():
+                known = groups.get(record.key)
+                if known is None:
+                    groups[record.key] = record
+                else:
+                    known.count += record.count
+                    known.last_seen = record.last_seen
+                    known.total_size += record.total_size
+                    known.has_finalizer = known.has_finalizer or record.has_finalizer
+                    groups.move_to_end(record.key)
+                while len(groups) > self.max_groups:
+                    _, evicted = groups.popitem(last=False)
+                    self._other_count += evicted.count
+
+    def groups(self) -> list[GroupStats]:
+        """The aggregate's groups, most cycles first."""
+        with self._lock:
+            self._merge_pending()
+            records = [
+                GroupStats(
+                    r.key, r.signature, r.count, r.first_seen, r.last_seen, r.total_size,
+                    r.has_finalizer, r.example, r.example_length, r.hint,
+                )
+                for r in self._groups.values()
+            ]
+        records.sort(key=lambda g: (-g.count, -g.last_seen))
+        return records
+
+    def stats(self) -> MonitorStats:
+        with self._lock:
+            self._merge_pending()
+            groups = len(self._groups)
+            other = self._other_count
+        elapsed = max(time.perf_counter() - self._started_at, 1e-9)
+        return MonitorStats(
+            running=self._running,
+            collections_seen=sum(self._seen_by_generation),
+            collections_by_generation=tuple(self._seen_by_generation),  # type: ignore[arg-type]
+            collections_sampled=sum(self._sampled_by_generation),
+            sampled_by_generation=tuple(self._sampled_by_generation),  # type: ignore[arg-type]
+            skipped_for_budget=self._skipped_for_budget,
+            objects_collected=self._objects_collected,
+            garbage_objects=self._garbage_objects,
+            cycles_found=self._cycles_found,
+            groups=groups,
+            other_count=other,
+            analysis_seconds=self._analysis_seconds,
+            overhead=self._analysis_seconds / elapsed,
+            errors=self._errors,
+            last_error=self._last_error,
+        )
+
+    def reset(self) -> None:
+        """Forget the aggregate and the counters (sampling goes on if running)."""
+        with self._lock:
+            self._pending.clear()
+            self._groups.clear()
+            self._reset_counters()
+
+    # -- an explicit collection -------------------------------------------------------------
+
+    def collect(self, generation: int = 2) -> CycleReport:
+        """Run ``gc.collect(generation)``, always sampled, and return its report (which
+        holds descriptions only). Works whether or not the monitor is running; the
+        cycles are added to the aggregate. ``report.collected`` is what gc collected."""
+        if generation not in (0, 1, 2):
+            raise ValueError(
+                f"Monitor.collect(generation=...) must be 0, 1 or 2, not {generation!r}"
+            )
+        with self._control_lock:
+            registered_here = not self._registered
+            if registered_here:
+                gc.callbacks.append(self._on_gc)
+                self._registered = True
+            errors_before = self._errors
+            self._force_thread = threading.get_ident()
+            self._forced_report = None
+            try:
+                collected = gc.collect(generation)
+                # Free what that collection kept for the analysis, without sampling it:
+                # otherwise the next /collect/ would find (and report) the same objects.
+                self._force_thread = None
+                self._quiet_thread = threading.get_ident()
+                gc.collect(min(generation + 1, 2))
+            finally:
+                self._force_thread = None
+                self._quiet_thread = None
+                if registered_here and not self._running and self._sample is None:
+                    self._unregister()
+            report, self._forced_report = self._forced_report, None
+        if report is None:
+            # Another thread's collection was running (gc ran none), or analysing failed.
+            if self._errors != errors_before:
+                from ._errors import RefscopeError
+
+                raise RefscopeError(f"analysing the collection failed: {self._last_error}")
+            report = find_cycles([], keep_objects=False)
+            report.collected = collected
+        with self._lock:
+            self._merge_pending()
+        return report
+
+    # -- output -----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Counters and groups as JSON-ready data."""
+        return {
+            "stats": self.stats().to_dict(),
+            "groups": [group.to_dict() for group in self.groups()],
+        }
+
+    def to_text(self) -> str:
+        stats = self.stats()
+        groups = self.groups()
+        lines = [
+            f"refscope monitor: {'running' if stats.running else 'stopped'}; "
+            f"{stats.collections_sampled} of {stats.collections_seen} collections sampled, "
+            f"{stats.cycles_found} cycles in {stats.groups} groups"
+            + (f" (+{stats.other_count} in evicted groups)" if stats.other_count else ""),
+            f"overhead {stats.overhead:.2%} of wall time ({stats.analysis_seconds:.3f} s), "
+            f"{stats.skipped_for_budget} skipped for the budget, {stats.errors} errors",
+        ]
+        if stats.last_error:
+            lines.append(f"last error: {stats.last_error}")
+        for group in groups:
+            lines.append("")
+            finaliser = ", holds a finaliser" if group.has_finalizer else ""
+            lines.append(
+                f"{group.count} x [{group.key}] {group.example_length} objects, "
+                f"{group.total_size} bytes{finaliser}"
+            )
+            lines.append(f"  {group.signature}")
+            if group.hint:
+                lines.append(f"  hint: {group.hint}")
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "stopped"
+        return f"<refscope.Monitor {state}, {len(self._groups)} groups>"
