@@ -6,6 +6,7 @@
 
 pub mod groups;
 pub mod hints;
+pub mod html;
 pub mod svg;
 pub mod text;
 

@@ -12,6 +12,7 @@
 //! Every type name, description and label is user data: it goes through [`escape_xml`],
 //! which escapes `& < > " '` and drops characters XML 1.0 forbids.
 
+use super::groups::CycleGroup;
 use super::{CycleRecord, ObjectKind, ObjectRecord, Report};
 use std::f64::consts::PI;
 use std::fmt::Write;
@@ -65,6 +66,8 @@ const TEXT: &str = "#0f172a";
 const MUTED_TEXT: &str = "#475569";
 const FAINT_TEXT: &str = "#94a3b8";
 const EDGE: &str = "#475569";
+/// The reference a fix hint says to break.
+const BREAK_EDGE: &str = "#ea580c";
 
 struct NodeStyle {
     fill: &'static str,
@@ -265,10 +268,26 @@ enum Slot {
     Elision { hidden: usize },
 }
 
-/// A reference drawn from slot `from` to the next slot.
+/// A reference drawn from one slot to the next.
 struct EdgeSpec {
     label: Option<String>,
     dashed: bool,
+    /// Position in the cycle of the object the reference leaves (None for the elision).
+    position: Option<usize>,
+}
+
+/// Positions of the objects of a cycle of `len` objects that a picture draws.
+pub fn drawn_positions(len: usize, max_objects: usize) -> Vec<usize> {
+    let cap = if max_objects == 0 {
+        len
+    } else {
+        max_objects.max(3)
+    };
+    if len <= cap {
+        (0..len).collect()
+    } else {
+        (0..cap - 2).chain(std::iter::once(len - 1)).collect()
+    }
 }
 
 /// The slots of a (possibly capped) cycle and the edge leaving each slot for the next.
@@ -290,6 +309,7 @@ fn slots_of(cycle: &CycleRecord, max_objects: usize) -> (Vec<Slot>, Vec<EdgeSpec
             .map(|i| EdgeSpec {
                 label: label(i),
                 dashed: false,
+                position: Some(i),
             })
             .collect();
         return (slots, edges);
@@ -301,6 +321,7 @@ fn slots_of(cycle: &CycleRecord, max_objects: usize) -> (Vec<Slot>, Vec<EdgeSpec
         .map(|i| EdgeSpec {
             label: label(i),
             dashed: false,
+            position: Some(i),
         })
         .collect();
     slots.push(Slot::Elision {
@@ -309,11 +330,13 @@ fn slots_of(cycle: &CycleRecord, max_objects: usize) -> (Vec<Slot>, Vec<EdgeSpec
     edges.push(EdgeSpec {
         label: None,
         dashed: true,
+        position: None,
     });
     slots.push(member(n - 1));
     edges.push(EdgeSpec {
         label: label(n - 1),
         dashed: false,
+        position: Some(n - 1),
     });
     (slots, edges)
 }
@@ -659,7 +682,8 @@ fn node_shape(
     }
 }
 
-fn human_size(bytes: u64) -> String {
+/// `512 B`, `1.5 KiB`, `2.0 MiB`.
+pub fn human_size(bytes: u64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} B"),
         b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
@@ -685,7 +709,14 @@ fn object_tooltip(object: &ObjectRecord, position: usize) -> String {
     text
 }
 
-fn draw_ring(report: &Report, cycle: &CycleRecord, options: &SvgOptions) -> Ring {
+/// Draws one ring; the reference leaving the object at position `highlight` (the edge
+/// a fix hint says to break) is drawn in orange.
+fn draw_ring(
+    report: &Report,
+    cycle: &CycleRecord,
+    options: &SvgOptions,
+    highlight: Option<usize>,
+) -> Ring {
     let (slots, specs) = slots_of(cycle, options.max_objects);
     let count = slots.len();
     if count == 0 {
@@ -746,6 +777,15 @@ fn draw_ring(report: &Report, cycle: &CycleRecord, options: &SvgOptions) -> Ring
         } else {
             ""
         };
+        let hot = spec.position.is_some() && spec.position == highlight;
+        let (colour, stroke_width, class) = if hot {
+            (BREAK_EDGE, 2.6, "edge break")
+        } else {
+            (EDGE, 1.4, "edge")
+        };
+        let position = spec
+            .position
+            .map_or(String::new(), |p| format!(r#" data-edge="{p}""#));
         let d = edge.direction;
         let base = Point::new(
             edge.tip.x - d.x * ARROW_LENGTH,
@@ -753,7 +793,7 @@ fn draw_ring(report: &Report, cycle: &CycleRecord, options: &SvgOptions) -> Ring
         );
         let _ = write!(
             edges_svg,
-            r#"<g class="edge" data-edge="{i}"><path d="{}" fill="none" stroke="{EDGE}" stroke-width="1.4"{dash}/><path d="M{} {} L{} {} L{} {} Z" fill="{EDGE}"/></g>"#,
+            r#"<g class="{class}"{position}><path d="{}" fill="none" stroke="{colour}" stroke-width="{stroke_width}"{dash}/><path d="M{} {} L{} {} L{} {} Z" fill="{colour}"/></g>"#,
             edge.path,
             fmt(edge.tip.x),
             fmt(edge.tip.y),
@@ -774,9 +814,19 @@ fn draw_ring(report: &Report, cycle: &CycleRecord, options: &SvgOptions) -> Ring
             bounds.include(&back);
             // An opaque backing rather than a text halo: a halo leaves the line visible
             // between words.
+            let (back_fill, back_stroke, weight, tip) = if hot {
+                (
+                    "#fff7ed",
+                    BREAK_EDGE,
+                    "700",
+                    " (refscope suggests breaking this reference)",
+                )
+            } else {
+                ("#ffffff", "none", "400", "")
+            };
             let _ = write!(
                 labels_svg,
-                r##"<g class="label"><title>{}</title><rect x="{}" y="{}" width="{}" height="{}" rx="3" fill="#ffffff" fill-opacity="0.94"/><text x="{}" y="{}" text-anchor="middle" dominant-baseline="central" font-family="{MONO}" font-size="{LABEL_FONT}" fill="{TEXT}">{}</text></g>"##,
+                r#"<g class="label"><title>{}{tip}</title><rect x="{}" y="{}" width="{}" height="{}" rx="3" fill="{back_fill}" fill-opacity="0.94" stroke="{back_stroke}"/><text x="{}" y="{}" text-anchor="middle" dominant-baseline="central" font-family="{MONO}" font-size="{LABEL_FONT}" font-weight="{weight}" fill="{TEXT}">{}</text></g>"#,
                 escape_xml(full),
                 fmt(back.x0),
                 fmt(back.y0),
@@ -808,7 +858,7 @@ fn draw_ring(report: &Report, cycle: &CycleRecord, options: &SvgOptions) -> Ring
                 );
                 let _ = write!(
                     nodes_svg,
-                    r#"<g class="{classes}" data-object="{object}" data-position="{position}" data-finalizer="{}"><title>{}</title>"#,
+                    r#"<g class="{classes}" data-object="{object}" data-position="{position}" data-finalizer="{}" tabindex="0"><title>{}</title>"#,
                     record.has_finalizer,
                     escape_xml(&object_tooltip(record, position)),
                 );
@@ -885,35 +935,41 @@ fn draw_ring(report: &Report, cycle: &CycleRecord, options: &SvgOptions) -> Ring
 }
 
 /// A complete SVG document of one cycle, its ring only (as the HTML report inlines it).
-pub fn render_cycle(report: &Report, cycle: &CycleRecord, options: &SvgOptions) -> String {
-    let ring = draw_ring(report, cycle, options);
+/// `highlight` is the position of the object whose outgoing reference is drawn as the
+/// one to break (a fix hint's `edge_index`).
+pub fn render_cycle(
+    report: &Report,
+    cycle: &CycleRecord,
+    options: &SvgOptions,
+    highlight: Option<usize>,
+) -> String {
+    let ring = draw_ring(report, cycle, options, highlight);
     let b = ring.bounds;
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" class="ring" width="{}" height="{}" viewBox="{} {} {} {}" role="img"><title>{}</title><rect x="{}" y="{}" width="{}" height="{}" fill="#ffffff"/>{}</svg>"##,
-        fmt(b.width()),
-        fmt(b.height()),
-        fmt(b.x0),
-        fmt(b.y0),
-        fmt(b.width()),
-        fmt(b.height()),
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="ring" width="{w}" height="{h}" viewBox="{x} {y} {w} {h}" role="img"><title>{}</title><rect x="{x}" y="{y}" width="{w}" height="{h}" fill="#ffffff"/>{}</svg>"##,
         escape_xml(&cycle_caption(report, cycle)),
-        fmt(b.x0),
-        fmt(b.y0),
-        fmt(b.width()),
-        fmt(b.height()),
         ring.body,
-    );
-    out
+        x = fmt(b.x0),
+        y = fmt(b.y0),
+        w = fmt(b.width()),
+        h = fmt(b.height()),
+    )
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// "2 objects (component of 2), holds a finaliser": one line about a cycle.
 pub fn cycle_caption(report: &Report, cycle: &CycleRecord) -> String {
-    let n = cycle.objects.len();
+    let n = cycle.objects.len() as u64;
     let mut caption = format!(
         "{n} object{} (component of {})",
-        if n == 1 { "" } else { "s" },
+        plural(n),
         cycle.component_size
     );
     if report.cycle_has_finalizer(cycle) {
@@ -922,41 +978,38 @@ pub fn cycle_caption(report: &Report, cycle: &CycleRecord) -> String {
     caption
 }
 
-/// One SVG document with a ring per cycle, each under a heading, top to bottom.
-pub fn render(report: &Report, options: &SvgOptions) -> String {
-    let headed: Vec<(String, &CycleRecord)> = report
-        .cycles
-        .iter()
-        .enumerate()
-        .map(|(i, cycle)| {
-            (
-                format!("Cycle {}: {}", i + 1, cycle_caption(report, cycle)),
-                cycle,
-            )
-        })
-        .collect();
-    render_headed(report, &headed, options)
+/// Digits grouped by thousands: `12,345`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
-/// One SVG document with a ring per `(heading, cycle)`, top to bottom; at most
-/// `options.max_cycles` rings, then a line saying how many were left out.
-pub fn render_headed(
-    report: &Report,
-    rings: &[(String, &CycleRecord)],
-    options: &SvgOptions,
-) -> String {
+/// One SVG document with a ring per group of cycles (its example, with the edge its
+/// hint says to break in orange), largest group first, under a title and a legend.
+pub fn render(report: &Report, groups: &[CycleGroup], options: &SvgOptions) -> String {
     let shown = if options.max_cycles == 0 {
-        rings.len()
+        groups.len()
     } else {
-        rings.len().min(options.max_cycles)
+        groups.len().min(options.max_cycles)
     };
     let mut body = String::new();
     let mut y = MARGIN;
-    let mut width: f64 = 360.0;
+    let mut width: f64 = 520.0;
+    let cycles = report.cycles.len() as u64;
     let title = format!(
-        "refscope: {} cycle{}",
-        report.cycles.len(),
-        if report.cycles.len() == 1 { "" } else { "s" }
+        "refscope: {} cycle{} in {} group{}, among {} objects",
+        thousands(cycles),
+        plural(cycles),
+        thousands(groups.len() as u64),
+        plural(groups.len() as u64),
+        thousands(report.analysed_count),
     );
     let _ = write!(
         body,
@@ -966,17 +1019,40 @@ pub fn render_headed(
         escape_xml(&title),
     );
     y += HEADING_HEIGHT;
-    for (heading, cycle) in &rings[..shown] {
-        let ring = draw_ring(report, cycle, options);
+    legend(&mut body, MARGIN, y);
+    y += HEADING_HEIGHT;
+    for (number, group) in groups[..shown].iter().enumerate() {
+        let cycle = &report.cycles[group.example() as usize];
+        let highlight = group.hint.as_ref().map(|h| h.edge_index as usize);
+        let ring = draw_ring(report, cycle, options, highlight);
         let b = ring.bounds;
+        let heading = format!(
+            "Group {}: ×{} · {}",
+            number + 1,
+            thousands(group.count()),
+            cycle_caption(report, cycle)
+        );
         let _ = write!(
             body,
             r#"<text x="{}" y="{}" font-family="{SANS}" font-size="13" font-weight="600" fill="{TEXT}">{}</text>"#,
             fmt(MARGIN),
             fmt(y + 18.0),
-            escape_line(heading),
+            escape_line(&heading),
         );
         y += HEADING_HEIGHT;
+        if let Some(hint) = &group.hint {
+            let advice = fit(&hint.advice, 900.0, 12.0, false, false);
+            let _ = write!(
+                body,
+                r#"<text x="{}" y="{}" font-family="{SANS}" font-size="12" fill="{MUTED_TEXT}"><title>{}</title>Fix: {}</text>"#,
+                fmt(MARGIN),
+                fmt(y + 6.0),
+                escape_xml(&format!("{} {}", hint.advice, hint.why)),
+                escape_line(&advice),
+            );
+            y += 18.0;
+            width = width.max(text_width(&advice, 12.0, false) + 40.0 + 2.0 * MARGIN);
+        }
         let _ = write!(
             body,
             r#"<svg x="{}" y="{}" width="{}" height="{}" viewBox="{} {} {} {}">{}</svg>"#,
@@ -993,17 +1069,17 @@ pub fn render_headed(
         y += b.height() + MARGIN;
         width = width.max(b.width() + 2.0 * MARGIN);
     }
-    if shown < rings.len() {
+    if shown < groups.len() {
         let _ = write!(
             body,
-            r#"<text x="{}" y="{}" font-family="{SANS}" font-size="13" font-style="italic" fill="{MUTED_TEXT}">… {} more cycles not drawn</text>"#,
+            r#"<text x="{}" y="{}" font-family="{SANS}" font-size="13" font-style="italic" fill="{MUTED_TEXT}">… {} more groups not drawn</text>"#,
             fmt(MARGIN),
             fmt(y + 16.0),
-            rings.len() - shown,
+            thousands((groups.len() - shown) as u64),
         );
         y += HEADING_HEIGHT;
     }
-    if rings.is_empty() {
+    if groups.is_empty() {
         let _ = write!(
             body,
             r#"<text x="{}" y="{}" font-family="{SANS}" font-size="13" fill="{MUTED_TEXT}">No reference cycles found.</text>"#,
@@ -1022,9 +1098,71 @@ pub fn render_headed(
     )
 }
 
+/// The key to the colours and shapes, as an SVG fragment one line high at (x, y).
+pub fn legend(out: &mut String, x: f64, y: f64) {
+    let items: [(&str, &str, &str, bool); 3] = [
+        ("#dc2626", "#7f1d1d", "has a finaliser (__del__)", false),
+        ("#dbeafe", "#1d4ed8", "frame", true),
+        ("#ffffff", "#334155", "instance", false),
+    ];
+    let mut x = x;
+    let middle = y + 8.0;
+    for (fill, stroke, text, hexagon) in items {
+        if hexagon {
+            let _ = write!(
+                out,
+                r#"<path d="M{} {} L{} {} L{} {} L{} {} L{} {} L{} {} Z" fill="{fill}" stroke="{stroke}" stroke-width="1.3"/>"#,
+                fmt(x),
+                fmt(middle),
+                fmt(x + 5.0),
+                fmt(middle - 7.0),
+                fmt(x + 19.0),
+                fmt(middle - 7.0),
+                fmt(x + 24.0),
+                fmt(middle),
+                fmt(x + 19.0),
+                fmt(middle + 7.0),
+                fmt(x + 5.0),
+                fmt(middle + 7.0),
+            );
+        } else {
+            let _ = write!(
+                out,
+                r#"<rect x="{}" y="{}" width="24" height="14" rx="4" fill="{fill}" stroke="{stroke}" stroke-width="1.3"/>"#,
+                fmt(x),
+                fmt(middle - 7.0),
+            );
+        }
+        let _ = write!(
+            out,
+            r#"<text x="{}" y="{}" dominant-baseline="central" font-family="{SANS}" font-size="12" fill="{MUTED_TEXT}">{text}</text>"#,
+            fmt(x + 30.0),
+            fmt(middle),
+        );
+        x += 30.0 + text_width(text, 12.0, false) + 18.0;
+    }
+    let _ = write!(
+        out,
+        r#"<path d="M{} {} L{} {}" stroke="{BREAK_EDGE}" stroke-width="2.6"/><path d="M{} {} L{} {} L{} {} Z" fill="{BREAK_EDGE}"/><text x="{}" y="{}" dominant-baseline="central" font-family="{SANS}" font-size="12" fill="{MUTED_TEXT}">reference to break</text>"#,
+        fmt(x),
+        fmt(middle),
+        fmt(x + 16.0),
+        fmt(middle),
+        fmt(x + 24.0),
+        fmt(middle),
+        fmt(x + 15.0),
+        fmt(middle - 4.5),
+        fmt(x + 15.0),
+        fmt(middle + 4.5),
+        fmt(x + 30.0),
+        fmt(middle),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::groups::group_cycles;
 
     fn object(type_name: &str, kind: ObjectKind, finalizer: bool) -> ObjectRecord {
         ObjectRecord {
@@ -1094,7 +1232,7 @@ mod tests {
     fn every_member_is_drawn_with_its_label_for_short_and_fifty_object_rings() {
         for n in [1, 2, 3, 6, 7, 50] {
             let report = ring_of(n);
-            let svg = render_cycle(&report, &report.cycles[0], &SvgOptions::default());
+            let svg = render_cycle(&report, &report.cycles[0], &SvgOptions::default(), None);
             assert_eq!(svg.matches(r#"<g class="node"#).count(), n, "n={n}");
             for i in 0..n {
                 assert!(
@@ -1110,7 +1248,7 @@ mod tests {
     fn boxes_never_overlap() {
         for n in [2, 3, 4, 5, 6, 7, 8, 13, 50] {
             let report = ring_of(n);
-            let svg = render_cycle(&report, &report.cycles[0], &SvgOptions::default());
+            let svg = render_cycle(&report, &report.cycles[0], &SvgOptions::default(), None);
             let boxes = boxes_of(&svg);
             assert!(!boxes.is_empty());
             for (i, a) in boxes.iter().enumerate() {
@@ -1131,6 +1269,7 @@ mod tests {
                 max_objects: 20,
                 max_cycles: 0,
             },
+            None,
         );
         assert_eq!(svg.matches(r#"<g class="node"#).count(), 19);
         assert!(svg.contains("… 101 more …"), "{svg}");
@@ -1142,7 +1281,7 @@ mod tests {
     #[test]
     fn finalisers_are_red_and_frames_are_hexagons() {
         let report = ring_of(3);
-        let svg = render_cycle(&report, &report.cycles[0], &SvgOptions::default());
+        let svg = render_cycle(&report, &report.cycles[0], &SvgOptions::default(), None);
         let finalizer = svg.split(r#"data-finalizer="true""#).nth(1).unwrap();
         assert!(finalizer
             .split("</g>")
@@ -1163,7 +1302,8 @@ mod tests {
         report.objects[0].type_name = "<script>\"&".into();
         report.objects[0].description = "</svg><b>'".into();
         report.cycles[0].labels[0] = "['</script><b>']".into();
-        let svg = render(&report, &SvgOptions::default());
+        let groups = group_cycles(&report);
+        let svg = render(&report, &groups, &SvgOptions::default());
         assert!(!svg.contains("<script"));
         assert!(!svg.contains("<b>"));
         assert!(svg.contains("&lt;/script&gt;&lt;b&gt;"));
@@ -1171,19 +1311,41 @@ mod tests {
     }
 
     #[test]
-    fn whole_report_lists_cycles_up_to_the_limit() {
+    fn whole_report_draws_groups_up_to_the_limit() {
         let mut report = ring_of(2);
-        report.cycles = vec![report.cycles[0].clone(); 5];
+        let shape = report.cycles[0].clone();
+        report.cycles = (0..5)
+            .map(|i| CycleRecord {
+                labels: vec![format!(".shape{i}"), ".back".into()],
+                ..shape.clone()
+            })
+            .chain(std::iter::repeat_n(shape.clone(), 3))
+            .collect();
+        let groups = group_cycles(&report);
         let svg = render(
             &report,
+            &groups,
             &SvgOptions {
                 max_objects: 50,
                 max_cycles: 3,
             },
         );
-        assert!(svg.contains("Cycle 3: 2 objects"));
-        assert!(!svg.contains("Cycle 4:"));
-        assert!(svg.contains("… 2 more cycles not drawn"));
+        assert!(svg.contains("Group 1: ×3 · 2 objects"), "{svg}");
+        assert!(svg.contains("Group 3: ×1"));
+        assert!(!svg.contains("Group 4:"));
+        assert!(svg.contains("… 3 more groups not drawn"));
         assert!(svg.starts_with("<?xml"));
+    }
+
+    #[test]
+    fn the_reference_to_break_is_drawn_in_orange() {
+        let report = ring_of(3);
+        let svg = render_cycle(&report, &report.cycles[0], &SvgOptions::default(), Some(1));
+        let edge = svg
+            .split(r#"class="edge break" data-edge="1""#)
+            .nth(1)
+            .unwrap();
+        assert!(edge.split("</g>").next().unwrap().contains(BREAK_EDGE));
+        assert_eq!(svg.matches("edge break").count(), 1);
     }
 }
