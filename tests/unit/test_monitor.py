@@ -1,0 +1,267 @@
+"""refscope.Monitor on real gc: sampling, gc.garbage and flags, the bounded aggregate."""
+
+import gc
+import threading
+import weakref
+
+import pytest
+
+import refscope
+from refscope.monitor import Monitor, _canonical_signature, _least_rotation
+
+
+class Parent:
+    def __init__(self):
+        self.child = Child(self)
+
+
+class Child:
+    def __init__(self, parent):
+        self.parent = parent
+
+
+class Finalised:
+    def __init__(self):
+        self.me = self
+
+    def __del__(self):
+        pass
+
+
+def make_leaks(count):
+    for _ in range(count):
+        Parent()
+
+
+def group_for(monitor, type_name):
+    matches = [g for g in monitor.groups() if type_name in g.signature]
+    assert len(matches) == 1, [g.signature for g in monitor.groups()]
+    return matches[0]
+
+
+def live_instances(cls):
+    return sum(1 for obj in gc.get_objects() if type(obj) is cls)
+
+
+@pytest.fixture
+def monitor():
+    mon = Monitor(max_overhead=1.0)
+    yield mon
+    mon.stop()
+
+
+def test_collect_reports_each_leak_once_in_one_group(monitor):
+    make_leaks(7)
+    report = monitor.collect()
+    assert report.collected >= 14
+    groups = [g for g in refscope.monitor.report_groups(report) if "Parent" in g.signature]
+    assert [g.count for g in groups] == [7]
+    assert group_for(monitor, "test_monitor.Parent").count == 7
+
+
+def test_a_second_collect_does_not_report_the_same_objects_again(monitor):
+    make_leaks(3)
+    monitor.collect()
+    second = monitor.collect()
+    assert second.collected == 0
+    assert len(second) == 0
+    assert group_for(monitor, "test_monitor.Parent").count == 3
+
+
+def test_objects_analysed_are_not_kept_alive(monitor):
+    make_leaks(5)
+    monitor.collect()
+    assert live_instances(Parent) == 0
+
+
+def test_automatic_collections_are_sampled_while_running(monitor):
+    gc.enable()
+    monitor.start()
+    make_leaks(1)
+    # Allocate container cycles until gc has run a young collection by itself.
+    before = monitor.stats().collections_sampled
+    while monitor.stats().collections_sampled == before:
+        make_leaks(1)
+    monitor.stop()
+    group = group_for(monitor, "test_monitor.Parent")
+    assert group.count >= 1
+    assert monitor.stats().errors == 0
+
+
+def test_manual_collections_are_sampled_with_gc_disabled(monitor):
+    gc.disable()
+    monitor.start()
+    make_leaks(4)
+    gc.collect()
+    monitor.stop()
+    assert group_for(monitor, "test_monitor.Parent").count == 4
+
+
+def test_gc_flags_and_the_users_garbage_are_restored(monitor):
+    user_entry = object()
+    gc.garbage.append(user_entry)
+    gc.set_debug(gc.DEBUG_UNCOLLECTABLE)
+    monitor.start()
+    make_leaks(2)
+    gc.collect()
+    monitor.collect()
+    assert gc.get_debug() == gc.DEBUG_UNCOLLECTABLE
+    assert len(gc.garbage) == 1 and gc.garbage[0] is user_entry
+
+
+def test_a_user_with_saveall_keeps_the_garbage_and_it_is_still_analysed(monitor):
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    monitor.start()
+    make_leaks(3)
+    gc.collect()
+    assert gc.get_debug() == gc.DEBUG_SAVEALL
+    assert sum(1 for obj in gc.garbage if type(obj) is Parent) == 3
+    assert group_for(monitor, "test_monitor.Parent").count == 3
+    del gc.garbage[:]
+
+
+def test_every_nth_candidate_is_sampled():
+    mon = Monitor(every=3, generations=(0,), max_overhead=1.0).start()
+    try:
+        for _ in range(9):
+            gc.collect(0)
+            gc.collect(2)  # frees what the sample kept, so the next young one is a candidate
+    finally:
+        mon.stop()
+    assert mon.stats().sampled_by_generation == (3, 0, 0)
+
+
+def test_the_time_budget_skips_samples_once_spent():
+    mon = Monitor(max_overhead=1e-9).start()
+    try:
+        for _ in range(5):
+            make_leaks(1)
+            gc.collect(0)
+            gc.collect(2)
+    finally:
+        mon.stop()
+    stats = mon.stats()
+    assert stats.collections_sampled == 1
+    assert stats.skipped_for_budget >= 4
+
+
+def test_the_aggregate_keeps_max_groups_and_counts_the_evicted_as_other():
+    mon = Monitor(max_groups=3, max_overhead=1.0)
+    for length in range(1, 6):  # five shapes: rings of 1..5 lists
+        for _ in range(length):
+            ring = [[] for _ in range(length)]
+            for a, b in zip(ring, ring[1:] + ring[:1], strict=True):
+                a.append(b)
+            del ring, a, b
+        mon.collect()
+    groups = mon.groups()
+    assert len(groups) == 3
+    assert sorted(g.example_length for g in groups) == [3, 4, 5]
+    assert mon.stats().other_count == 1 + 2
+
+
+def test_start_and_stop_are_idempotent():
+    mon = Monitor()
+    mon.start()
+    mon.start()
+    assert gc.callbacks.count(mon._on_gc) == 1
+    mon.stop()
+    mon.stop()
+    assert mon._on_gc not in gc.callbacks
+    assert not mon.running
+
+
+def test_an_analysis_error_is_counted_and_gc_state_restored():
+    mon = Monitor(max_overhead=1.0).start()
+    mon.frame_locals = "not a bool"  # the native analysis rejects it: a real failure
+    try:
+        make_leaks(1)
+        gc.collect()
+    finally:
+        mon.stop()
+    stats = mon.stats()
+    assert stats.errors == 1
+    assert "bool" in stats.last_error
+    assert gc.get_debug() == 0
+    assert gc.garbage == []
+
+
+def test_a_stopped_monitor_leaves_no_cycle_of_its_own():
+    gc.disable()
+    mon = Monitor().start()
+    make_leaks(1)
+    gc.collect()
+    mon.collect()
+    mon.stop()
+    ref = weakref.ref(mon)
+    del mon
+    assert ref() is None
+
+
+def test_threads_reading_the_aggregate_while_gc_samples_see_no_errors(monitor):
+    gc.enable()
+    monitor.start()
+    stop = threading.Event()
+    failures = []
+
+    def reader():
+        while not stop.is_set():
+            try:
+                monitor.groups()
+                monitor.stats()
+                monitor.to_text()
+            except Exception as error:  # pragma: no cover - reported below
+                failures.append(error)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for _ in range(20000):
+        make_leaks(1)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    monitor.stop()
+    monitor.collect()
+    assert failures == []
+    assert monitor.stats().errors == 0
+    assert gc.get_debug() == 0 and gc.garbage == []
+    assert group_for(monitor, "test_monitor.Parent").count >= 1
+
+
+def test_finalisers_run_once_and_the_group_says_so(monitor):
+    Finalised()
+    monitor.collect()
+    group = group_for(monitor, "test_monitor.Finalised")
+    assert group.has_finalizer
+    assert live_instances(Finalised) == 0
+
+
+def test_bad_arguments_are_rejected_with_their_name():
+    with pytest.raises(ValueError, match="every"):
+        Monitor(every=0)
+    with pytest.raises(ValueError, match="max_overhead"):
+        Monitor(max_overhead=2)
+    with pytest.raises(ValueError, match="generations"):
+        Monitor(generations=(3,))
+    with pytest.raises(ValueError, match="max_groups"):
+        Monitor(max_groups=0)
+
+
+def test_the_least_rotation_is_found_for_every_rotation():
+    word = list("cabcab" "ba")
+    expected = min(word[i:] + word[:i] for i in range(len(word)))
+    for shift in range(len(word)):
+        rotated = word[shift:] + word[:shift]
+        start = _least_rotation(rotated)
+        assert rotated[start:] + rotated[:start] == expected
+
+
+def test_the_fallback_signature_does_not_depend_on_where_the_cycle_starts():
+    class Fake:
+        def __init__(self, types, labels):
+            self.types, self.labels = types, labels
+
+    one = Fake(["A", "B", "C"], [".b", ".c", ".a"])
+    two = Fake(["C", "A", "B"], [".a", ".b", ".c"])
+    assert _canonical_signature(one) == _canonical_signature(two) == "A .b -> B .c -> C .a"
