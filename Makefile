@@ -50,4 +50,4 @@ fmt: $(STAMP) ## Format Rust and Python code
 
 bench: build ## End-to-end benchmark vs gc.collect() and the recipe (writes bench-results/)
 	cargo bench -p refscope-core --bench core -- --quick
-	$(PY) benches/e2e.py --sizes 10000,100000,1000000
+	$(PY) benches/e2e.py --sizes 10000,100000,1000000 --markdown bench-results/e2e.md --json bench-results/e2e.json

@@ -312,6 +312,10 @@ def _run_recipe(
         thread.join()
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    # CPython 3.11 sometimes reports a failed allocation as SystemError ("error return
+    # without exception set") rather than MemoryError: say when the cap was the cause.
+    if outcome["status"] != "ok" and _proc_status_kib("VmPeak") * 1024 > limit - 128 * 2**20:
+        outcome["memory_cap_mib"] = extra_memory_mib
     return outcome
 
 
@@ -566,7 +570,8 @@ def _recipe_cell(recipe: dict | None, collect_ms: float | None) -> str:
     if recipe["status"] == "ok":
         return f"{_ms(recipe['ms'])} ({_ratio(recipe['ms'], collect_ms)})"
     after = f" after {_ms(recipe['ms'])} ms" if recipe.get("ms") is not None else ""
-    return f"**{recipe['status']}**{after}"
+    cap = f" at its {recipe['memory_cap_mib']} MiB memory cap" if "memory_cap_mib" in recipe else ""
+    return f"**{recipe['status']}**{cap}{after}"
 
 
 def _size_label(size: int) -> str:
@@ -857,9 +862,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.recipe and recipe_stopped is not None:
                 row["recipe"] = {"status": f"skipped ({recipe_stopped})"}
             elif row.get("recipe") and row["recipe"]["status"] != "ok":
-                recipe_stopped = f"{row['recipe']['status']} at N={_size_label(size)}"
-                notes.append(f"{name}: the recipe {row['recipe']['status']} at "
-                             f"N={_size_label(size)}; not run at larger N")
+                failure = row["recipe"]["status"]
+                if "memory_cap_mib" in row["recipe"]:
+                    failure += f" at its {row['recipe']['memory_cap_mib']} MiB memory cap"
+                recipe_stopped = f"{failure} at N={_size_label(size)}"
+                notes.append(f"{name}: the recipe failed ({failure}) at N={_size_label(size)}; "
+                             f"not run at larger N")
             rows.append(row)
             for failure in row.get("sanity_failures", []) + row["errors"]:
                 log(f"\n!!!!! SANITY CHECK FAILED: {name} N={size}: {failure} !!!!!\n")
