@@ -9,12 +9,14 @@
 //! 2. a bound method stored (directly or in a container) on its own `__self__`: store a
 //!    `weakref.WeakMethod` instead; likewise a closure that captured the object storing
 //!    it: capture a `weakref.ref`;
-//! 3. a back-pointer between instances (`.parent`, `.owner`, ... or the plain attribute
+//! 3. an object with a finaliser, or whose type's name says it holds a resource
+//!    (`Connection`, `FileHandle`...): release it with a context manager, and break the
+//!    cycle with a weak reference on the edge into it;
+//! 4. a back-pointer between instances (`.parent`, `.owner`, ... or the plain attribute
 //!    opposite a container of children): make the back edge a `weakref.ref`;
-//! 4. an object with a finaliser (a resource holder): release it with a context manager,
-//!    and break the cycle with a weak reference;
 //! 5. any other cycle through an instance: a `weakref.ref` on the edge into the cycle's
-//!    first object; a class's own cycle (`__mro__`, `__dict__`): nothing to fix per se.
+//!    first object (the earliest analysed, which in `gc.garbage` order is usually the
+//!    earliest created: the owner); a class's own cycle (`__mro__`, `__dict__`): nothing to fix per se.
 
 use super::{CycleRecord, ObjectKind, ObjectRecord, Report};
 
@@ -81,34 +83,12 @@ const BACK_POINTER_WORDS: &[&str] = &[
     "container",
     "manager",
     "master",
-    "root",
     "prev",
     "previous",
     "back",
     "outer",
     "holder",
-    "app",
-    "server",
-    "session",
-    "controller",
-];
-
-/// Words that usually name an object holding an external resource.
-const RESOURCE_WORDS: &[&str] = &[
-    "file",
-    "socket",
-    "conn",
-    "connection",
-    "stream",
-    "handle",
-    "lock",
-    "pool",
-    "client",
-    "cursor",
-    "transport",
-    "channel",
-    "process",
-    "session",
+    "creator",
 ];
 
 struct Walk<'a> {
@@ -160,14 +140,13 @@ fn names_back_pointer(label: &str) -> bool {
         .any(|w| name == *w || name.ends_with(&format!("_{w}")))
 }
 
-fn looks_like_resource(object: &ObjectRecord) -> bool {
-    let short = object
-        .type_name
-        .rsplit('.')
-        .next()
-        .unwrap_or(&object.type_name)
-        .to_ascii_lowercase();
-    RESOURCE_WORDS.iter().any(|w| short.contains(w))
+/// `Type.attr` for attribute edges, `Type[0]` otherwise: how a reader finds the edge in code.
+fn edge_text(from: &ObjectRecord, label: &str) -> String {
+    if label.starts_with('.') || label.starts_with('[') {
+        format!("{}{label}", short_type(from))
+    } else {
+        format!("{label} of the {}", short_type(from))
+    }
 }
 
 fn short_type(object: &ObjectRecord) -> &str {
@@ -187,6 +166,21 @@ fn is_container(kind: ObjectKind) -> bool {
             | ObjectKind::Set
             | ObjectKind::Cell
     )
+}
+
+/// The edge that points back at an owner: an instance attribute named like a back-pointer
+/// (`.parent`, `.owner`...), else, in an owner -> container -> part -> owner cycle, the
+/// part's plain attribute that goes straight to another instance.
+fn back_pointer(walk: &Walk<'_>) -> Option<usize> {
+    let instance = |p: usize| walk.object(p).kind == ObjectKind::Instance;
+    if walk.len() < 2 {
+        return None;
+    }
+    walk.find(|p| instance(p) && names_back_pointer(walk.label(p)))
+        .or_else(|| {
+            walk.find(|p| is_container(walk.next(p).kind))?;
+            walk.find(|p| instance(p) && instance(p + 1))
+        })
 }
 
 /// The hint for one cycle (in practice: a group's example cycle).
@@ -306,55 +300,10 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
         ));
     }
 
-    // 3. Back-pointers between instances.
-    let instances = walk.find(|p| kind_at(p) == ObjectKind::Instance).is_some();
-    if instances && walk.len() > 1 {
-        let back = walk
-            .find(|p| kind_at(p) == ObjectKind::Instance && names_back_pointer(walk.label(p)))
-            .or_else(|| {
-                // Owner -> container of children -> child -> owner: the edge out of the
-                // child that does not go into a container is the back-pointer.
-                let through_container = walk.find(|p| is_container(walk.next(p).kind)).is_some();
-                if !through_container {
-                    return None;
-                }
-                walk.find(|p| {
-                    kind_at(p) == ObjectKind::Instance
-                        && !is_container(walk.next(p).kind)
-                        && walk.next(p).kind == ObjectKind::Instance
-                })
-            });
-        if let Some(p) = back {
-            let (from, to) = (walk.object(p), walk.next(p));
-            let name = attribute_name(walk.label(p)).unwrap_or("parent");
-            return Some(make(
-                p,
-                FixKind::WeakBackReference,
-                format!(
-                    "make `{}{}` a `weakref.ref` to the {} (store `weakref.ref(owner)`, read it as `self.{name}()`), \
-                     or a `weakref.proxy`",
-                    short_type(from),
-                    walk.label(p),
-                    short_type(to)
-                ),
-                format!(
-                    "`{}` points back at a {} that already holds this {} through the rest of the cycle; the owner \
-                     should keep its parts alive, not the reverse",
-                    walk.label(p),
-                    short_type(to),
-                    short_type(from)
-                ),
-            ));
-        }
-    }
-
-    // 4. Finalisers and resource holders.
-    if let Some(p) = walk.find(|p| {
-        walk.object(p).has_finalizer
-            || (kind_at(p) == ObjectKind::Instance && looks_like_resource(walk.object(p)))
-    }) {
+    // 3. Finalisers: resource holders (files, sockets and user classes with `__del__`).
+    if let Some(p) = walk.find(|p| walk.object(p).has_finalizer) {
         let holder = walk.object(p);
-        let into = (p + walk.len() - 1) % walk.len();
+        let into = back_pointer(&walk).unwrap_or((p + walk.len() - 1) % walk.len());
         return Some(make(
             into,
             FixKind::ContextManager,
@@ -362,13 +311,37 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
                 "release the {} deterministically: give it `close()` / `__enter__` / `__exit__` and use it in a \
                  `with` block (or `contextlib.closing`), and make `{}` a `weakref.ref` so the cycle disappears",
                 short_type(holder),
-                walk.label(into)
+                edge_text(walk.object(into), walk.label(into))
             ),
             format!(
                 "{} holds a resource{}; in a cycle it is released only when the cyclic collector runs, at an \
                  unpredictable time, instead of when its last user is done",
                 short_type(holder),
                 if holder.has_finalizer { " and has a finaliser (`__del__`)" } else { "" }
+            ),
+        ));
+    }
+
+    // 4. Back-pointers between instances.
+    let instances = walk.find(|p| kind_at(p) == ObjectKind::Instance).is_some();
+    if let Some(p) = back_pointer(&walk) {
+        let (from, to) = (walk.object(p), walk.next(p));
+        let name = attribute_name(walk.label(p)).unwrap_or("parent");
+        return Some(make(
+            p,
+            FixKind::WeakBackReference,
+            format!(
+                "make `{}` a `weakref.ref` to the {} (store `weakref.ref(owner)`, read it as `self.{name}()`), \
+                 or a `weakref.proxy`",
+                edge_text(from, walk.label(p)),
+                short_type(to)
+            ),
+            format!(
+                "`{}` points back at a {} that already holds this {} through the rest of the cycle; the owner \
+                 should keep its parts alive, not the reverse",
+                walk.label(p),
+                short_type(to),
+                short_type(from)
             ),
         ));
     }
@@ -401,7 +374,7 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
             FixKind::WeakReference,
             format!(
                 "make `{}` a `weakref.ref` (or `weakref.proxy`), or delete it when it is no longer needed",
-                walk.label(into)
+                edge_text(walk.object(into), walk.label(into))
             ),
             why,
         ));
@@ -519,6 +492,22 @@ mod tests {
             (1, ".parent", FixKind::WeakBackReference)
         );
         assert!(h.advice.contains("weakref.ref"));
+    }
+
+    #[test]
+    fn unnamed_edge_back_to_the_first_object_is_the_one_to_weaken() {
+        let h = hint(
+            vec![
+                object("m.Tree", ObjectKind::Instance),
+                object("m.Node", ObjectKind::Instance),
+            ],
+            &[".root", ".tree"],
+        );
+        assert_eq!(
+            (h.edge_index, h.label.as_str(), h.fix),
+            (1, ".tree", FixKind::WeakReference)
+        );
+        assert!(h.advice.contains("`Node.tree`"), "{}", h.advice);
     }
 
     #[test]
