@@ -333,7 +333,6 @@ the garbage list). The circular worker's calls describe nothing, so they leave i
 def worker_main(args: argparse.Namespace) -> int:
     gc.disable()  # nothing is collected behind the benchmark's back
     import refscope
-    from refscope import _core
 
     recipe = _load_recipe(args.recipe) if args.tool == "recipe" else None
     shape = SHAPES[args.shape]
@@ -367,24 +366,25 @@ def worker_main(args: argparse.Namespace) -> int:
         measured["peak_extra_rss_bytes"] = (
             (peak_kib - rss_before_kib) * 1024 if rss_tracked else None
         )
+        # Profile hint: the core's own phase timings, when this build exposes them.
+        phases = getattr(getattr(report, "_analysis", None), "phase_seconds", None)
+        if isinstance(phases, list):
+            measured["find_cycles_phases_ms"] = {name: sec * 1000 for name, sec in phases}
+        # Descriptions may be made lazily, on the first read of the report: time that
+        # read too, so that work moved out of find_cycles stays visible.
+        if hasattr(type(report), "groups"):
+            measured["read_groups_ms"], _ = _timed_ms(lambda: len(report.groups))
+        measured["read_cycles_ms"], _ = _timed_ms(lambda: len(report.cycles))
+        if rss_tracked:
+            measured["peak_extra_rss_with_read_bytes"] = (
+                _proc_status_kib("VmHWM") - rss_before_kib
+            ) * 1024
         del report
     elif args.tool == "circular":
         elapsed_ms, circular = _timed_ms(lambda: refscope.find_circular_references(garbage))
         measured["find_circular_references_ms"] = elapsed_ms
         measured["find_circular_references_count"] = len(circular)
         del circular
-        # Phases of find_cycles, as a profile hint: the core's walk + SCC + representative
-        # cycles alone, then with descriptions, labels and the kept objects (last: its
-        # labels create instance dicts).
-        try:
-            measured["core_walk_scc_ms"], analysis = _timed_ms(
-                lambda: _core.analyze(garbage, keep_objects=False, describe=False)
-            )
-            del analysis
-            measured["core_full_ms"], analysis = _timed_ms(lambda: _core.analyze(garbage))
-            del analysis
-        except TypeError:  # the private signature changed: the phases are optional
-            pass
     _emit("measured", **measured)
     if recipe is not None:
         _emit("recipe_started")
@@ -520,8 +520,14 @@ def measure_shape_size(
     for key in ("build_ms", "collect_ms"):
         row[key] = _median([m[key] for m in everything])
     for key in ("find_cycles_ms", "peak_extra_rss_bytes", "find_circular_references_ms",
-                "core_walk_scc_ms", "core_full_ms"):
+                "read_groups_ms", "read_cycles_ms", "peak_extra_rss_with_read_bytes"):
         row[key] = _median([m[key] for m in everything if m.get(key) is not None])
+    phase_names = {name: None for m in everything for name in m.get("find_cycles_phases_ms", {})}
+    row["find_cycles_phases_ms"] = {
+        name: _median([m["find_cycles_phases_ms"][name] for m in everything
+                       if name in m.get("find_cycles_phases_ms", {})])
+        for name in phase_names
+    }
     row["sanity_failures"] = [
         f"{tool} found {m[tool + '_count']} cycles, expected {m['expected_cycles']}"
         for m in everything
@@ -619,19 +625,27 @@ def shape_table(shape: Shape, rows: list[dict]) -> str:
 
 
 def phases_table(rows: list[dict]) -> str:
+    phase_names = list(
+        {name: None for row in rows for name in row.get("find_cycles_phases_ms", {})}
+    )
     lines = [
-        "| shape | N | find_cycles ms | `_core.analyze()` ms | `_core.analyze(describe=False, "
-        "keep_objects=False)` ms | → descriptions, labels, kept objects ms "
-        "| → Python report objects ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| shape | N | find_cycles ms | "
+        + "".join(f"{name} ms | " for name in phase_names)
+        + "then `report.groups` ms | then `report.cycles` ms "
+        "| peak extra RSS with the reads B/object |",
+        "|---|---:|---:|" + "---:|" * (len(phase_names) + 3),
     ]
     for row in rows:
-        if row.get("core_walk_scc_ms") is None or row.get("find_cycles_ms") is None:
+        if row.get("find_cycles_ms") is None:
             continue
-        walk, full, total = row["core_walk_scc_ms"], row["core_full_ms"], row["find_cycles_ms"]
+        phases = row.get("find_cycles_phases_ms", {})
+        rss = row.get("peak_extra_rss_with_read_bytes")
+        rss_per_object = "-" if rss is None else f"{rss / row['garbage_objects']:.1f}"
         lines.append(
-            f"| {row['shape']} | {_size_label(row['size'])} | {_ms(total)} | {_ms(full)} "
-            f"| {_ms(walk)} | {_ms(full - walk)} | {_ms(total - full)} |"
+            f"| {row['shape']} | {_size_label(row['size'])} | {_ms(row['find_cycles_ms'])} | "
+            + "".join(f"{_ms(phases.get(name))} | " for name in phase_names)
+            + f"{_ms(row.get('read_groups_ms'))} | {_ms(row.get('read_cycles_ms'))} | "
+            f"{rss_per_object} |"
         )
     return "\n".join(lines)
 
@@ -720,10 +734,10 @@ def render_markdown(rows: list[dict], info: dict[str, str], command: str,
     parts += [
         "### find_cycles phases (profile hint)",
         "",
-        "`_core.analyze(describe=False, keep_objects=False)` is the walk over `tp_traverse`, "
-        "the SCCs and the representative cycles; `_core.analyze()` adds descriptions, labels "
-        "and the list of kept objects; `find_cycles` adds the Python `CycleReport`. Medians "
-        "of separate calls on fresh heaps, so small differences are noise.",
+        "Phase timings are the core's own (`phase_seconds` of the analysis, when the build "
+        "exposes it). The reads that follow, in the same process, time the work a build "
+        "may defer until the report is first used (descriptions, labels, grouping, the "
+        "Python `Cycle` objects).",
         "",
         phases_table(rows),
         "",
