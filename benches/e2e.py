@@ -707,15 +707,24 @@ def machine_info(python: str) -> dict[str, str]:
         "Python": f"CPython {probe[0]}" if probe else "?",
         "refscope": f"{probe[1] if len(probe) > 1 else '?'} (commit {commit or '?'})",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "load average at start": _load_average(),
     }
+
+
+def _load_average() -> str:
+    """The 1/5/15-minute load: on a small machine other work skews the timings."""
+    try:
+        return " ".join(f"{load:.2f}" for load in os.getloadavg())
+    except OSError:
+        return "?"
 
 
 def render_markdown(rows: list[dict], info: dict[str, str], command: str,
                     notes: list[str], elapsed_s: float) -> str:
     parts = [
-        "## End-to-end benchmark (issue 10)",
+        "## End-to-end (issue 10)",
         "",
-        f"Command: `{command}` ({elapsed_s / 60:.1f} min)",
+        f"Command: `{command}` (ran {elapsed_s:.0f} s)",
         "",
         *[f"- {key}: {value}" for key, value in info.items()],
         "",
@@ -886,6 +895,7 @@ def main(argv: list[str] | None = None) -> int:
             for failure in row.get("sanity_failures", []) + row["errors"]:
                 log(f"\n!!!!! SANITY CHECK FAILED: {name} N={size}: {failure} !!!!!\n")
     elapsed = time.monotonic() - started
+    info["load average at end"] = _load_average()
 
     markdown = render_markdown(rows, info, command, notes, elapsed)
     print(markdown)
