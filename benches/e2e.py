@@ -298,6 +298,8 @@ def _run_recipe(
         outcome["ms"] = (time.perf_counter() - started) * 1000
 
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * len(garbage) + 10_000))
+    # A crash is an expected outcome: leave no core file (of a multi-GiB heap) behind.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
     threading.stack_size(RECIPE_STACK_BYTES)
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     # Address space now + the recipe's allowance + the thread's stack + malloc arenas.
@@ -808,15 +810,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="shapes: " + "; ".join(f"{s.name} = {s.title}" for s in SHAPES.values())
         + ". Build first with `make build`.",
     )
-    parser.add_argument("--sizes", type=_sizes, default=[10_000, 100_000, 1_000_000],
+    parser.add_argument("--sizes", type=_sizes, default=None,
                         help="comma-separated numbers of objects of garbage per shape "
                         "(default: 10000,100000,1000000)")
     parser.add_argument("--shapes", type=_shapes, default=list(SHAPES),
                         help=f"comma-separated shapes or 'all' (default: all = "
                         f"{','.join(SHAPES)})")
-    parser.add_argument("--repeat", type=_positive_int, default=3,
+    parser.add_argument("--repeat", type=_positive_int, default=None,
                         help="repeats per (shape, N); tables show the median (default: 3)")
-    parser.add_argument("--recipe-timeout", type=float, default=120.0, metavar="SECONDS",
+    parser.add_argument("--recipe-timeout", type=float, default=None, metavar="SECONDS",
                         help="stop the recipe after this long and report it as timed out; "
                         "larger N of that shape then skip it (default: 120)")
     parser.add_argument("--recipe-memory", type=_positive_int, default=4096, metavar="MIB",
@@ -835,8 +837,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, metavar="FILE",
                         help="also write every measurement as JSON to FILE")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke mode: N=1000, 1 repeat, 30 s recipe timeout "
-                        "(overrides --sizes, --repeat and --recipe-timeout)")
+                        help="smoke mode: N=1000, 1 repeat, 30 s recipe timeout (unless "
+                        "--sizes, --repeat or --recipe-timeout say otherwise)")
     return parser
 
 
@@ -853,8 +855,13 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main(worker.parse_args(argv[1:]))
 
     args = build_parser().parse_args(argv)
-    if args.quick:
-        args.sizes, args.repeat, args.recipe_timeout = [1000], 1, 30.0
+    defaults = ([1000], 1, 30.0) if args.quick else ([10_000, 100_000, 1_000_000], 3, 120.0)
+    if args.sizes is None:
+        args.sizes = defaults[0]
+    if args.repeat is None:
+        args.repeat = defaults[1]
+    if args.recipe_timeout is None:
+        args.recipe_timeout = defaults[2]
     notes = []
     if args.no_recipe:
         args.recipe = ""

@@ -82,3 +82,45 @@ def test_benchmark_rejects_an_unknown_shape_with_the_list_of_shapes():
     )
     assert completed.returncode == 2
     assert "triangle" in completed.stderr and "del_pairs" in completed.stderr
+
+
+def run_ring_with_recipe(tmp_path, recipe_source, *extra):
+    recipe = tmp_path / "recipe.py"
+    recipe.write_text(recipe_source)
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick", "--shapes", "ring", "--recipe", str(recipe),
+         "--json", str(tmp_path / "e2e.json"), *extra],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    (row,) = json.loads((tmp_path / "e2e.json").read_text())["rows"]
+    return completed.stdout, row["recipe"]
+
+
+def test_a_recipe_that_segfaults_is_recorded_as_crashed(tmp_path):
+    stdout, recipe = run_ring_with_recipe(
+        tmp_path,
+        "import ctypes\n\ndef find_circular_references(garbage=None):\n"
+        "    return ctypes.string_at(0)  # reads address 0: SIGSEGV\n",
+    )
+    assert recipe["status"] == "crashed (SIGSEGV)"
+    assert "**crashed (SIGSEGV)**" in stdout
+
+
+def test_a_recipe_that_does_not_return_is_stopped_and_recorded_as_timed_out(tmp_path):
+    stdout, recipe = run_ring_with_recipe(
+        tmp_path,
+        "import time\n\ndef find_circular_references(garbage=None):\n    time.sleep(600)\n",
+        "--recipe-timeout", "1",
+    )
+    assert recipe["status"] == "timed out after 1 s"
+    assert "**timed out after 1 s**" in stdout
+
+
+def test_a_recipe_that_recurses_without_end_is_recorded_as_recursion_error(tmp_path):
+    _, recipe = run_ring_with_recipe(
+        tmp_path,
+        "def find_circular_references(garbage=None):\n"
+        "    def deeper(depth):\n        return deeper(depth + 1)\n    return deeper(0)\n",
+    )
+    assert recipe["status"] == "RecursionError"
