@@ -133,6 +133,15 @@ class CycleGroup:
         return f"<CycleGroup {self.key} ×{self.count}: {self.signature[:120]}>"
 
 
+def _limit(name: str, value: object) -> int:
+    """A non-negative int option (0 = no limit), or a clear error naming the option."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int (0 = no limit), not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0 (0 = no limit), not {value}")
+    return value
+
+
 def _colour_wanted(stream: Any) -> bool:
     if os.environ.get("NO_COLOR"):
         return False
@@ -210,13 +219,28 @@ class CycleReport:
         """Stop keeping the analysed objects alive (text and descriptions remain)."""
         self._analysis.release()
 
-    def to_text(self, color: bool | None = None, max_objects_per_cycle: int = 0) -> str:
-        """The report as text. ``color=None`` colours only when stdout is a terminal and
-        ``NO_COLOR`` is unset."""
+    def to_text(
+        self,
+        color: bool | None = None,
+        max_objects_per_cycle: int = 0,
+        *,
+        max_cycles_per_group: int = 1,
+        max_groups: int = 0,
+    ) -> str:
+        """The report as text: one line per group of identical cycles (largest first,
+        ``×count``), then each group's fix hint and example cycles.
+
+        ``color=None`` colours only when stdout is a terminal and ``NO_COLOR`` is unset.
+        ``max_cycles_per_group`` example cycles are shown per group, objects per cycle up
+        to ``max_objects_per_cycle``, groups detailed up to ``max_groups`` (0 = all, for
+        each)."""
         if color is None:
             color = _colour_wanted(sys.stdout)
         return self._analysis.to_text(
-            color=color, max_objects_per_cycle=max(0, int(max_objects_per_cycle))
+            color=bool(color),
+            max_objects_per_cycle=_limit("max_objects_per_cycle", max_objects_per_cycle),
+            max_cycles_per_group=_limit("max_cycles_per_group", max_cycles_per_group),
+            max_groups=_limit("max_groups", max_groups),
         )
 
     def __str__(self) -> str:

@@ -209,16 +209,19 @@ impl CycleAnalysis {
         })
     }
 
-    /// The report as text.
-    #[pyo3(signature = (color=false, max_objects_per_cycle=0))]
-    fn to_text(&self, color: bool, max_objects_per_cycle: usize) -> String {
-        text::render(
-            &self.report,
-            &TextOptions {
-                color,
-                max_objects_per_cycle,
-            },
-        )
+    /// The report as text: groups first, largest first, then up to
+    /// `max_cycles_per_group` example cycles (0 = all) of the first `max_groups` groups
+    /// (0 = all), each listing up to `max_objects_per_cycle` objects (0 = all).
+    #[pyo3(signature = (color=false, max_objects_per_cycle=0, max_cycles_per_group=1, max_groups=0))]
+    fn to_text(
+        &self,
+        color: bool,
+        max_objects_per_cycle: usize,
+        max_cycles_per_group: usize,
+        max_groups: usize,
+    ) -> String {
+        let options = TextOptions { color, max_objects_per_cycle, max_cycles_per_group, max_groups };
+        text::render(&self.report, self.groups(), &options)
     }
 
     /// Stops keeping the analysed objects alive.
