@@ -12,6 +12,7 @@
 //! script only ever inserts user text with `textContent`.
 
 use super::groups::CycleGroup;
+use super::hints::FixKind;
 use super::svg::{self, escape_xml, human_size, thousands, SvgOptions};
 use super::{ObjectRecord, Report, StackEntry};
 use std::collections::BTreeSet;
@@ -174,6 +175,28 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
     out
 }
 
+/// Escaped text in which `code spans` (as fix hints write them) become `<code>`.
+fn with_code_spans(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<code>{}</code>", escape_xml(part));
+        } else {
+            out.push_str(&escape_xml(part));
+        }
+    }
+    out
+}
+
+/// The edge a group's hint says to break, if it says to break one.
+pub fn breakable_edge(group: &CycleGroup) -> Option<usize> {
+    group
+        .hint
+        .as_ref()
+        .filter(|hint| hint.fix != FixKind::NoneNeeded)
+        .map(|hint| hint.edge_index as usize)
+}
+
 fn finaliser_badge() -> &'static str {
     r#"<span class="badge finalizer" title="An object of these cycles defines __del__">__del__</span>"#
 }
@@ -249,7 +272,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
             escape_xml(&cut(&group.signature, SIGNATURE_MAX_CHARS)),
             escape_xml(&short_signature),
             human_size(group.total_size),
-            escape_xml(&cut(&advice, 160)),
+            with_code_spans(&cut(&advice, 160)),
         );
 
         let length = cycle.objects.len() as u64;
@@ -266,17 +289,28 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
             escape_xml(&cut(&group.signature, 4 * SIGNATURE_MAX_CHARS)),
             escape_xml(&cut(&group.signature, SIGNATURE_MAX_CHARS)),
         );
-        if let Some(hint) = &group.hint {
-            let _ = write!(
-                sections,
-                r#"<div class="hint"><p><strong>Fix:</strong> break <code class="edge-label">{}</code> — {}</p><p class="why">{}</p><p class="fix-kind">fix: <code>{}</code></p></div>"#,
-                escape_xml(&hint.label),
-                escape_xml(&hint.advice),
-                escape_xml(&hint.why),
-                hint.fix.as_str(),
-            );
+        match &group.hint {
+            Some(hint) if hint.fix == FixKind::NoneNeeded => {
+                let _ = write!(
+                    sections,
+                    r#"<div class="hint note"><p><strong>Nothing to fix:</strong> {}</p><p class="why">{}</p></div>"#,
+                    with_code_spans(&hint.advice),
+                    with_code_spans(&hint.why),
+                );
+            }
+            Some(hint) => {
+                let _ = write!(
+                    sections,
+                    r#"<div class="hint"><p><strong>Fix:</strong> break <code class="edge-label">{}</code> — {}</p><p class="why">{}</p><p class="fix-kind">fix: <code>{}</code></p></div>"#,
+                    escape_xml(&hint.label),
+                    with_code_spans(&hint.advice),
+                    with_code_spans(&hint.why),
+                    hint.fix.as_str(),
+                );
+            }
+            None => {}
         }
-        let highlight = group.hint.as_ref().map(|h| h.edge_index as usize);
+        let highlight = breakable_edge(group);
         let picture = svg::render_cycle(report, cycle, &options.svg, highlight);
         let _ = write!(
             sections,
@@ -453,6 +487,14 @@ mod tests {
     fn an_empty_report_says_so() {
         let html = render(&Report::default(), &[], &HtmlOptions::default());
         assert!(html.contains("No reference cycles found"));
+    }
+
+    #[test]
+    fn code_spans_become_code_elements_and_stay_escaped() {
+        assert_eq!(
+            with_code_spans("use `a<b>` or `c"),
+            "use <code>a&lt;b&gt;</code> or <code>c</code>"
+        );
     }
 
     #[test]

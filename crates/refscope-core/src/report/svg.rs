@@ -1023,7 +1023,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &SvgOptions) -> S
     y += HEADING_HEIGHT;
     for (number, group) in groups[..shown].iter().enumerate() {
         let cycle = &report.cycles[group.example() as usize];
-        let highlight = group.hint.as_ref().map(|h| h.edge_index as usize);
+        let highlight = super::html::breakable_edge(group);
         let ring = draw_ring(report, cycle, options, highlight);
         let b = ring.bounds;
         let heading = format!(
