@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import platform
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -133,6 +136,27 @@ class CycleGroup:
         return f"<CycleGroup {self.key} ×{self.count}: {self.signature[:120]}>"
 
 
+def _write_report_file(path: str | os.PathLike[str], text: str, what: str) -> str:
+    """Writes ``text`` to ``path`` (UTF-8); any failure is an OSError naming the path."""
+    try:
+        filename = os.fspath(path)
+    except TypeError:
+        raise TypeError(
+            f"the path of the {what} must be a str or os.PathLike, not {type(path).__name__}"
+        ) from None
+    if isinstance(filename, bytes):
+        filename = os.fsdecode(filename)
+    if not filename or "\0" in filename:
+        raise OSError(errno.EINVAL, f"cannot write the {what}: invalid path", filename)
+    try:
+        with open(filename, "w", encoding="utf-8", newline="\n") as file:
+            file.write(text)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OSError(error.errno, f"cannot write the {what} ({reason})", filename) from error
+    return filename
+
+
 def _limit(name: str, value: object) -> int:
     """A non-negative int option (0 = no limit), or a clear error naming the option."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -242,6 +266,52 @@ class CycleReport:
             max_cycles_per_group=_limit("max_cycles_per_group", max_cycles_per_group),
             max_groups=_limit("max_groups", max_groups),
         )
+
+    def to_svg(self, *, max_objects: int = 50, max_groups: int = 100) -> str:
+        """The report as one SVG document, drawn by refscope itself (no graphviz needed).
+
+        Each group of cycles is a ring of its example cycle, largest group first: boxes
+        are objects, arrows are references named by their labels. Objects with a
+        finaliser (``__del__``) are red, frames are blue hexagons, and the reference the
+        group's fix hint says to break is orange. Cycles longer than ``max_objects`` are
+        drawn capped, with a "… N more …" marker; at most ``max_groups`` rings are
+        drawn. ``0`` means no limit for either. Every name and label is XML-escaped.
+        """
+        return self._analysis.to_svg(
+            max_objects=_limit("max_objects", max_objects),
+            max_groups=_limit("max_groups", max_groups),
+        )
+
+    def to_html(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        title: str = "refscope report",
+        max_groups: int = 1000,
+        max_objects: int = 50,
+    ) -> str:
+        """Write the report as one self-contained HTML file and return its path.
+
+        The page needs no network (CSS, script and pictures are inline) and works when
+        opened from disk: the groups of cycles (largest first, with count, total size and
+        fix hint), a picture of each group's example cycle, the details of an object when
+        it is clicked (type, size, address, finaliser, frame locals and stack), and a
+        filter by type. At most ``max_groups`` groups are shown and ``max_objects``
+        objects drawn per cycle (``0`` = no limit). Raises ``OSError`` naming ``path``
+        when the file cannot be written.
+        """
+        if not isinstance(title, str):
+            raise TypeError(f"to_html() argument 'title' must be a str, not {type(title).__name__}")
+        limits = {
+            "max_groups": _limit("max_groups", max_groups),
+            "max_objects": _limit("max_objects", max_objects),
+        }
+        subtitle = (
+            f"Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} by refscope"
+            f" on Python {platform.python_version()}, process {os.getpid()}"
+        )
+        page = self._analysis.to_html(title, subtitle, **limits)
+        return _write_report_file(path, page, "HTML report")
 
     def __str__(self) -> str:
         return self.to_text(color=False)

@@ -18,6 +18,8 @@ use pyo3::{PyTraverseError, PyVisit};
 use refscope_core::cycles::representative_cycles;
 use refscope_core::report::groups::{self, CycleGroup};
 use refscope_core::report::hints::FixHint;
+use refscope_core::report::html::{self, HtmlOptions};
+use refscope_core::report::svg::{self, SvgOptions};
 use refscope_core::report::text::{self, TextOptions};
 use refscope_core::report::{CycleRecord, ObjectRecord, Report};
 use refscope_core::scc::strongly_connected_components;
@@ -222,6 +224,53 @@ impl CycleAnalysis {
     ) -> String {
         let options = TextOptions { color, max_objects_per_cycle, max_cycles_per_group, max_groups };
         text::render(&self.report, self.groups(), &options)
+    }
+
+    /// The report as one SVG document: a ring per group of cycles (its example), largest
+    /// group first, at most `max_groups` rings (0 = all) of at most `max_objects`
+    /// objects each (0 = all).
+    #[pyo3(signature = (max_objects=50, max_groups=100))]
+    fn to_svg(&self, py: Python<'_>, max_objects: usize, max_groups: usize) -> String {
+        let (report, groups) = (&self.report, self.groups());
+        let options = SvgOptions {
+            max_objects,
+            max_cycles: max_groups,
+        };
+        py.detach(|| svg::render(report, groups, &options))
+    }
+
+    /// The picture of cycle `index` alone, as an SVG document.
+    #[pyo3(signature = (index, max_objects=50))]
+    fn cycle_svg(&self, index: usize, max_objects: usize) -> PyResult<String> {
+        let cycle = self.cycle(index)?;
+        let options = SvgOptions {
+            max_objects,
+            max_cycles: 0,
+        };
+        Ok(svg::render_cycle(&self.report, cycle, &options, None))
+    }
+
+    /// The self-contained HTML report, as a string (the Python side writes the file).
+    #[pyo3(signature = (title, subtitle, max_groups=1000, max_objects=50))]
+    fn to_html(
+        &self,
+        py: Python<'_>,
+        title: String,
+        subtitle: String,
+        max_groups: usize,
+        max_objects: usize,
+    ) -> String {
+        let (report, groups) = (&self.report, self.groups());
+        let options = HtmlOptions {
+            title,
+            subtitle,
+            max_groups,
+            svg: SvgOptions {
+                max_objects,
+                max_cycles: 0,
+            },
+        };
+        py.detach(|| html::render(report, groups, &options))
     }
 
     /// Stops keeping the analysed objects alive.
