@@ -88,7 +88,8 @@ def test_text_is_the_default_and_html_is_escaped_and_self_contained(mounted):
     mounted.get("/leak/")
     page = mounted.get("/_refscope/collect/", {"Accept": "text/html"})
     assert page.headers["content-type"].startswith("text/html")
-    assert "<script" not in page.text and "http://" not in page.text
+    assert 'src="http' not in page.text and 'href="http' not in page.text  # no network
+    assert "default-src 'none'" in page.headers["content-security-policy"]
     assert "test_asgi.Leaky" in page.text
 
 

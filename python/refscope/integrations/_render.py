@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import html
 import json
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .._report import Cycle, CycleReport
@@ -26,6 +28,11 @@ _SECURITY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
 )
 _HTML_POLICY = ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+# CycleReport.to_html() pages are self-contained: inline style, script and pictures.
+_REPORT_PAGE_POLICY = (
+    "Content-Security-Policy",
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:",
+)
 
 
 @dataclass
@@ -55,7 +62,8 @@ class Response:
     def all_headers(self) -> list[tuple[str, str]]:
         headers = [("Content-Type", self.content_type), ("Content-Length", str(len(self.body)))]
         headers.extend(_SECURITY_HEADERS)
-        if self.content_type.startswith("text/html"):
+        policies = [name for name, _ in self.headers if name == "Content-Security-Policy"]
+        if self.content_type.startswith("text/html") and not policies:
             headers.append(_HTML_POLICY)
         headers.extend(self.headers)
         return headers
@@ -121,6 +129,17 @@ def _report_json(report: CycleReport) -> Any:
         "edge_count": report.edge_count,
         "cycles": [_cycle_to_dict(cycle) for cycle in report.cycles],
     }
+
+
+def _report_page(report: CycleReport, title: str) -> bytes | None:
+    """``report.to_html()`` (which writes a file) as bytes, where the report has it."""
+    to_html = getattr(report, "to_html", None)
+    if to_html is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="refscope-") as directory:
+        path = Path(directory) / "report.html"
+        to_html(str(path), title=title)
+        return path.read_bytes()
 
 
 def _page(title: str, body: str) -> bytes:
@@ -224,6 +243,9 @@ class Endpoints:
             return Response(200, "application/json", json.dumps(body).encode("utf-8"))
         text = report.to_text(color=False, max_objects_per_cycle=_MAX_OBJECTS_PER_CYCLE)
         if fmt == "html":
+            page = _report_page(report, f"refscope: Collected: {collected}, Garbage: {garbage}")
+            if page is not None:
+                return Response(200, "text/html; charset=utf-8", page, [_REPORT_PAGE_POLICY])
             body_html = (
                 f"<p>Collected: {collected}<br>Garbage: {garbage}</p>\n<h2>Groups</h2>\n"
                 f"{_groups_table(groups)}\n<h2>Report</h2>\n<pre>{html.escape(text)}</pre>"
