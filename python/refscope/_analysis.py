@@ -79,14 +79,9 @@ def find_circular_references(garbage: Iterable[object] | None = None) -> list[li
     """
     objects = _as_object_list(garbage, "find_circular_references")
     with _automatic_gc_paused():
-        analysis = _core.analyze(objects, keep_objects=True, describe=False)
+        analysis = _core.analyze(objects, keep_objects=True, fold_instance_dicts=False)
     del objects
-    cycles = []
-    for index in range(len(analysis)):
-        cycle = analysis.cycle_objects(index)
-        cycle.append(cycle[0])
-        cycles.append(cycle)
-    return cycles
+    return analysis.all_cycle_objects(close=True)
 
 
 def collect(*, keep_objects: bool = False, frame_locals: bool = True) -> CycleReport:

@@ -267,6 +267,34 @@ class CycleReport:
             max_groups=_limit("max_groups", max_groups),
         )
 
+    def to_json(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        indent: int | None = None,
+        max_cycles_per_group: int = 10,
+        max_objects_per_cycle: int = 0,
+    ) -> str:
+        """The report as JSON text (format ``refscope.report``, version 1; the JSON Schema
+        is ``refscope/schema/report-v1.json``, documented in ``docs/json-schema.md``).
+
+        Groups come largest first, each with at most ``max_cycles_per_group`` of its
+        cycles and each cycle with at most ``max_objects_per_cycle`` objects (``0`` = all;
+        ``count``, ``cycles_omitted``, ``length`` and ``objects_omitted`` say what was left
+        out). ``indent`` spaces per level, or ``None`` for compact output. With ``path``,
+        the text is also written there (UTF-8); failure raises ``OSError`` naming it.
+        """
+        if indent is not None:
+            indent = _limit("indent", indent)
+        text = self._analysis.to_json(
+            indent=indent,
+            max_cycles_per_group=_limit("max_cycles_per_group", max_cycles_per_group),
+            max_objects_per_cycle=_limit("max_objects_per_cycle", max_objects_per_cycle),
+        )
+        if path is not None:
+            _write_report_file(path, text, "JSON report")
+        return text
+
     def to_svg(self, *, max_objects: int = 50, max_groups: int = 100) -> str:
         """The report as one SVG document, drawn by refscope itself (no graphviz needed).
 

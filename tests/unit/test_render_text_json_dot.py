@@ -5,6 +5,7 @@ with ``REFSCOPE_UPDATE_GOLDEN=1 python -m pytest tests/unit/test_render_text_jso
 and review the diff.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -224,3 +225,114 @@ def test_frame_in_a_cycle_shows_location_locals_and_stack_oldest_call_first():
     outer_line = stack.index(", in test_frame_in_a_cycle_shows_location_locals_and_stack")
     fail_line = stack.index(".<locals>.fail\n")
     assert outer_line < stack.index(".<locals>.outer\n") < fail_line
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+SCHEMA_PATH = pathlib.Path(refscope.__file__).parent / "schema" / "report-v1.json"
+
+
+@pytest.fixture(scope="module")
+def validator():
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def assert_valid(validator, text):
+    document = json.loads(text)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+    return document
+
+
+def test_json_matches_the_golden_file(report):
+    text = report.to_json(indent=2)
+    text = re.sub(r'"generator": "refscope [^"]*"', '"generator": "refscope <version>"', text)
+    check_golden("report.json", normalised(text) + "\n")
+
+
+def test_json_is_valid_against_the_shipped_schema(report, validator):
+    document = assert_valid(validator, report.to_json())
+    assert document["format"] == "refscope.report" and document["version"] == 1
+    assert [g["count"] for g in document["groups"]] == [3, 2, 1]
+
+
+def test_json_of_a_frame_cycle_is_valid_and_carries_location_locals_and_stack(validator):
+    import gc
+
+    def fail():
+        try:
+            raise ValueError("boom")
+        except ValueError as caught:
+            kept = caught
+        return kept
+
+    gc.disable()
+    fail()
+    document = assert_valid(validator, refscope.collect().to_json())
+    frames = [
+        obj["frame"]
+        for group in document["groups"]
+        for cycle in group["cycles"]
+        for obj in cycle["objects"]
+        if obj["kind"] == "frame"
+    ]
+    assert frames, document
+    frame = frames[0]
+    assert frame["location"]["filename"] == __file__
+    assert frame["location"]["function"].endswith("<locals>.fail")
+    assert {"name": "kept", "value": "ValueError exception: 'boom'"} in frame["locals"]
+    assert frame["stack"][0] == frame["location"]
+    assert len(frame["stack"]) > 1
+
+
+def test_json_of_an_empty_report_is_valid(validator):
+    document = assert_valid(validator, refscope.find_cycles([]).to_json())
+    assert document["groups"] == [] and document["summary"]["cycle_count"] == 0
+
+
+def test_json_keeps_user_text_exact_through_escaping(report):
+    document = json.loads(report.to_json())
+    (tricky,) = [g for g in document["groups"] if g["signature"].startswith("dict")]
+    (entry,) = [c for c in report.cycles if c.types == ["dict"]][0].entries
+    assert tricky["cycles"][0]["objects"][0]["label"] == entry.label
+    assert '"' in entry.label and "<b>" in entry.label and "\\" in entry.label
+
+
+def test_json_caps_cycles_per_group_and_says_how_many_it_left_out():
+    objects = []
+    for _ in range(1000):
+        parent = Parent()
+        objects += [parent, parent.child]
+    report = refscope.find_cycles(objects, keep_objects=False)
+    (group,) = json.loads(report.to_json())["groups"]
+    assert group["count"] == 1000
+    assert len(group["cycles"]) == 10 and group["cycles_omitted"] == 990
+    (group,) = json.loads(report.to_json(max_cycles_per_group=0))["groups"]
+    assert len(group["cycles"]) == 1000 and group["cycles_omitted"] == 0
+
+
+def test_json_written_to_a_path_is_the_returned_text(report, tmp_path):
+    target = tmp_path / "report.json"
+    text = report.to_json(target)
+    assert target.read_text(encoding="utf-8") == text
+
+
+def test_json_to_an_unwritable_or_invalid_path_raises_a_clear_oserror(report, tmp_path):
+    missing = tmp_path / "no" / "such" / "dir" / "report.json"
+    with pytest.raises(OSError, match="cannot write the JSON report") as caught:
+        report.to_json(missing)
+    assert caught.value.filename == str(missing)
+    with pytest.raises(OSError, match="cannot write the JSON report"):
+        report.to_json(tmp_path)  # a directory
+    with pytest.raises(OSError, match="invalid path"):
+        report.to_json("bad\0name.json")
+    with pytest.raises(TypeError, match="must be a str or os.PathLike"):
+        report.to_json(3)
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(PermissionError, match="cannot write the JSON report"):
+            report.to_json(locked / "report.json")

@@ -15,12 +15,39 @@ const UNSEEN: u32 = u32::MAX;
 /// A cycle as node ids: edge `i` goes from `nodes[i]` to `nodes[(i + 1) % len]`.
 pub type NodeCycle = Vec<u32>;
 
-/// A cycle chosen to stand for one cyclic component.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepresentativeCycle {
-    /// The component's id in [`Components`].
-    pub component: u32,
-    pub nodes: NodeCycle,
+/// One representative cycle per cyclic component, stored flat (no allocation per cycle).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepresentativeCycles {
+    components: Vec<u32>,
+    offsets: Vec<u32>,
+    nodes: Vec<u32>,
+}
+
+impl RepresentativeCycles {
+    /// Number of cycles.
+    pub fn len(&self) -> usize {
+        self.components.len()
+    }
+
+    /// True when no component holds a cycle.
+    pub fn is_empty(&self) -> bool {
+        self.components.is_empty()
+    }
+
+    /// Nodes of cycle `i`: edge `j` goes from `nodes[j]` to `nodes[(j + 1) % len]`.
+    pub fn nodes(&self, i: usize) -> &[u32] {
+        &self.nodes[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
+    /// The component cycle `i` stands for.
+    pub fn component(&self, i: usize) -> u32 {
+        self.components[i]
+    }
+
+    /// `(component, nodes)` of every cycle, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &[u32])> + '_ {
+        (0..self.len()).map(move |i| (self.components[i], self.nodes(i)))
+    }
 }
 
 /// One representative cycle per cyclic component, in the order of
@@ -29,40 +56,50 @@ pub fn representative_cycles(
     graph: &Graph,
     components: &Components,
     priority: &[u8],
-) -> Vec<RepresentativeCycle> {
+) -> RepresentativeCycles {
     let mut parent = vec![UNSEEN; graph.node_count()];
     let mut queue: Vec<u32> = Vec::new();
-    components
-        .cyclic_ids(graph)
-        .into_iter()
-        .map(|id| {
-            let members = components.members(id);
-            let root = *members
-                .iter()
-                .max_by_key(|&&v| {
-                    (
-                        priority.get(v as usize).copied().unwrap_or(0),
-                        std::cmp::Reverse(v),
-                    )
-                })
-                .expect("a component has at least one member");
-            let nodes = shortest_cycle_through(graph, components, root, &mut parent, &mut queue);
-            RepresentativeCycle {
-                component: id,
-                nodes,
-            }
-        })
-        .collect()
+    let ids = components.cyclic_ids(graph);
+    let mut cycles = RepresentativeCycles {
+        components: Vec::with_capacity(ids.len()),
+        offsets: Vec::with_capacity(ids.len() + 1),
+        nodes: Vec::new(),
+    };
+    cycles.offsets.push(0);
+    for id in ids {
+        let members = components.members(id);
+        let root = *members
+            .iter()
+            .max_by_key(|&&v| {
+                (
+                    priority.get(v as usize).copied().unwrap_or(0),
+                    std::cmp::Reverse(v),
+                )
+            })
+            .expect("a component has at least one member");
+        shortest_cycle_through(
+            graph,
+            components,
+            root,
+            &mut parent,
+            &mut queue,
+            &mut cycles.nodes,
+        );
+        cycles.components.push(id);
+        cycles.offsets.push(cycles.nodes.len() as u32);
+    }
+    cycles
 }
 
-/// Shortest cycle through `root` inside `root`'s component.
+/// Appends the shortest cycle through `root` (inside `root`'s component) to `out`.
 fn shortest_cycle_through(
     graph: &Graph,
     components: &Components,
     root: u32,
     parent: &mut [u32],
     queue: &mut Vec<u32>,
-) -> NodeCycle {
+    out: &mut Vec<u32>,
+) {
     let component = components.component_of(root);
     queue.clear();
     queue.push(root);
@@ -73,17 +110,16 @@ fn shortest_cycle_through(
         head += 1;
         for &next in graph.successors(node) {
             if next == root {
-                let mut cycle = vec![node];
+                // Walk parents back to the root, then reverse into root-first order.
+                let start = out.len();
                 let mut at = node;
                 while at != root {
+                    out.push(at);
                     at = parent[at as usize];
-                    cycle.push(at);
                 }
-                cycle.reverse();
-                if cycle.len() > 1 && cycle[0] == cycle[cycle.len() - 1] {
-                    cycle.pop();
-                }
-                return cycle;
+                out.push(root);
+                out[start..].reverse();
+                return;
             }
             if parent[next as usize] == UNSEEN && components.component_of(next) == component {
                 parent[next as usize] = node;
@@ -92,7 +128,7 @@ fn shortest_cycle_through(
         }
     }
     // Unreachable for a cyclic component: every member reaches the root.
-    vec![root]
+    out.push(root);
 }
 
 #[cfg(test)]
@@ -105,10 +141,8 @@ mod tests {
     fn cycles_of(n: usize, edges: &[(u32, u32)], priority: &[u8]) -> Vec<NodeCycle> {
         let g = Graph::from_edges(n, edges).unwrap();
         let c = strongly_connected_components(&g);
-        representative_cycles(&g, &c, priority)
-            .into_iter()
-            .map(|r| r.nodes)
-            .collect()
+        let cycles = representative_cycles(&g, &c, priority);
+        cycles.iter().map(|(_, nodes)| nodes.to_vec()).collect()
     }
 
     /// Brute-force oracle: length of the shortest cycle through `root` (plain BFS).
@@ -180,8 +214,10 @@ mod tests {
                 raw.into_iter().map(|(a, b)| (a % n as u32, b % n as u32)).collect();
             let g = Graph::from_edges(n, &edges).unwrap();
             let c = strongly_connected_components(&g);
-            let cycles: Vec<NodeCycle> =
-                representative_cycles(&g, &c, &prio[..n]).into_iter().map(|r| r.nodes).collect();
+            let cycles: Vec<NodeCycle> = representative_cycles(&g, &c, &prio[..n])
+                .iter()
+                .map(|(_, nodes)| nodes.to_vec())
+                .collect();
             prop_assert_eq!(cycles.len(), c.cyclic_ids(&g).len());
             let mut seen_components = std::collections::HashSet::new();
             for cycle in &cycles {

@@ -5,7 +5,7 @@
 //! strings describing objects and edges. Everything algorithmic lives here so that it can
 //! be tested with `cargo test` alone:
 //!
-//! * [`index::AddressIndex`]: address → node id, compact open addressing.
+//! * [`index::AddressIndex`]: address → node id (paged for locality, or hashed).
 //! * [`graph::Graph`]: compressed sparse rows (CSR) of `u32` node ids.
 //! * [`scc::strongly_connected_components`]: iterative Tarjan, no recursion.
 //! * [`cycles::representative_cycles`]: one short readable cycle per cyclic component.

@@ -19,9 +19,10 @@ use refscope_core::cycles::representative_cycles;
 use refscope_core::report::groups::{self, CycleGroup};
 use refscope_core::report::hints::FixHint;
 use refscope_core::report::html::{self, HtmlOptions};
+use refscope_core::report::json::{self, JsonOptions};
 use refscope_core::report::svg::{self, SvgOptions};
 use refscope_core::report::text::{self, TextOptions};
-use refscope_core::report::{CycleRecord, ObjectRecord, Report};
+use refscope_core::report::{CycleRecord, Report};
 use refscope_core::scc::strongly_connected_components;
 use std::sync::OnceLock;
 
@@ -42,34 +43,108 @@ fn known_types(py: Python<'_>) -> PyResult<KnownTypes> {
     Ok(*KNOWN_TYPES.get_or_init(|| known))
 }
 
-/// The result of one analysis: the report (plain data) and, when asked, the objects of
-/// the cyclic components (kept alive only as long as this object).
+/// The result of one analysis: the cycles found, the objects of the cyclic components
+/// (kept alive only as long as this object, and only when asked), and the report (plain
+/// data), which is described from the objects on first use when they are kept, or at
+/// once when they are not.
 #[pyclass(module = "refscope._core")]
 struct CycleAnalysis {
-    report: Report,
     /// Objects of the cyclic components, component after component.
     members: Option<Py<PyList>>,
-    /// Component `i`'s objects are `members[offsets[i]..offsets[i + 1]]`.
+    /// Component `i`'s objects are `members[component_offsets[i]..component_offsets[i + 1]]`.
     component_offsets: Vec<u32>,
-    /// Per cycle, positions of its objects in `members`.
-    cycle_positions: Vec<Vec<u32>>,
+    /// Cycle `i`'s objects are `members[p]` for `p` in
+    /// `cycle_members[cycle_offsets[i]..cycle_offsets[i + 1]]`.
+    cycle_offsets: Vec<u32>,
+    cycle_members: Vec<u32>,
+    analysed_count: u64,
+    edge_count: u64,
+    frame_locals: bool,
+    /// Seconds spent in each phase of the analysis (for benchmarks).
+    phase_seconds: Vec<(&'static str, f64)>,
+    /// Descriptions and labels, built once.
+    report: OnceLock<Report>,
     /// Cycles grouped by signature, computed on first use.
     groups: OnceLock<Vec<CycleGroup>>,
 }
 
 impl CycleAnalysis {
-    fn groups(&self) -> &[CycleGroup] {
-        self.groups
-            .get_or_init(|| groups::group_cycles(&self.report))
+    fn cycle_count(&self) -> usize {
+        self.cycle_offsets.len() - 1
     }
 
-    fn cycle(&self, index: usize) -> PyResult<&CycleRecord> {
-        self.report.cycles.get(index).ok_or_else(|| {
-            PyIndexError::new_err(format!(
+    fn check_cycle(&self, index: usize) -> PyResult<usize> {
+        if index < self.cycle_count() {
+            Ok(index)
+        } else {
+            Err(PyIndexError::new_err(format!(
                 "cycle index {index} out of range (report has {})",
-                self.report.cycles.len()
-            ))
-        })
+                self.cycle_count()
+            )))
+        }
+    }
+
+    fn positions(&self, index: usize) -> &[u32] {
+        &self.cycle_members
+            [self.cycle_offsets[index] as usize..self.cycle_offsets[index + 1] as usize]
+    }
+
+    fn component_len(&self, index: usize) -> u64 {
+        (self.component_offsets[index + 1] - self.component_offsets[index]) as u64
+    }
+
+    /// The described report, built from the kept objects on first use.
+    fn report(&self, py: Python<'_>) -> PyResult<&Report> {
+        if let Some(report) = self.report.get() {
+            return Ok(report);
+        }
+        let members = self.members(py)?;
+        let report = self.describe(py, &members)?;
+        Ok(self.report.get_or_init(|| report))
+    }
+
+    fn describe(&self, py: Python<'_>, members: &Bound<'_, PyList>) -> PyResult<Report> {
+        let objects = cpython::list_items(members.as_ptr());
+        let mut describer = Describer::new(py, known_types(py)?);
+        describer.frame_locals = self.frame_locals;
+        let mut report = Report {
+            analysed_count: self.analysed_count,
+            edge_count: self.edge_count,
+            ..Default::default()
+        };
+        report.objects.reserve(self.cycle_members.len());
+        for index in 0..self.cycle_count() {
+            let cycle: Vec<cpython::ObjPtr> = self
+                .positions(index)
+                .iter()
+                .map(|&p| objects[p as usize])
+                .collect();
+            let len = cycle.len();
+            let mut record = CycleRecord {
+                objects: Vec::with_capacity(len),
+                labels: Vec::with_capacity(len),
+                component_size: self.component_len(index),
+            };
+            for (i, &obj) in cycle.iter().enumerate() {
+                record.objects.push(report.objects.len() as u32);
+                report.objects.push(describer.record(obj));
+                let prev = cycle[(i + len - 1) % len];
+                let next = cycle[(i + 1) % len];
+                record.labels.push(describer.edge_label(prev, obj, next));
+            }
+            report.cycles.push(record);
+        }
+        Ok(report)
+    }
+
+    fn groups(&self, py: Python<'_>) -> PyResult<&[CycleGroup]> {
+        let report = self.report(py)?;
+        Ok(self.groups.get_or_init(|| groups::group_cycles(report)))
+    }
+
+    fn cycle<'a>(&'a self, py: Python<'_>, index: usize) -> PyResult<&'a CycleRecord> {
+        let index = self.check_cycle(index)?;
+        Ok(&self.report(py)?.cycles[index])
     }
 
     fn members<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
@@ -86,19 +161,25 @@ impl CycleAnalysis {
 #[pymethods]
 impl CycleAnalysis {
     fn __len__(&self) -> usize {
-        self.report.cycles.len()
+        self.cycle_count()
     }
 
     /// Distinct objects analysed.
     #[getter]
     fn analysed_count(&self) -> u64 {
-        self.report.analysed_count
+        self.analysed_count
     }
 
     /// References found among the analysed objects.
     #[getter]
     fn edge_count(&self) -> u64 {
-        self.report.edge_count
+        self.edge_count
+    }
+
+    /// Seconds spent per phase: walk, scc, cycles, members (describe comes later, lazily).
+    #[getter]
+    fn phase_seconds(&self) -> Vec<(&'static str, f64)> {
+        self.phase_seconds.clone()
     }
 
     /// True while the analysed objects are kept.
@@ -109,13 +190,33 @@ impl CycleAnalysis {
 
     /// Objects of cycle `index`, in order (each refers to the next, the last to the first).
     fn cycle_objects<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyList>> {
-        let positions = &self.cycle_positions[self.cycle(index).map(|_| index)?];
+        let index = self.check_cycle(index)?;
         let members = self.members(py)?;
-        let items: PyResult<Vec<_>> = positions
+        let items: PyResult<Vec<_>> = self
+            .positions(index)
             .iter()
             .map(|&p| members.get_item(p as usize))
             .collect();
         PyList::new(py, items?)
+    }
+
+    /// Objects of every cycle, one list per cycle; with `close=True` each list ends with
+    /// its first object again (the recipe's format).
+    #[pyo3(signature = (close=false))]
+    fn all_cycle_objects<'py>(&self, py: Python<'py>, close: bool) -> PyResult<Bound<'py, PyList>> {
+        let members = self.members(py)?;
+        let objects = cpython::list_items(members.as_ptr());
+        let cycles = PyList::empty(py);
+        for index in 0..self.cycle_count() {
+            let positions = self.positions(index);
+            let closing = if close { positions.first() } else { None };
+            let items = positions
+                .iter()
+                .chain(closing)
+                .map(|&p| cpython::borrowed(py, objects[p as usize]));
+            cycles.append(PyList::new(py, items)?)?;
+        }
+        Ok(cycles)
     }
 
     /// Objects of the strongly connected component of cycle `index`.
@@ -124,7 +225,7 @@ impl CycleAnalysis {
         py: Python<'py>,
         index: usize,
     ) -> PyResult<Bound<'py, PyList>> {
-        self.cycle(index)?;
+        let index = self.check_cycle(index)?;
         let members = self.members(py)?;
         let (start, end) = (
             self.component_offsets[index] as usize,
@@ -137,24 +238,25 @@ impl CycleAnalysis {
     }
 
     /// Edge labels of cycle `index`: label `i` names the reference from object `i` to `i + 1`.
-    fn cycle_labels(&self, index: usize) -> PyResult<Vec<String>> {
-        Ok(self.cycle(index)?.labels.clone())
+    fn cycle_labels(&self, py: Python<'_>, index: usize) -> PyResult<Vec<String>> {
+        Ok(self.cycle(py, index)?.labels.clone())
     }
 
     /// Size of the strongly connected component cycle `index` stands for.
     fn component_size(&self, index: usize) -> PyResult<u64> {
-        Ok(self.cycle(index)?.component_size)
+        Ok(self.component_len(self.check_cycle(index)?))
     }
 
     /// Per object of cycle `index`: a dict of its safe facts.
     fn cycle_info<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let cycle = self.cycle(index)?;
+        let report = self.report(py)?;
+        let cycle = self.cycle(py, index)?;
         cycle
             .objects
             .iter()
             .zip(&cycle.labels)
             .map(|(&object, label)| {
-                let record = self.report.object(object);
+                let record = report.object(object);
                 let info = PyDict::new(py);
                 info.set_item("type", &record.type_name)?;
                 info.set_item("description", &record.description)?;
@@ -181,7 +283,7 @@ impl CycleAnalysis {
     /// `signature`, `key`, `count`, `example` (a cycle index), `total_size`,
     /// `has_finalizer` and `hint` (a dict, or None).
     fn groups_info<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        self.groups()
+        self.groups(py)?
             .iter()
             .map(|group| {
                 let info = PyDict::new(py);
@@ -201,8 +303,8 @@ impl CycleAnalysis {
     }
 
     /// Cycle indexes of group `index` (same order as `groups_info`), in report order.
-    fn group_cycles(&self, index: usize) -> PyResult<Vec<u32>> {
-        let groups = self.groups();
+    fn group_cycles(&self, py: Python<'_>, index: usize) -> PyResult<Vec<u32>> {
+        let groups = self.groups(py)?;
         groups.get(index).map(|g| g.cycles.clone()).ok_or_else(|| {
             PyIndexError::new_err(format!(
                 "group index {index} out of range (report has {})",
@@ -217,37 +319,64 @@ impl CycleAnalysis {
     #[pyo3(signature = (color=false, max_objects_per_cycle=0, max_cycles_per_group=1, max_groups=0))]
     fn to_text(
         &self,
+        py: Python<'_>,
         color: bool,
         max_objects_per_cycle: usize,
         max_cycles_per_group: usize,
         max_groups: usize,
-    ) -> String {
-        let options = TextOptions { color, max_objects_per_cycle, max_cycles_per_group, max_groups };
-        text::render(&self.report, self.groups(), &options)
+    ) -> PyResult<String> {
+        let (report, groups) = (self.report(py)?, self.groups(py)?);
+        let options = TextOptions {
+            color,
+            max_objects_per_cycle,
+            max_cycles_per_group,
+            max_groups,
+        };
+        Ok(text::render(report, groups, &options))
+    }
+
+    /// The report as JSON (format `refscope.report`, version 1): at most
+    /// `max_cycles_per_group` cycles per group and `max_objects_per_cycle` objects per
+    /// cycle (0 = all), indented by `indent` spaces (None = compact).
+    #[pyo3(signature = (indent=None, max_cycles_per_group=10, max_objects_per_cycle=0))]
+    fn to_json(
+        &self,
+        py: Python<'_>,
+        indent: Option<usize>,
+        max_cycles_per_group: usize,
+        max_objects_per_cycle: usize,
+    ) -> PyResult<String> {
+        let (report, groups) = (self.report(py)?, self.groups(py)?);
+        let options = JsonOptions {
+            indent,
+            max_cycles_per_group,
+            max_objects_per_cycle,
+        };
+        Ok(py.detach(|| json::render(report, groups, &options)))
     }
 
     /// The report as one SVG document: a ring per group of cycles (its example), largest
     /// group first, at most `max_groups` rings (0 = all) of at most `max_objects`
     /// objects each (0 = all).
     #[pyo3(signature = (max_objects=50, max_groups=100))]
-    fn to_svg(&self, py: Python<'_>, max_objects: usize, max_groups: usize) -> String {
-        let (report, groups) = (&self.report, self.groups());
+    fn to_svg(&self, py: Python<'_>, max_objects: usize, max_groups: usize) -> PyResult<String> {
+        let (report, groups) = (self.report(py)?, self.groups(py)?);
         let options = SvgOptions {
             max_objects,
             max_cycles: max_groups,
         };
-        py.detach(|| svg::render(report, groups, &options))
+        Ok(py.detach(|| svg::render(report, groups, &options)))
     }
 
     /// The picture of cycle `index` alone, as an SVG document.
     #[pyo3(signature = (index, max_objects=50))]
-    fn cycle_svg(&self, index: usize, max_objects: usize) -> PyResult<String> {
-        let cycle = self.cycle(index)?;
+    fn cycle_svg(&self, py: Python<'_>, index: usize, max_objects: usize) -> PyResult<String> {
+        let cycle = self.cycle(py, index)?;
         let options = SvgOptions {
             max_objects,
             max_cycles: 0,
         };
-        Ok(svg::render_cycle(&self.report, cycle, &options, None))
+        Ok(svg::render_cycle(self.report(py)?, cycle, &options, None))
     }
 
     /// The self-contained HTML report, as a string (the Python side writes the file).
@@ -259,8 +388,8 @@ impl CycleAnalysis {
         subtitle: String,
         max_groups: usize,
         max_objects: usize,
-    ) -> String {
-        let (report, groups) = (&self.report, self.groups());
+    ) -> PyResult<String> {
+        let (report, groups) = (self.report(py)?, self.groups(py)?);
         let options = HtmlOptions {
             title,
             subtitle,
@@ -270,12 +399,17 @@ impl CycleAnalysis {
                 max_cycles: 0,
             },
         };
-        py.detach(|| html::render(report, groups, &options))
+        Ok(py.detach(|| html::render(report, groups, &options)))
     }
 
-    /// Stops keeping the analysed objects alive.
-    fn release(&mut self) {
+    /// Stops keeping the analysed objects alive (describing them first, so the text,
+    /// labels and groups stay available).
+    fn release(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.members.is_some() {
+            self.report(py)?;
+        }
         self.members = None;
+        Ok(())
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
@@ -291,92 +425,88 @@ impl CycleAnalysis {
 }
 
 /// Finds the reference cycles among `objects` (a list the caller does not mutate during
-/// the call) and describes them.
-#[pyfunction]
+/// the call).
 ///
-/// `describe=False` skips descriptions and labels and keeps instance dicts as nodes of
-/// their own (the recipe's view, for `find_circular_references`); `describe=True` folds an
-/// instance's own `__dict__` into the instance so that reports read the same on every
-/// CPython version.
-#[pyo3(signature = (objects, *, keep_objects=true, frame_locals=true, describe=true))]
+/// With `keep_objects=True` the objects of the cyclic components are kept and described
+/// lazily, on first use of the report; otherwise they are described now and let go.
+/// `fold_instance_dicts=False` keeps an instance's own `__dict__` as a node of its own
+/// (the recipe's view, for `find_circular_references`); the default folds it into the
+/// instance so that reports read the same on every CPython version.
+#[pyfunction]
+#[pyo3(signature = (objects, *, keep_objects=true, frame_locals=true, fold_instance_dicts=true))]
 fn analyze(
     py: Python<'_>,
     objects: &Bound<'_, PyList>,
     keep_objects: bool,
     frame_locals: bool,
-    describe: bool,
+    fold_instance_dicts: bool,
 ) -> PyResult<CycleAnalysis> {
     let known = known_types(py)?;
-    let walked =
-        walk::walk(objects.as_ptr(), known.frame, known.minor, describe).map_err(|e| match e {
-            walk::WalkError::Core(e) => RefscopeError::new_err(e.to_string()),
-            walk::WalkError::Internal => {
-                RefscopeError::new_err("internal error while walking the heap (please report it)")
-            }
-        })?;
+    let mut clock = std::time::Instant::now();
+    let mut phase_seconds = Vec::with_capacity(5);
+    let mut lap = |name: &'static str| {
+        let now = std::time::Instant::now();
+        phase_seconds.push((name, (now - clock).as_secs_f64()));
+        clock = now;
+    };
+    let walked = walk::walk(
+        objects.as_ptr(),
+        known.frame,
+        known.minor,
+        fold_instance_dicts,
+    )
+    .map_err(|e| match e {
+        walk::WalkError::Core(e) => RefscopeError::new_err(e.to_string()),
+        walk::WalkError::Internal => {
+            RefscopeError::new_err("internal error while walking the heap (please report it)")
+        }
+    })?;
+    lap("walk");
     let components = strongly_connected_components(&walked.graph);
+    lap("scc");
     let cycles = representative_cycles(&walked.graph, &components, &walked.priority);
+    lap("cycles");
 
-    // Position of each cyclic-component node in the `members` list.
+    // Members of the cyclic components, component by component, and each cycle's
+    // positions in that list.
     let mut position = vec![u32::MAX; walked.nodes.len()];
     let mut members: Vec<cpython::ObjPtr> = Vec::new();
-    let mut component_offsets = vec![0u32];
-    for cycle in &cycles {
-        for &node in components.members(cycle.component) {
+    let mut component_offsets = Vec::with_capacity(cycles.len() + 1);
+    component_offsets.push(0u32);
+    for (component, _) in cycles.iter() {
+        for &node in components.members(component) {
             position[node as usize] = members.len() as u32;
             members.push(walked.nodes[node as usize]);
         }
         component_offsets.push(members.len() as u32);
     }
+    let mut cycle_offsets = Vec::with_capacity(cycles.len() + 1);
+    cycle_offsets.push(0u32);
+    let mut cycle_members = Vec::new();
+    for (_, nodes) in cycles.iter() {
+        cycle_members.extend(nodes.iter().map(|&n| position[n as usize]));
+        cycle_offsets.push(cycle_members.len() as u32);
+    }
+    drop(position);
 
-    let mut describer = Describer::new(py, known);
-    describer.frame_locals = frame_locals;
-    let mut report = Report {
+    let members = PyList::new(py, members.iter().map(|&p| cpython::borrowed(py, p)))?;
+    lap("members");
+    let mut analysis = CycleAnalysis {
+        members: Some(members.unbind()),
+        component_offsets,
+        cycle_offsets,
+        cycle_members,
         analysed_count: walked.nodes.len() as u64,
         edge_count: walked.graph.edge_count() as u64,
-        ..Default::default()
-    };
-    let mut cycle_positions = Vec::with_capacity(cycles.len());
-    for cycle in &cycles {
-        let nodes = &cycle.nodes;
-        let len = nodes.len();
-        let mut record = CycleRecord {
-            objects: Vec::with_capacity(len),
-            labels: Vec::with_capacity(len),
-            component_size: components.members(cycle.component).len() as u64,
-        };
-        for (i, &node) in nodes.iter().enumerate() {
-            let obj = walked.nodes[node as usize];
-            record.objects.push(report.objects.len() as u32);
-            if describe {
-                report.objects.push(describer.record(obj));
-                let prev = walked.nodes[nodes[(i + len - 1) % len] as usize];
-                let next = walked.nodes[nodes[(i + 1) % len] as usize];
-                record.labels.push(describer.edge_label(prev, obj, next));
-            } else {
-                report.objects.push(ObjectRecord {
-                    address: obj as u64,
-                    ..Default::default()
-                });
-                record.labels.push("?".into());
-            }
-        }
-        cycle_positions.push(nodes.iter().map(|&n| position[n as usize]).collect());
-        report.cycles.push(record);
-    }
-    let members = if keep_objects {
-        let items: Vec<_> = members.iter().map(|&p| cpython::borrowed(py, p)).collect();
-        Some(PyList::new(py, items)?.unbind())
-    } else {
-        None
-    };
-    Ok(CycleAnalysis {
-        report,
-        members,
-        component_offsets,
-        cycle_positions,
+        frame_locals,
+        phase_seconds,
+        report: OnceLock::new(),
         groups: OnceLock::new(),
-    })
+    };
+    if !keep_objects {
+        analysis.release(py)?;
+    }
+    Ok(analysis)
 }
 
 fn hint_info<'py>(py: Python<'py>, hint: &FixHint) -> PyResult<Bound<'py, PyDict>> {

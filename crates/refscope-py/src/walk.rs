@@ -55,8 +55,9 @@ impl From<CoreError> for WalkError {
 /// the graph does not depend on whether something (refscope's labelling included) has
 /// created the dict. When the dict itself is analysed (3.10's gc.garbage holds it), it
 /// stays a node of its own unless `absorb_own_dicts` is set: then it is folded into its
-/// owner (the owner gets the dict's references, the dict node gets no edges), so reports
-/// read `A .b -> B` on every CPython version instead of `A .__dict__ -> dict ['b'] -> B`.
+/// owner (the owner gets the dict's references and no edge to the dict, so the dict, which
+/// nothing else refers to, is in no cycle), and reports read `A .b -> B` on every CPython
+/// version instead of `A .__dict__ -> dict ['b'] -> B`.
 pub fn walk(
     list: ObjPtr,
     frame_type: usize,
@@ -64,7 +65,9 @@ pub fn walk(
     absorb_own_dicts: bool,
 ) -> Result<Walk, WalkError> {
     let items = cpython::list_items(list);
-    let mut index = AddressIndex::with_capacity(items.len());
+    let addresses: Vec<u64> = items.iter().map(|&p| p as u64).collect();
+    let mut index = AddressIndex::for_addresses(&addresses);
+    drop(addresses);
     let mut nodes: Vec<ObjPtr> = Vec::with_capacity(items.len());
     for &item in &items {
         let next_id = nodes.len() as u32;
@@ -87,21 +90,6 @@ pub fn walk(
             .entry(tp as usize)
             .or_insert_with(|| type_entry(tp, frame_type, minor))
     };
-    // Dicts owned by an analysed instance, when they are folded into it.
-    let mut absorbed: Vec<bool> = Vec::new();
-    if absorb_own_dicts {
-        absorbed = vec![false; nodes.len()];
-        for &obj in &nodes {
-            if let Some(dict) = entry_of(cpython::type_of(obj))
-                .dict_slot
-                .materialised_dict(obj)
-            {
-                if let Some(id) = index.get(dict as u64) {
-                    absorbed[id as usize] = true;
-                }
-            }
-        }
-    }
     let mut last_type: (usize, Option<TypeEntry>) = (0, None);
     let mut priority = Vec::with_capacity(nodes.len());
     let mut dict_slots: Option<TraverseSlots> = None;
@@ -118,10 +106,6 @@ pub fn walk(
         };
         priority.push(entry.priority);
         builder.start_node()?;
-        let node = priority.len() - 1;
-        if absorb_own_dicts && absorbed[node] {
-            continue;
-        }
         let own_dict = entry.dict_slot.materialised_dict(obj);
         let dict_id = own_dict.and_then(|d| index.get(d as u64));
         let look_through = own_dict.is_some() && (dict_id.is_none() || absorb_own_dicts);

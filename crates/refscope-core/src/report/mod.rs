@@ -7,6 +7,7 @@
 pub mod groups;
 pub mod hints;
 pub mod html;
+pub mod json;
 pub mod svg;
 pub mod text;
 
