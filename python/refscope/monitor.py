@@ -237,13 +237,161 @@ def _summarise_groups(report: CycleReport) -> list[_GroupRecord]:
 class _Sample:
     """State of one sampled collection, from its "start" callback to its "stop"."""
 
-    __slots__ = ("garbage_start", "added_saveall", "forced", "generation")
+    __slots__ = ("garbage_start", "added_saveall", "generation", "monitors")
 
-    def __init__(self, garbage_start: int, added_saveall: bool, forced: bool, generation: int):
+    def __init__(
+        self, garbage_start: int, added_saveall: bool, generation: int,
+        monitors: tuple[Monitor, ...],
+    ) -> None:
         self.garbage_start = garbage_start
         self.added_saveall = added_saveall
-        self.forced = forced
         self.generation = generation
+        self.monitors = monitors
+
+
+class _GcHub:
+    """The one gc callback shared by every Monitor of the process.
+
+    Two monitors each turning ``DEBUG_SAVEALL`` on and taking "their" slice of
+    ``gc.garbage`` would take each other's objects; here a collection is sampled once,
+    for every monitor that wants it, and analysed once per ``frame_locals`` setting.
+    """
+
+    def __init__(self) -> None:
+        # Guards subscriptions; the gc callback only ever tries it without blocking.
+        self.lock = threading.RLock()
+        # Serialises Monitor.collect() (its forced and quiet collections go in pairs).
+        self.collect_lock = threading.RLock()
+        self.monitors: tuple[Monitor, ...] = ()  # replaced, never mutated: read lock-free
+        self.registered = False
+        self.sample: _Sample | None = None
+        self.in_callback = False
+        self.quiet_thread: int | None = None
+        # Generation -> ids of the objects a sample kept alive with DEBUG_SAVEALL; the next
+        # collection of that generation frees them (or finds them again, see on_stop).
+        self.kept: dict[int, set[int]] = {}
+
+    def subscribe(self, monitor: Monitor) -> None:
+        with self.lock:
+            if not any(m is monitor for m in self.monitors):
+                self.monitors = (*self.monitors, monitor)
+            if not self.registered:
+                gc.callbacks.append(_on_gc)
+                self.registered = True
+
+    def unsubscribe(self, monitor: Monitor) -> None:
+        with self.lock:
+            self.monitors = tuple(m for m in self.monitors if m is not monitor)
+            self._unregister_if_idle()
+
+    def _unregister_if_idle(self) -> None:
+        # Caller holds self.lock. A sample in flight unregisters from its "stop" callback.
+        if self.registered and not self.monitors and self.sample is None:
+            try:
+                gc.callbacks.remove(_on_gc)
+            except ValueError:
+                pass
+            self.registered = False
+            # Unseen collections may free those objects from now on, and their ids be reused.
+            self.kept.clear()
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        # Runs inside whatever allocation triggered the collection: never raise, never block.
+        if self.in_callback:  # a collection triggered while we analyse (gc forbids it today)
+            return
+        self.in_callback = True
+        began = time.perf_counter()
+        involved: list[Monitor] = []
+        try:
+            if phase == "start":
+                self.on_start(info, began, involved)
+            elif phase == "stop":
+                self.on_stop(info, involved)
+        except BaseException as error:  # noqa: BLE001 - must not escape into gc
+            for monitor in involved or self.monitors:
+                monitor._count_error(error)
+        finally:
+            spent = time.perf_counter() - began
+            for monitor in involved:
+                monitor._analysis_seconds += spent
+            self.in_callback = False
+
+    def on_start(self, info: dict[str, int], now: float, involved: list[Monitor]) -> None:
+        if self.quiet_thread == threading.get_ident():
+            return
+        generation = int(info.get("generation", 2))
+        # A collection that examines what an earlier sample kept must free it: only an
+        # explicit Monitor.collect() samples it (it frees them right after, and objects
+        # found again are left out of the analysis).
+        me = threading.get_ident()
+        forced = any(m._force_thread == me for m in self.monitors)
+        examines_kept = not forced and any(kept <= generation for kept in self.kept)
+        wanting = tuple(m for m in self.monitors if m._wants(generation, now, examines_kept))
+        if not wanting:
+            return
+        involved.extend(wanting)
+        flags = gc.get_debug()
+        added = not flags & gc.DEBUG_SAVEALL
+        self.sample = _Sample(len(gc.garbage), added, generation, wanting)
+        if added:
+            gc.set_debug(flags | gc.DEBUG_SAVEALL)
+
+    def on_stop(self, info: dict[str, int], involved: list[Monitor]) -> None:
+        generation = int(info.get("generation", 2))
+        collected = int(info.get("collected", 0))
+        for monitor in self.monitors:
+            monitor._objects_collected += collected
+        refound: set[int] = set()
+        for kept in [kept for kept in self.kept if kept <= generation]:
+            refound |= self.kept.pop(kept)
+        sample = self.sample
+        if sample is None:
+            return
+        self.sample = None
+        involved.extend(sample.monitors)
+        try:
+            garbage = gc.garbage
+            start = min(sample.garbage_start, len(garbage))
+            found = garbage[start:]
+            if sample.added_saveall:
+                # Exactly what this collection added; what was there before is the user's.
+                del garbage[start:]
+                gc.set_debug(gc.get_debug() & ~gc.DEBUG_SAVEALL)
+                # They live until the next collection of the generation gc moved them to
+                # (CPython gcmodule.c, delete_garbage: survivors go to the next generation).
+                self.kept.setdefault(min(generation + 1, 2), set()).update(map(id, found))
+            if refound:
+                found = [obj for obj in found if id(obj) not in refound]
+        finally:
+            if self.lock.acquire(blocking=False):
+                try:
+                    self._unregister_if_idle()
+                finally:
+                    self.lock.release()
+        reports: dict[object, CycleReport] = {}
+        try:
+            for monitor in sample.monitors:
+                try:
+                    report = reports.get(monitor.frame_locals)
+                    if report is None:
+                        report = find_cycles(
+                            found, keep_objects=False, frame_locals=monitor.frame_locals
+                        )
+                        report.collected = collected - len(refound)
+                        reports[monitor.frame_locals] = report
+                    monitor._take_sample(report, generation)
+                except BaseException as error:  # noqa: BLE001 - one monitor's failure
+                    monitor._count_error(error)
+        finally:
+            del found, reports
+
+
+_HUB = _GcHub()
+
+
+def _on_gc(phase: str, info: dict[str, int]) -> None:
+    """The function refscope puts in ``gc.callbacks`` while a Monitor runs."""
+    _HUB.on_gc(phase, info)
 
 
 class Monitor:
@@ -294,18 +442,11 @@ class Monitor:
         # Guards the aggregate. gc callbacks only ever try it without blocking: a collection
         # can start inside any allocation, including one made while this lock is held.
         self._lock = threading.Lock()
-        # Serialises start/stop/collect (never taken inside a gc callback).
+        # Serialises start/stop (never taken inside a gc callback).
         self._control_lock = threading.RLock()
         self._running = False
-        self._registered = False
-        self._stop_requested = False
-        self._sample: _Sample | None = None
-        self._in_callback = False
         self._force_thread: int | None = None
-        self._quiet_thread: int | None = None
-        # Generation -> ids of the objects a sample kept alive with DEBUG_SAVEALL and that
-        # the next collection of that generation frees (see _on_stop).
-        self._kept: dict[int, set[int]] = {}
+        self._forced_pending = False
         self._forced_report: CycleReport | None = None
         self._pending: deque[list[_GroupRecord]] = deque(maxlen=_MAX_PENDING_SAMPLES)
         self._groups: OrderedDict[str, _GroupRecord] = OrderedDict()
@@ -338,35 +479,19 @@ class Monitor:
         with self._control_lock:
             if self._running:
                 return self
-            self._stop_requested = False
-            if not self._registered:
-                gc.callbacks.append(self._on_gc)
-                self._registered = True
             self._started_at = time.perf_counter()
             self._running = True
+            _HUB.subscribe(self)
         return self
 
     def stop(self) -> None:
         """Stop sampling (no effect if not running). A collection being sampled in another
         thread right now is finished and cleaned up by its own "stop" callback."""
         with self._control_lock:
+            if not self._running:
+                return
             self._running = False
-            if not self._registered:
-                return
-            if self._sample is not None:
-                self._stop_requested = True  # the "stop" callback unregisters
-                return
-            self._unregister()
-
-    def _unregister(self) -> None:
-        try:
-            gc.callbacks.remove(self._on_gc)
-        except ValueError:
-            pass
-        self._registered = False
-        self._stop_requested = False
-        # Unseen collections may free those objects from now on, and their ids be reused.
-        self._kept.clear()
+            _HUB.unsubscribe(self)
 
     def __enter__(self) -> Monitor:
         return self.start()
@@ -374,97 +499,42 @@ class Monitor:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    # -- the gc callback --------------------------------------------------------------------
+    # -- called by the gc hub, inside gc callbacks -------------------------------------------
 
-    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
-        # Runs inside whatever allocation triggered the collection: never raise, never block.
-        if self._in_callback:  # a collection triggered while we analyse (gc forbids it today)
-            return
-        self._in_callback = True
-        began = time.perf_counter()
-        try:
-            if phase == "start":
-                self._on_start(info, began)
-            elif phase == "stop":
-                self._on_stop(info)
-        except BaseException as error:  # noqa: BLE001 - must not escape into gc
-            self._errors += 1
-            self._last_error = f"{type(error).__name__}: {error}"
-        finally:
-            self._analysis_seconds += time.perf_counter() - began
-            self._in_callback = False
-
-    def _on_start(self, info: dict[str, int], now: float) -> None:
-        generation = int(info.get("generation", 2))
-        me = threading.get_ident()
-        # Only the thread inside Monitor.collect() gets its collections forced or quiet.
-        forced = self._force_thread == me
+    def _wants(self, generation: int, now: float, examines_kept: bool) -> bool:
+        """Whether to sample this collection (and count it)."""
+        # Only the thread inside Monitor.collect() gets its collection forced.
+        forced = self._force_thread == threading.get_ident()
         if forced:
             self._force_thread = None
-        elif self._quiet_thread == me or not self._running:
-            return
+            self._forced_pending = True
+        elif not self._running:
+            return False
         self._seen_by_generation[generation] += 1
-        if not forced:
-            if generation not in self.generations:
-                return
-            if any(kept <= generation for kept in self._kept):
-                # This collection examines what an earlier sample kept with DEBUG_SAVEALL:
-                # leave it alone so that gc frees those objects (else they would live on).
-                return
-            self._candidates += 1
-            if (self._candidates - 1) % self.every:
-                return
-            budget = self.max_overhead * (now - self._started_at)
-            if self._analysis_seconds > budget:
-                self._skipped_for_budget += 1
-                return
-        flags = gc.get_debug()
-        added = not flags & gc.DEBUG_SAVEALL
-        self._sample = _Sample(len(gc.garbage), added, forced, generation)
-        if added:
-            gc.set_debug(flags | gc.DEBUG_SAVEALL)
+        if forced:
+            return True
+        if generation not in self.generations or examines_kept:
+            return False
+        self._candidates += 1
+        if (self._candidates - 1) % self.every:
+            return False
+        if self._analysis_seconds > self.max_overhead * (now - self._started_at):
+            self._skipped_for_budget += 1
+            return False
+        return True
 
-    def _on_stop(self, info: dict[str, int]) -> None:
-        generation = int(info.get("generation", 2))
-        self._objects_collected += int(info.get("collected", 0))
-        # Objects kept by earlier samples in the generations this collection examined are
-        # freed now, or (for a sampled collection) found again and excluded below.
-        refound: set[int] = set()
-        for kept in [kept for kept in self._kept if kept <= generation]:
-            refound |= self._kept.pop(kept)
-        sample = self._sample
-        if sample is None:
-            return
-        self._sample = None
-        try:
-            garbage = gc.garbage
-            start = min(sample.garbage_start, len(garbage))
-            found = garbage[start:]
-            if sample.added_saveall:
-                # Exactly what this collection added; what was there before is the user's.
-                del garbage[start:]
-                gc.set_debug(gc.get_debug() & ~gc.DEBUG_SAVEALL)
-                # They live until the next collection of the generation gc moved them to
-                # (CPython gcmodule.c, delete_garbage: survivors go to the next generation).
-                ids = {id(obj) for obj in found}
-                self._kept.setdefault(min(generation + 1, 2), set()).update(ids)
-                del ids
-            if refound:
-                found = [obj for obj in found if id(obj) not in refound]
-        finally:
-            if self._stop_requested:
-                self._unregister()
-        try:
-            report = find_cycles(found, keep_objects=False, frame_locals=self.frame_locals)
-        finally:
-            del found
-        report.collected = int(info.get("collected", 0)) - len(refound)
-        self._sampled_by_generation[sample.generation] += 1
+    def _take_sample(self, report: CycleReport, generation: int) -> None:
+        self._sampled_by_generation[generation] += 1
         self._garbage_objects += report.analysed_count
         self._cycles_found += len(report)
-        if sample.forced:
+        if self._forced_pending:
+            self._forced_pending = False
             self._forced_report = report
         self._record(_summarise_groups(report))
+
+    def _count_error(self, error: BaseException) -> None:
+        self._errors += 1
+        self._last_error = f"{type(error).__name__}: {error}"
 
     # -- the aggregate ----------------------------------------------------------------------
 
@@ -551,26 +621,26 @@ class Monitor:
             raise ValueError(
                 f"Monitor.collect(generation=...) must be 0, 1 or 2, not {generation!r}"
             )
-        with self._control_lock:
-            registered_here = not self._registered
-            if registered_here:
-                gc.callbacks.append(self._on_gc)
-                self._registered = True
+        me = threading.get_ident()
+        with _HUB.collect_lock:
+            temporary = not self._running
+            _HUB.subscribe(self)
             errors_before = self._errors
-            self._force_thread = threading.get_ident()
             self._forced_report = None
+            self._force_thread = me
             try:
                 collected = gc.collect(generation)
                 # Free what that collection kept for the analysis, without sampling it:
                 # otherwise the next /collect/ would find (and report) the same objects.
                 self._force_thread = None
-                self._quiet_thread = threading.get_ident()
+                _HUB.quiet_thread = me
                 gc.collect(min(generation + 1, 2))
             finally:
                 self._force_thread = None
-                self._quiet_thread = None
-                if registered_here and not self._running and self._sample is None:
-                    self._unregister()
+                self._forced_pending = False
+                _HUB.quiet_thread = None
+                if temporary and not self._running:
+                    _HUB.unsubscribe(self)
             report, self._forced_report = self._forced_report, None
         if report is None:
             # Another thread's collection was running (gc ran none), or analysing failed.

@@ -7,7 +7,7 @@ import weakref
 import pytest
 
 import refscope
-from refscope.monitor import Monitor, _canonical_signature, _least_rotation
+from refscope.monitor import Monitor, _canonical_signature, _least_rotation, _on_gc
 
 
 class Parent:
@@ -164,11 +164,30 @@ def test_start_and_stop_are_idempotent():
     mon = Monitor()
     mon.start()
     mon.start()
-    assert gc.callbacks.count(mon._on_gc) == 1
+    assert gc.callbacks.count(_on_gc) == 1
     mon.stop()
     mon.stop()
-    assert mon._on_gc not in gc.callbacks
+    assert _on_gc not in gc.callbacks
     assert not mon.running
+
+
+def test_two_monitors_sample_the_same_collection_without_taking_each_others_objects():
+    first = Monitor(max_overhead=1.0).start()
+    second = Monitor(max_overhead=1.0, frame_locals=True).start()
+    try:
+        make_leaks(3)
+        gc.collect()
+        make_leaks(2)
+        report = second.collect()  # forced for the second; the first is due anyway
+    finally:
+        first.stop()
+        second.stop()
+    assert group_for(first, "test_monitor.Parent").count == 5
+    assert group_for(second, "test_monitor.Parent").count == 5
+    assert [g.count for g in refscope.monitor.report_groups(report)
+            if "Parent" in g.signature] == [2]
+    assert gc.garbage == [] and gc.get_debug() == 0
+    assert _on_gc not in gc.callbacks
 
 
 def test_an_analysis_error_is_counted_and_gc_state_restored():
