@@ -56,6 +56,13 @@ def stop_server(process: subprocess.Popen) -> None:
     process.stdout.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc): less exposed than throughput to
+    whatever else runs on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _to_ms(value: str, unit: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
@@ -135,14 +142,18 @@ def main() -> int:
             process, port = start_server(monitor=mode == "on")
             try:
                 load(port, args.warmup, args.connections)
+                cpu_before = cpu_seconds(process.pid)
                 result = load(port, args.duration, args.connections)
+                cpu = cpu_seconds(process.pid) - cpu_before
+                result["cpu_us_per_request"] = cpu * 1e6 / (result["rps"] * args.duration)
                 if mode == "on":
                     result["monitor"] = monitor_stats(port)
             finally:
                 stop_server(process)
             runs[mode].append(result)
             print(f"round {round_index + 1} monitor {mode:>3}: {result['rps']:8.0f} req/s, "
-                  f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms", flush=True)
+                  f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
+                  f"server CPU {result['cpu_us_per_request']:.0f} us/request", flush=True)
 
     summary = {}
     for mode, results in runs.items():
@@ -150,6 +161,9 @@ def main() -> int:
             "rps_median": statistics.median(r["rps"] for r in results),
             "p50_ms_median": statistics.median(r["p50_ms"] for r in results),
             "p99_ms_median": statistics.median(r["p99_ms"] for r in results),
+            "cpu_us_per_request_median": statistics.median(
+                r["cpu_us_per_request"] for r in results
+            ),
         }
     loss = 1 - summary["on"]["rps_median"] / summary["off"]["rps_median"]
     # Runs of one round are next to each other in time: their ratio is less exposed to
@@ -159,15 +173,19 @@ def main() -> int:
     )
     last = runs["on"][-1]["monitor"]
     print()
-    print(f"| monitor | req/s (median of {args.rounds}) | p50 ms | p99 ms |")
-    print("| --- | --- | --- | --- |")
+    cpu_increase = (summary["on"]["cpu_us_per_request_median"]
+                    / summary["off"]["cpu_us_per_request_median"] - 1)
+    print(f"| monitor | req/s (median of {args.rounds}) | p50 ms | p99 ms | "
+          "server CPU us/request |")
+    print("| --- | --- | --- | --- | --- |")
     for mode in ("off", "on"):
         s = summary[mode]
         print(f"| {mode} | {s['rps_median']:.0f} | {s['p50_ms_median']:.2f} | "
-              f"{s['p99_ms_median']:.2f} |")
+              f"{s['p99_ms_median']:.2f} | {s['cpu_us_per_request_median']:.0f} |")
     print(f"\nthroughput loss with the monitor on: {loss:.2%} (ratio of medians), "
           f"{paired_loss:.2%} (median of per-round ratios); client: {client}, "
           f"{args.connections} connections, {args.duration:g} s per run")
+    print(f"server CPU per request with the monitor on: {cpu_increase:+.2%}")
     print(f"monitor, last run: {last['collections_sampled']} of {last['collections_seen']} "
           f"collections sampled, {last['skipped_for_budget']} skipped for the budget, "
           f"own time {last['overhead']:.2%} of wall time, {last['cycles_found']} cycles found")
@@ -175,7 +193,8 @@ def main() -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"client": client, "args": vars(args), "runs": runs,
                                   "summary": summary, "throughput_loss": loss,
-                                  "paired_throughput_loss": paired_loss}, indent=2))
+                                  "paired_throughput_loss": paired_loss,
+                                  "cpu_per_request_increase": cpu_increase}, indent=2))
     return 0
 
 
