@@ -16,6 +16,7 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
 from ._analysis import collect, find_circular_references, find_cycles
+from ._capture import Capture, CyclesFoundError, assert_no_cycles, capture
 from ._errors import RefscopeError
 from ._report import Cycle, CycleEntry, CycleGroup, CycleReport, FixHint
 from .monitor import Monitor
@@ -30,9 +31,13 @@ __all__ = [
     "CycleEntry",
     "CycleGroup",
     "CycleReport",
+    "CyclesFoundError",
+    "Capture",
     "Monitor",
     "FixHint",
     "RefscopeError",
+    "assert_no_cycles",
+    "capture",
     "collect",
     "find_circular_references",
     "find_cycles",

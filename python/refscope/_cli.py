@@ -1,0 +1,465 @@
+"""The `refscope` command line (also `python -m refscope`).
+
+Exit codes (see docs/cli.md): 0 success; the script's own exit code when it calls
+``sys.exit``; 1 when the script raises; 2 usage errors; 3 ``--fail-on-cycles`` and the
+script, which otherwise succeeded, created reference cycles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import builtins
+import io
+import linecache
+import os
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+EXIT_SCRIPT_RAISED = 1
+EXIT_USAGE = 2
+EXIT_CYCLES_FOUND = 3
+EXIT_INTERRUPTED = 130
+
+# An analysis of this many objects takes about half a second (0.8 µs per object measured
+# on the 1M-object ring of docs/cli.md), long enough to say what is going on.
+LARGE_ANALYSIS_OBJECTS = 500_000
+SLOW_ANALYSIS_SECONDS = 0.5
+# Frames tracemalloc records per allocation under --trace.
+TRACE_FRAMES = 16
+# Allocation frames shown per object in the text report.
+SHOWN_TRACE_FRAMES = 3
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+OUTPUT_FORMATS = {".txt": "text", ".json": "json", ".html": "html"}
+
+
+class UsageError(Exception):
+    """A bad command line: reported with the usage, exit code 2."""
+
+
+def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser, and each command's parser by name."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="refscope",
+        description="Find the reference cycles a Python program creates, and explain them.",
+        epilog="Run 'refscope COMMAND --help' for a command's options. Exit codes: 0 success, "
+        "1 the script raised, 2 usage error, 3 cycles found with --fail-on-cycles, otherwise "
+        "the script's own sys.exit code.",
+    )
+    parser.add_argument("--version", action="version", version=f"refscope {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run a Python script and report the reference cycles it created",
+        description="Run SCRIPT like 'python SCRIPT ARGS...' and report the reference cycles "
+        "that became garbage while it ran: every cycle the garbage collector found (or would "
+        "have found at the end) among the objects the script dropped. Its module globals stay "
+        "alive until the report is made, as in a normal run. The report goes to stderr, or to "
+        "the file given with -o.",
+        epilog="Options go before SCRIPT; everything after SCRIPT is passed to it. Exit codes: "
+        "the script's own (0 when it ends normally, its sys.exit code), 1 if it raised (the "
+        "traceback is printed and the report still made), 2 for a usage error, 3 with "
+        "--fail-on-cycles when cycles were found and the script otherwise succeeded.",
+    )
+    run.add_argument("script", metavar="SCRIPT", help="path of the Python script to run")
+    run.add_argument(
+        "script_args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for SCRIPT"
+    )
+    run.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="write the report to PATH instead of stderr; the format follows the extension: "
+        ".txt (text), .json, .html (self-contained page)",
+    )
+    run.add_argument(
+        "--trace",
+        action="store_true",
+        help=f"record allocation sites with tracemalloc ({TRACE_FRAMES} frames) and show where "
+        "each object on a cycle was created (slows the script down)",
+    )
+    run.add_argument(
+        "--fail-on-cycles",
+        action="store_true",
+        help=f"exit with code {EXIT_CYCLES_FOUND} if the script created any cycle (for CI)",
+    )
+    run.add_argument(
+        "--no-frame-locals",
+        action="store_true",
+        help="leave frames' local variables out of the report (they may hold secrets)",
+    )
+    run.add_argument(
+        "--max-objects",
+        type=int,
+        default=12,
+        metavar="N",
+        help="objects shown per cycle in the text report, 0 for all (default: 12)",
+    )
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="say on stderr what refscope is doing and how long the analysis took",
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="create the recipe's cycles (a __del__ pair, a frame cycle, a ring) and report them",
+        description="Create a __del__ pair, a frame cycle from a caught exception and a ring "
+        "of objects, collect them with refscope.collect() and print the report.",
+    )
+    demo.add_argument(
+        "--ring-size",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="objects in the ring (default: 100000)",
+    )
+    return parser, {"run": run, "demo": demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, commands = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run_command(args)
+        if args.command == "demo":
+            if args.ring_size < 1:
+                raise UsageError("--ring-size must be at least 1")
+            from ._demo import run
+
+            return run(ring_size=args.ring_size)
+        parser.print_help(sys.stderr)
+        print("\nrefscope: error: a COMMAND is required", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as error:
+        command_parser = commands.get(args.command, parser)
+        command_parser.print_usage(sys.stderr)
+        print(f"{command_parser.prog}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# --------------------------------------------------------------------------------------
+# refscope run
+
+
+class _Progress:
+    """Status lines on stderr: always with --verbose, otherwise for long analyses."""
+
+    def __init__(self, verbose: bool, stream: TextIO) -> None:
+        self.verbose = verbose
+        self.stream = stream
+        self.announced = False
+        self.started = 0.0
+
+    def say(self, message: str) -> None:
+        print(f"refscope: {message}", file=self.stream, flush=True)
+
+    def __call__(self, stage: str, objects: int) -> None:
+        if stage == "collecting":
+            if self.verbose:
+                self.say("the script ended; collecting the garbage it left behind")
+        elif stage == "analysing":
+            self.started = time.perf_counter()
+            if self.verbose or objects >= LARGE_ANALYSIS_OBJECTS:
+                self.announced = True
+                self.say(f"analysing {objects:,} objects…")
+        elif stage == "analysed":
+            elapsed = time.perf_counter() - self.started
+            if self.verbose or self.announced or elapsed >= SLOW_ANALYSIS_SECONDS:
+                self.say(f"analysed {objects:,} objects in {elapsed:.2f} s")
+
+
+def _output_format(path: str | None) -> str | None:
+    """The report format for ``-o PATH`` (checked before the script runs)."""
+    if path is None:
+        return None
+    extension = os.path.splitext(path)[1].lower()
+    fmt = OUTPUT_FORMATS.get(extension)
+    if fmt is None:
+        raise UsageError(
+            f"-o {path!r}: the report format follows the file extension, which must be "
+            f"one of {', '.join(OUTPUT_FORMATS)}"
+        )
+    from ._report import CycleReport
+
+    method = {"json": "to_json", "html": "to_html"}.get(fmt)
+    if method is not None and not hasattr(CycleReport, method):
+        raise UsageError(f"-o {path!r}: the {fmt} format is not available in this build")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UsageError(f"-o {path!r}: directory {directory!r} does not exist")
+    return fmt
+
+
+def _load_script(path: str) -> types.CodeType:
+    if not os.path.exists(path):
+        raise UsageError(f"cannot open script {path!r}: no such file")
+    if os.path.isdir(path):
+        raise UsageError(f"{path!r} is a directory; give the path of a Python script")
+    try:
+        with io.open_code(path) as source_file:
+            source = source_file.read()
+    except OSError as error:
+        raise UsageError(f"cannot open script {path!r}: {error.strerror or error}") from None
+    return compile(source, path, "exec", dont_inherit=True)
+
+
+def _exit_code_of(exit_request: SystemExit) -> int:
+    """What ``python script.py`` would exit with for this SystemExit."""
+    code = exit_request.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _print_script_error() -> int:
+    """Print the script's uncaught exception as Python would; the exit code to use.
+
+    A function of its own so no frame of a long-lived caller names the exception (that
+    would be a cycle of refscope's own in the report).
+    """
+    kind, error, trace = sys.exc_info()
+    assert kind is not None and trace is not None
+    try:
+        # Skip refscope's own frame (the exec call), as Python shows only the script's.
+        # (The default hook prints error.__traceback__, not its third argument.)
+        sys.excepthook(kind, error.with_traceback(trace.tb_next), trace.tb_next)
+    finally:
+        del error, trace
+    return EXIT_INTERRUPTED if issubclass(kind, KeyboardInterrupt) else EXIT_SCRIPT_RAISED
+
+
+def _join_script_threads() -> None:
+    """Wait for the script's non-daemon threads, as the interpreter does at exit."""
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon and thread.is_alive():
+            thread.join()
+
+
+class _ScriptEnvironment:
+    """``sys.argv``, ``sys.path[0]`` and ``__main__`` set as for ``python SCRIPT``."""
+
+    def __init__(self, path: str, script_args: list[str]) -> None:
+        self.path = path
+        self.argv = [path, *script_args]
+        module = types.ModuleType("__main__")
+        module.__file__ = path
+        module.__builtins__ = builtins  # type: ignore[attr-defined]
+        module.__cached__ = None  # type: ignore[attr-defined]
+        module.__loader__ = None
+        module.__spec__ = None
+        self.module = module
+        self._saved: tuple[Any, list[str], str | None] | None = None
+
+    def __enter__(self) -> dict[str, Any]:
+        self._saved = (sys.modules.get("__main__"), sys.argv, sys.path[0] if sys.path else None)
+        sys.modules["__main__"] = self.module
+        sys.argv = self.argv
+        script_directory = os.path.dirname(os.path.abspath(self.path))
+        if sys.path:
+            sys.path[0] = script_directory
+        else:
+            sys.path.insert(0, script_directory)
+        return self.module.__dict__
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._saved is not None
+        main_module, argv, path0 = self._saved
+        self._saved = None
+        if main_module is not None:
+            sys.modules["__main__"] = main_module
+        sys.argv = argv
+        if path0 is not None and sys.path:
+            sys.path[0] = path0
+
+
+def _allocation_sites(report: Any) -> list[list[list[tuple[str, int]]]]:
+    """Per cycle, per object: its tracemalloc allocation frames, innermost first."""
+    import tracemalloc
+
+    sites = []
+    for cycle in report.cycles:
+        per_object = []
+        for obj in cycle.objects or ():
+            traceback = tracemalloc.get_object_traceback(obj)
+            frames = [] if traceback is None else [(f.filename, f.lineno) for f in traceback]
+            # Oldest first on 3.7+: show the innermost (where the object was made) first,
+            # and stop at refscope's own frame (the exec of the script) and its callers.
+            inside_script = []
+            for frame in reversed(frames):
+                if frame[0].startswith(_PACKAGE_DIR):
+                    break
+                inside_script.append(frame)
+            per_object.append(inside_script)
+        sites.append(per_object)
+        del cycle
+    return sites
+
+
+def _sites_text(report: Any, sites: list[list[list[tuple[str, int]]]]) -> str:
+    lines = ["", "Allocation sites (tracemalloc, innermost frame first):"]
+    for number, (cycle, per_object) in enumerate(zip(report.cycles, sites, strict=True), 1):
+        lines.append(f"  Cycle {number}:")
+        for entry, frames in zip(cycle.entries, per_object, strict=True):
+            if not frames:
+                lines.append(f"    {entry.type}: no allocation site recorded")
+                continue
+            lines.append(f"    {entry.type}:")
+            for filename, lineno in frames[:SHOWN_TRACE_FRAMES]:
+                source = linecache.getline(filename, lineno).strip()
+                lines.append(f"      {filename}:{lineno}" + (f"  {source}" if source else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _write_report(
+    report: Any,
+    fmt: str | None,
+    path: str | None,
+    sites: list[Any] | None,
+    max_objects: int,
+    stream: TextIO,
+) -> None:
+    if fmt is None:
+        from ._report import _colour_wanted
+
+        text = report.to_text(color=_colour_wanted(stream), max_objects_per_cycle=max_objects)
+        stream.write(text)
+        if sites is not None:
+            stream.write(_sites_text(report, sites))
+        stream.flush()
+        return
+    assert path is not None
+    if fmt == "text":
+        text = report.to_text(color=False, max_objects_per_cycle=max_objects)
+        if sites is not None:
+            text += _sites_text(report, sites)
+        with open(path, "w", encoding="utf-8") as output:
+            output.write(text)
+    elif fmt == "json":
+        import json
+
+        text = report.to_json()
+        if sites is not None:
+            document = json.loads(text)
+            document["allocation_sites"] = [
+                [[{"filename": f, "lineno": n} for f, n in frames] for frames in per_object]
+                for per_object in sites
+            ]
+            text = json.dumps(document, indent=2)
+        with open(path, "w", encoding="utf-8") as output:
+            output.write(text)
+    else:
+        result = report.to_html(path)
+        if isinstance(result, str) and not os.path.exists(path):
+            with open(path, "w", encoding="utf-8") as output:
+                output.write(result)
+    groups = getattr(report, "groups", None)
+    shapes = "" if groups is None else f" ({len(groups)} shapes)"
+    print(
+        f"refscope: {len(report)} cycles{shapes} among {report.analysed_count:,} objects; "
+        f"report written to {path}",
+        file=stream,
+    )
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    from ._capture import capture
+
+    if args.max_objects < 0:
+        raise UsageError("--max-objects must be 0 (all) or more")
+    fmt = _output_format(args.output)
+    code = _load_script_or_report(args.script)
+    if isinstance(code, int):
+        return code
+    stream = sys.stderr
+    progress = _Progress(args.verbose, stream)
+    if args.trace:
+        import tracemalloc
+
+        tracemalloc.start(TRACE_FRAMES)
+    if args.verbose:
+        progress.say(f"running {args.script} (cycles that become garbage are kept for the report)")
+    environment = _ScriptEnvironment(args.script, list(args.script_args))
+    exit_code = 0
+    watch = capture(
+        keep_objects=args.trace, frame_locals=not args.no_frame_locals, progress=progress
+    )
+    with watch:
+        with environment as namespace:
+            exit_code = _execute(code, namespace)
+            _join_script_threads()
+        del namespace
+    report = watch.report
+    assert report is not None
+    sites = None
+    if args.trace:
+        sites = _allocation_sites(report)
+        report.release()
+    _flush_standard_streams()
+    try:
+        _write_report(report, fmt, args.output, sites, args.max_objects, stream)
+    except OSError as error:
+        print(f"refscope: cannot write the report to {args.output}: {error}", file=stream)
+        return exit_code or EXIT_SCRIPT_RAISED
+    # The script's module stays alive until here, as in `python SCRIPT`.
+    del environment
+    if exit_code == 0 and args.fail_on_cycles and len(report):
+        print(
+            f"refscope: the script created {len(report)} reference cycles "
+            f"(exit code {EXIT_CYCLES_FOUND}, --fail-on-cycles)",
+            file=stream,
+        )
+        return EXIT_CYCLES_FOUND
+    return exit_code
+
+
+def _load_script_or_report(path: str) -> types.CodeType | int:
+    try:
+        return _load_script(path)
+    except SyntaxError:
+        # As `python SCRIPT` does: the error, exit code 1, nothing ran.
+        return _print_syntax_error()
+
+
+def _print_syntax_error() -> int:
+    kind, error, _traceback = sys.exc_info()
+    assert kind is not None
+    try:
+        sys.excepthook(kind, error, None)
+    finally:
+        del error, _traceback
+    return EXIT_SCRIPT_RAISED
+
+
+def _execute(code: types.CodeType, namespace: dict[str, Any]) -> int:
+    try:
+        exec(code, namespace)
+    except SystemExit as exit_request:
+        return _exit_code_of(exit_request)
+    except BaseException:
+        return _print_script_error()
+    return 0
+
+
+def _flush_standard_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        flush: Callable[[], None] | None = getattr(stream, "flush", None)
+        try:
+            if flush is not None:
+                flush()
+        except (OSError, ValueError):
+            pass
