@@ -506,6 +506,8 @@ def measure_shape_size(
             measured[tool].append(run.measured)
             if run.recipe is not None:
                 recipe_outcomes.append(run.recipe)
+                if run.recipe["status"] == "ok":
+                    run.measured["recipe_ms"] = run.recipe["ms"]
         log(f"  {shape.name} N={size} repeat {repeat + 1}/{args.repeat}: " + ", ".join(
             _progress(tool, runs[-1], recipe_outcomes) for tool, runs in measured.items()
             if runs and len(runs) == repeat + 1
@@ -524,6 +526,14 @@ def measure_shape_size(
     for key in ("find_cycles_ms", "peak_extra_rss_bytes", "find_circular_references_ms",
                 "read_groups_ms", "read_cycles_ms", "peak_extra_rss_with_read_bytes"):
         row[key] = _median([m[key] for m in everything if m.get(key) is not None])
+    # Ratios pair each tool with the gc.collect() timed in its own process a moment
+    # before: on a shared machine that cancels part of the load the two saw.
+    for tool, key in (("find_cycles", "find_cycles_ms"),
+                      ("circular", "find_circular_references_ms"),
+                      ("recipe", "recipe_ms")):
+        ratios = [m[key] / m["collect_ms"] for m in measured[tool]
+                  if m.get(key) is not None and m["collect_ms"] > 0]
+        row[key.replace("_ms", "_ratio")] = _median(ratios)
     phase_names = {name: None for m in everything for name in m.get("find_cycles_phases_ms", {})}
     row["find_cycles_phases_ms"] = {
         name: _median([m["find_cycles_phases_ms"][name] for m in everything
@@ -551,7 +561,9 @@ def _progress(tool: str, measured: dict, recipe_outcomes: list[dict]) -> str:
                 f"ms, find_cycles {measured['find_cycles_ms']:.1f} ms")
     if tool == "circular":
         return f"find_circular_references {measured['find_circular_references_ms']:.1f} ms"
-    return f"recipe {_recipe_cell(recipe_outcomes[-1], measured['collect_ms'])}"
+    recipe = recipe_outcomes[-1]
+    ratio = recipe["ms"] / measured["collect_ms"] if recipe["status"] == "ok" else None
+    return f"recipe {_recipe_cell(recipe, ratio)}"
 
 
 # --------------------------------------------------------------------------------------
@@ -565,18 +577,17 @@ def _ms(value: float | None) -> str:
     return f"{value:.0f}" if value >= 1000 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
-def _ratio(value: float | None, base: float | None) -> str:
-    if value is None or not base:
+def _ratio(ratio: float | None) -> str:
+    if ratio is None:
         return "-"
-    ratio = value / base
     return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:.0f}×"
 
 
-def _recipe_cell(recipe: dict | None, collect_ms: float | None) -> str:
+def _recipe_cell(recipe: dict | None, ratio: float | None) -> str:
     if recipe is None:
         return "-"
     if recipe["status"] == "ok":
-        return f"{_ms(recipe['ms'])} ({_ratio(recipe['ms'], collect_ms)})"
+        return f"{_ms(recipe['ms'])} ({_ratio(ratio)})"
     after = f" after {_ms(recipe['ms'])} ms" if recipe.get("ms") is not None else ""
     cap = f" at its {recipe['memory_cap_mib']} MiB memory cap" if "memory_cap_mib" in recipe else ""
     return f"**{recipe['status']}**{cap}{after}"
@@ -616,10 +627,10 @@ def shape_table(shape: Shape, rows: list[dict]) -> str:
         rss_per_object = "-" if rss is None else f"{rss / row['garbage_objects']:.1f}"
         lines.append(
             f"| {_size_label(row['size'])} | {row['garbage_objects']:,} | {_ms(collect)} "
-            f"| {_ms(row['find_cycles_ms'])} ({_ratio(row['find_cycles_ms'], collect)}){wrong} "
+            f"| {_ms(row['find_cycles_ms'])} ({_ratio(row['find_cycles_ratio'])}){wrong} "
             f"| {_ms(row['find_circular_references_ms'])} "
-            f"({_ratio(row['find_circular_references_ms'], collect)}) "
-            f"| {_recipe_cell(row.get('recipe'), collect)} "
+            f"({_ratio(row['find_circular_references_ratio'])}) "
+            f"| {_recipe_cell(row.get('recipe'), row.get('recipe_ratio'))} "
             f"| {f'{speedup:.1f}×' if speedup else '-'} "
             f"| {rss_per_object} |"
         )
@@ -658,11 +669,13 @@ def target_findings(rows: list[dict]) -> list[str]:
     for row in rows:
         if "collect_ms" not in row:
             continue
-        name, size, collect = row["shape"], row["size"], row["collect_ms"]
+        name, size = row["shape"], row["size"]
         if size == TARGET_SIZE:
             for tool, limit in (("find_cycles", FIND_CYCLES_MAX_RATIO),
                                 ("find_circular_references", CIRCULAR_REFERENCES_MAX_RATIO)):
-                ratio = row[f"{tool}_ms"] / collect
+                ratio = row[f"{tool}_ratio"]
+                if ratio is None:
+                    continue
                 verdict = "met" if ratio <= limit else "MISSED"
                 findings.append(f"{verdict}: {name} N={_size_label(size)} {tool} "
                                 f"{ratio:.2f}× gc.collect (target ≤ {limit:g}×)")
@@ -731,8 +744,9 @@ def render_markdown(rows: list[dict], info: dict[str, str], command: str,
         *[f"- {key}: {value}" for key, value in info.items()],
         "",
         "Times are medians over the repeats (each repeat rebuilds the garbage in a fresh "
-        "process); ratios are to the `gc.collect()` that found the same garbage, with the "
-        "interpreter's own objects frozen (`gc.freeze()`). Speed-up vs recipe = recipe time / "
+        "process); ratios (× gc) are medians of each tool's time over the `gc.collect()` that "
+        "found the same garbage in the same process a moment before, with the interpreter's "
+        "own objects frozen (`gc.freeze()`). Speed-up vs recipe = recipe time / "
         "`find_circular_references` time (both return the cycles as object lists). Peak extra "
         "RSS = kernel RSS high-water mark during `find_cycles` minus RSS before it, per object "
         "of garbage.",
