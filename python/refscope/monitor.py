@@ -15,10 +15,12 @@ are kept; the least recently seen one is evicted into an "other" counter, so mem
 bounded however long the process runs.
 
 Sampling: every ``every``-th collection of one of ``generations`` is a candidate, and a
-candidate is sampled only while the time the monitor itself spent stays within
-``max_overhead`` (a fraction, default 1 %) of the wall time since :meth:`Monitor.start`.
-The first candidate is always sampled; after a sample that took *t* seconds, the next one
-waits until the process has run for about ``t / max_overhead`` more seconds.
+candidate is sampled only while the time the monitor itself spent in gc callbacks stays
+within ``max_overhead`` (a fraction, default 1 %) of the CPU time the process used since
+:meth:`Monitor.start`. CPU time rather than wall time: an idle server earns no budget, so
+the monitor's share of the work stays at most ``max_overhead`` however busy the process
+is. The first candidate is always sampled; after a sample that took *t* seconds, the next
+one waits until the process has used about ``t / max_overhead`` more seconds of CPU.
 :meth:`Monitor.collect` runs a full collection that is always sampled (the recipe's
 ``/collect/``, and the way to use a monitor with automatic gc disabled).
 """
@@ -110,7 +112,7 @@ class MonitorStats:
     analysis_seconds: float
     """Time the monitor itself spent in gc callbacks."""
     overhead: float
-    """``analysis_seconds`` as a fraction of the wall time since start."""
+    """``analysis_seconds`` as a fraction of the process's CPU time since start."""
     errors: int
     last_error: str | None
 
@@ -304,7 +306,7 @@ class _GcHub:
         involved: list[Monitor] = []
         try:
             if phase == "start":
-                self.on_start(info, began, involved)
+                self.on_start(info, involved)
             elif phase == "stop":
                 self.on_stop(info, involved)
         except BaseException as error:  # noqa: BLE001 - must not escape into gc
@@ -316,7 +318,7 @@ class _GcHub:
                 monitor._analysis_seconds += spent
             self.in_callback = False
 
-    def on_start(self, info: dict[str, int], now: float, involved: list[Monitor]) -> None:
+    def on_start(self, info: dict[str, int], involved: list[Monitor]) -> None:
         if self.quiet_thread == threading.get_ident():
             return
         generation = int(info.get("generation", 2))
@@ -326,7 +328,7 @@ class _GcHub:
         me = threading.get_ident()
         forced = any(m._force_thread == me for m in self.monitors)
         examines_kept = not forced and any(kept <= generation for kept in self.kept)
-        wanting = tuple(m for m in self.monitors if m._wants(generation, now, examines_kept))
+        wanting = tuple(m for m in self.monitors if m._wants(generation, examines_kept))
         if not wanting:
             return
         involved.extend(wanting)
@@ -403,7 +405,8 @@ class Monitor:
     >>> monitor.stop()
 
     ``every``: consider one collection in ``every`` (of the listed ``generations``).
-    ``max_overhead``: fraction of wall time the monitor may spend analysing (default 0.01).
+    ``max_overhead``: fraction of the process's CPU time the monitor may spend in gc
+    callbacks (default 0.01; ``None``: no time budget, every ``every``-th candidate).
     ``max_groups``: groups kept in the aggregate (least recently seen evicted first).
     ``frame_locals``: include frames' local variables in descriptions (off: they may hold
     secrets). Thread-safe; ``start()`` and ``stop()`` are idempotent. The monitor never takes
@@ -416,7 +419,7 @@ class Monitor:
         *,
         every: int = 1,
         generations: tuple[int, ...] = (0, 1, 2),
-        max_overhead: float = 0.01,
+        max_overhead: float | None = 0.01,
         max_groups: int = 200,
         frame_locals: bool = False,
     ) -> None:
@@ -427,15 +430,20 @@ class Monitor:
             raise ValueError(
                 f"Monitor(generations=...) must list gc generations 0, 1 or 2, not {generations!r}"
             )
-        if not isinstance(max_overhead, (int, float)) or not 0 < max_overhead <= 1:
+        if max_overhead is not None and (
+            isinstance(max_overhead, bool)
+            or not isinstance(max_overhead, (int, float))
+            or not 0 < max_overhead <= 1
+        ):
             raise ValueError(
-                f"Monitor(max_overhead=...) must be a fraction in (0, 1], not {max_overhead!r}"
+                "Monitor(max_overhead=...) must be a fraction in (0, 1] or None, "
+                f"not {max_overhead!r}"
             )
         if isinstance(max_groups, bool) or not isinstance(max_groups, int) or max_groups < 1:
             raise ValueError(f"Monitor(max_groups=...) must be an int >= 1, not {max_groups!r}")
         self.every = every
         self.generations = frozenset(generations)
-        self.max_overhead = float(max_overhead)
+        self.max_overhead = None if max_overhead is None else float(max_overhead)
         self.max_groups = max_groups
         self.frame_locals = bool(frame_locals)
 
@@ -455,7 +463,7 @@ class Monitor:
     # -- counters ---------------------------------------------------------------------------
 
     def _reset_counters(self) -> None:
-        self._started_at = time.perf_counter()
+        self._started_cpu = time.process_time()
         self._seen_by_generation = [0, 0, 0]
         self._sampled_by_generation = [0, 0, 0]
         self._candidates = 0
@@ -479,7 +487,7 @@ class Monitor:
         with self._control_lock:
             if self._running:
                 return self
-            self._started_at = time.perf_counter()
+            self._started_cpu = time.process_time()
             self._running = True
             _HUB.subscribe(self)
         return self
@@ -501,7 +509,7 @@ class Monitor:
 
     # -- called by the gc hub, inside gc callbacks -------------------------------------------
 
-    def _wants(self, generation: int, now: float, examines_kept: bool) -> bool:
+    def _wants(self, generation: int, examines_kept: bool) -> bool:
         """Whether to sample this collection (and count it)."""
         # Only the thread inside Monitor.collect() gets its collection forced.
         forced = self._force_thread == threading.get_ident()
@@ -518,7 +526,10 @@ class Monitor:
         self._candidates += 1
         if (self._candidates - 1) % self.every:
             return False
-        if self._analysis_seconds > self.max_overhead * (now - self._started_at):
+        budget = self.max_overhead
+        if budget is not None and (
+            self._analysis_seconds > budget * (time.process_time() - self._started_cpu)
+        ):
             self._skipped_for_budget += 1
             return False
         return True
@@ -585,7 +596,7 @@ class Monitor:
             self._merge_pending()
             groups = len(self._groups)
             other = self._other_count
-        elapsed = max(time.perf_counter() - self._started_at, 1e-9)
+        elapsed = max(time.process_time() - self._started_cpu, 1e-9)
         return MonitorStats(
             running=self._running,
             collections_seen=sum(self._seen_by_generation),
@@ -671,7 +682,7 @@ class Monitor:
             f"{stats.collections_sampled} of {stats.collections_seen} collections sampled, "
             f"{stats.cycles_found} cycles in {stats.groups} groups"
             + (f" (+{stats.other_count} in evicted groups)" if stats.other_count else ""),
-            f"overhead {stats.overhead:.2%} of wall time ({stats.analysis_seconds:.3f} s), "
+            f"overhead {stats.overhead:.2%} of CPU time ({stats.analysis_seconds:.3f} s), "
             f"{stats.skipped_for_budget} skipped for the budget, {stats.errors} errors",
         ]
         if stats.last_error:

@@ -45,7 +45,7 @@ def live_instances(cls):
 
 @pytest.fixture
 def monitor():
-    mon = Monitor(max_overhead=1.0)
+    mon = Monitor(max_overhead=None)
     yield mon
     mon.stop()
 
@@ -121,7 +121,7 @@ def test_a_user_with_saveall_keeps_the_garbage_and_it_is_still_analysed(monitor)
 
 
 def test_every_nth_candidate_is_sampled():
-    mon = Monitor(every=3, generations=(0,), max_overhead=1.0).start()
+    mon = Monitor(every=3, generations=(0,), max_overhead=None).start()
     try:
         for _ in range(9):
             gc.collect(0)
@@ -146,7 +146,7 @@ def test_the_time_budget_skips_samples_once_spent():
 
 
 def test_the_aggregate_keeps_max_groups_and_counts_the_evicted_as_other():
-    mon = Monitor(max_groups=3, max_overhead=1.0)
+    mon = Monitor(max_groups=3, max_overhead=None)
     for length in range(1, 6):  # five shapes: rings of 1..5 lists
         for _ in range(length):
             ring = [[] for _ in range(length)]
@@ -172,8 +172,8 @@ def test_start_and_stop_are_idempotent():
 
 
 def test_two_monitors_sample_the_same_collection_without_taking_each_others_objects():
-    first = Monitor(max_overhead=1.0).start()
-    second = Monitor(max_overhead=1.0, frame_locals=True).start()
+    first = Monitor(max_overhead=None).start()
+    second = Monitor(max_overhead=None, frame_locals=True).start()
     try:
         make_leaks(3)
         gc.collect()
@@ -191,7 +191,7 @@ def test_two_monitors_sample_the_same_collection_without_taking_each_others_obje
 
 
 def test_an_analysis_error_is_counted_and_gc_state_restored():
-    mon = Monitor(max_overhead=1.0).start()
+    mon = Monitor(max_overhead=None).start()
     mon.frame_locals = "not a bool"  # the native analysis rejects it: a real failure
     try:
         make_leaks(1)
