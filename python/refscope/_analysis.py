@@ -15,9 +15,12 @@ _gc_state_lock = threading.RLock()
 
 
 def _as_object_list(garbage: Iterable[object] | None, caller: str) -> list[object]:
-    """A private list of the objects to analyse (so the caller may mutate theirs)."""
+    """The objects to analyse, as a list. A list is used as it is: the walk reads all its
+    items before any Python code can run again, and keeps its own references."""
     if garbage is None:
-        return list(gc.garbage)
+        return gc.garbage
+    if type(garbage) is list:
+        return garbage
     if isinstance(garbage, (str, bytes, bytearray)):
         raise TypeError(
             f"{caller}() argument 'garbage' must be an iterable of objects such as "

@@ -295,6 +295,32 @@ class CycleReport:
             _write_report_file(path, text, "JSON report")
         return text
 
+    def to_dot(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        max_groups: int = 100,
+        max_cycles_per_group: int = 1,
+        max_objects_per_cycle: int = 50,
+    ) -> str:
+        """The report as Graphviz DOT source (render it with ``dot -Tsvg``).
+
+        One cluster per drawn cycle: the example cycle of each of the ``max_groups``
+        largest groups (and up to ``max_cycles_per_group`` of its cycles), each with at
+        most ``max_objects_per_cycle`` objects (``0`` = no limit, for each). Objects with
+        a finaliser are red, frames are blue hexagons, and the reference the group's fix
+        hint says to break is orange. Every name and label is escaped for DOT. With
+        ``path``, the text is also written there; failure raises ``OSError`` naming it.
+        """
+        text = self._analysis.to_dot(
+            max_groups=_limit("max_groups", max_groups),
+            max_cycles_per_group=_limit("max_cycles_per_group", max_cycles_per_group),
+            max_objects_per_cycle=_limit("max_objects_per_cycle", max_objects_per_cycle),
+        )
+        if path is not None:
+            _write_report_file(path, text, "DOT report")
+        return text
+
     def to_svg(self, *, max_objects: int = 50, max_groups: int = 100) -> str:
         """The report as one SVG document, drawn by refscope itself (no graphviz needed).
 

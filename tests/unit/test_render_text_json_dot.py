@@ -9,9 +9,11 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
+from xml.etree import ElementTree
 
 import pytest
 
@@ -336,3 +338,102 @@ def test_json_to_an_unwritable_or_invalid_path_raises_a_clear_oserror(report, tm
         locked.mkdir(mode=0o500)
         with pytest.raises(PermissionError, match="cannot write the JSON report"):
             report.to_json(locked / "report.json")
+
+
+# --- DOT ----------------------------------------------------------------------------------
+
+TRICKY_NAME = 'Say "hi" \\N & &lt; <b>bold</b>'
+
+
+def graphviz_dot():
+    path = shutil.which("dot")
+    if path is None:
+        pytest.skip("Graphviz `dot` is not installed (scripts/ensure-system-deps.sh installs it)")
+    return path
+
+
+def dot_to_svg(source):
+    """Runs Debian's Graphviz on the DOT source; returns the parsed SVG document."""
+    result = subprocess.run(
+        [graphviz_dot(), "-Tsvg"], input=source.encode(), capture_output=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"Warning" not in result.stderr and b"Error" not in result.stderr, result.stderr
+    return ElementTree.fromstring(result.stdout)
+
+
+def svg_texts(svg):
+    return ["".join(t.itertext()) for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_dot_matches_the_golden_file(report):
+    check_golden("report.dot", normalised(report.to_dot()))
+
+
+def test_graphviz_renders_the_dot_of_every_group(report):
+    svg = dot_to_svg(report.to_dot())
+    texts = svg_texts(svg)
+    assert sum(text.startswith("Group ") for text in texts) == 3
+    assert "app.Parent" in texts and "app.Cursor" in texts
+
+
+def test_hostile_names_and_labels_survive_graphviz_as_plain_text():
+    tricky_type = type(TRICKY_NAME, (), {"__module__": "app"})
+    node = tricky_type()
+    setattr(node, "line\nbreak", node)
+    holder = {TRICKY_NAME: None}
+    holder[TRICKY_NAME] = holder
+    report = refscope.find_cycles([node, holder])
+    texts = svg_texts(dot_to_svg(report.to_dot()))
+    assert f"app.{TRICKY_NAME}" in texts, texts
+    labels = [entry.label for cycle in report.cycles for entry in cycle.entries]
+    for label in labels:
+        assert label in texts, (label, texts)
+
+
+def test_dot_draws_finalisers_red_frames_as_hexagons_and_the_hint_edge_orange():
+    import gc
+
+    def fail():
+        try:
+            raise ValueError("boom")
+        except ValueError as caught:
+            kept = caught
+        return kept
+
+    gc.disable()
+    fail()
+    Connection()
+    report = refscope.collect()
+    source = report.to_dot()
+    node_lines = [line for line in source.splitlines() if "label=" in line and "->" not in line]
+    connection_line = next(line for line in node_lines if "app.Connection" in line)
+    assert 'color="#c62828"' in connection_line
+    frame_line = next(line for line in node_lines if 'label="frame\\n' in line)
+    assert "shape=hexagon" in frame_line
+    assert 'color="#ef6c00"' in source
+    dot_to_svg(source)
+
+
+def test_dot_caps_groups_cycles_and_objects():
+    objects = []
+    for _ in range(5):
+        parent = Parent()
+        objects += [parent, parent.child]
+    ring = [[] for _ in range(100)]
+    for here, there in zip(ring, ring[1:] + ring[:1], strict=True):
+        here.append(there)
+    objects += ring
+    report = refscope.find_cycles(objects, keep_objects=False)
+    source = report.to_dot(max_groups=1, max_cycles_per_group=0, max_objects_per_cycle=10)
+    assert source.count("subgraph cluster_") == 5
+    source = report.to_dot(max_objects_per_cycle=10)
+    assert "… 90 more objects …" in source
+    dot_to_svg(source)
+
+
+def test_dot_to_an_unwritable_path_raises_a_clear_oserror(report, tmp_path):
+    with pytest.raises(OSError, match="cannot write the DOT report"):
+        report.to_dot(tmp_path / "missing" / "report.dot")
+    written = tmp_path / "report.dot"
+    assert report.to_dot(written) == written.read_text(encoding="utf-8")

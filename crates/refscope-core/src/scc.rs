@@ -159,6 +159,7 @@ pub fn strongly_connected_components(graph: &Graph) -> Components {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // the oracle reads best as matrix indexing
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -111,14 +111,14 @@ impl TypeFlags {
     pub fn of(tp: *mut ffi::PyTypeObject) -> Self {
         let flags = type_flags(tp);
         TypeFlags {
-            is_heap_type: flags & ffi::Py_TPFLAGS_HEAPTYPE as u64 != 0,
+            is_heap_type: flags & (ffi::Py_TPFLAGS_HEAPTYPE as u64) != 0,
             has_finalizer: !slot(tp, ffi::Py_tp_finalize).is_null()
                 || !slot(tp, ffi::Py_tp_del).is_null(),
-            is_dict: flags & ffi::Py_TPFLAGS_DICT_SUBCLASS as u64 != 0,
-            is_list: flags & ffi::Py_TPFLAGS_LIST_SUBCLASS as u64 != 0,
-            is_tuple: flags & ffi::Py_TPFLAGS_TUPLE_SUBCLASS as u64 != 0,
-            is_type: flags & ffi::Py_TPFLAGS_TYPE_SUBCLASS as u64 != 0,
-            is_exception: flags & ffi::Py_TPFLAGS_BASE_EXC_SUBCLASS as u64 != 0,
+            is_dict: flags & (ffi::Py_TPFLAGS_DICT_SUBCLASS as u64) != 0,
+            is_list: flags & (ffi::Py_TPFLAGS_LIST_SUBCLASS as u64) != 0,
+            is_tuple: flags & (ffi::Py_TPFLAGS_TUPLE_SUBCLASS as u64) != 0,
+            is_type: flags & (ffi::Py_TPFLAGS_TYPE_SUBCLASS as u64) != 0,
+            is_exception: flags & (ffi::Py_TPFLAGS_BASE_EXC_SUBCLASS as u64) != 0,
         }
     }
 }
@@ -481,5 +481,60 @@ impl DictSlot {
         };
         // SAFETY: a non-null dict pointer names a live dict owned by the object.
         (raw != 0 && unsafe { ffi::PyDict_Check(raw as ObjPtr) } != 0).then_some(raw as ObjPtr)
+    }
+}
+
+/// Strong references taken one by one (each `push` increfs), released on drop unless
+/// handed to a list with [`OwnedRefs::into_list`].
+pub struct OwnedRefs(Vec<ObjPtr>);
+
+impl OwnedRefs {
+    pub fn with_capacity(n: usize) -> Self {
+        OwnedRefs(Vec::with_capacity(n))
+    }
+
+    /// Takes a new strong reference to `obj` (alive, GIL held).
+    #[inline]
+    pub fn push(&mut self, obj: ObjPtr) {
+        // SAFETY: obj is alive and the GIL is held (module rule).
+        unsafe { ffi::Py_IncRef(obj) };
+        self.0.push(obj);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// A list that takes over the references, in order.
+    pub fn into_list(
+        mut self,
+        py: pyo3::Python<'_>,
+    ) -> pyo3::PyResult<pyo3::Bound<'_, pyo3::types::PyList>> {
+        let refs = std::mem::take(&mut self.0);
+        // SAFETY: PyList_New returns a new list with NULL slots (or NULL with an error);
+        // PyList_SetItem steals each reference we own and cannot fail for an index in range.
+        unsafe {
+            let list = ffi::PyList_New(refs.len() as ffi::Py_ssize_t);
+            if list.is_null() {
+                for obj in refs {
+                    ffi::Py_DecRef(obj);
+                }
+                return Err(pyo3::PyErr::fetch(py));
+            }
+            for (i, obj) in refs.into_iter().enumerate() {
+                ffi::PyList_SetItem(list, i as ffi::Py_ssize_t, obj);
+            }
+            Ok(pyo3::Bound::from_owned_ptr(py, list).cast_into_unchecked())
+        }
+    }
+}
+
+impl Drop for OwnedRefs {
+    fn drop(&mut self) {
+        for &obj in &self.0 {
+            // SAFETY: each pointer holds one reference taken by `push`; dropping happens
+            // with the GIL held (OwnedRefs never leaves the analysing call).
+            unsafe { ffi::Py_DecRef(obj) };
+        }
     }
 }

@@ -698,6 +698,6 @@ fn type_facts(tp: *mut ffi::PyTypeObject, known: &KnownTypes) -> TypeFacts {
         kind,
         basicsize: number(c"__basicsize__"),
         itemsize: number(c"__itemsize__"),
-        is_gc: cpython::type_flags(tp) & ffi::Py_TPFLAGS_HAVE_GC as u64 != 0,
+        is_gc: cpython::type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) != 0,
     }
 }

@@ -4,6 +4,9 @@
 //! hands the result to `refscope-core` for analysis and rendering. Every `unsafe` block
 //! lives in [`cpython`]. Users import `refscope`, never this module.
 #![deny(unsafe_op_in_unsafe_fn)]
+// tp_flags constants are c_ulong: u64 on Linux and macOS, u32 on Windows; the `as u64`
+// casts keep both building.
+#![allow(clippy::unnecessary_cast)]
 
 mod cpython;
 mod describe;
@@ -11,11 +14,12 @@ mod walk;
 
 use describe::{Describer, KnownTypes};
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyIndexError, PyValueError};
+use pyo3::exceptions::{PyException, PyIndexError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use pyo3::{PyTraverseError, PyVisit};
 use refscope_core::cycles::representative_cycles;
+use refscope_core::report::dot::{self, DotOptions};
 use refscope_core::report::groups::{self, CycleGroup};
 use refscope_core::report::hints::FixHint;
 use refscope_core::report::html::{self, HtmlOptions};
@@ -24,6 +28,7 @@ use refscope_core::report::svg::{self, SvgOptions};
 use refscope_core::report::text::{self, TextOptions};
 use refscope_core::report::{CycleRecord, Report};
 use refscope_core::scc::strongly_connected_components;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 create_exception!(
@@ -49,11 +54,13 @@ fn known_types(py: Python<'_>) -> PyResult<KnownTypes> {
 /// once when they are not.
 #[pyclass(module = "refscope._core")]
 struct CycleAnalysis {
-    /// Objects of the cyclic components, component after component.
+    /// Every analysed object, by node id.
     members: Option<Py<PyList>>,
-    /// Component `i`'s objects are `members[component_offsets[i]..component_offsets[i + 1]]`.
+    /// Component `i`'s objects are `members[n]` for `n` in
+    /// `component_members[component_offsets[i]..component_offsets[i + 1]]`.
+    component_members: Vec<u32>,
     component_offsets: Vec<u32>,
-    /// Cycle `i`'s objects are `members[p]` for `p` in
+    /// Cycle `i`'s objects are `members[n]` for `n` in
     /// `cycle_members[cycle_offsets[i]..cycle_offsets[i + 1]]`.
     cycle_offsets: Vec<u32>,
     cycle_members: Vec<u32>,
@@ -231,10 +238,11 @@ impl CycleAnalysis {
             self.component_offsets[index] as usize,
             self.component_offsets[index + 1] as usize,
         );
-        members
-            .get_slice(start, end)
-            .cast_into::<PyList>()
-            .map_err(PyErr::from)
+        let items: PyResult<Vec<_>> = self.component_members[start..end]
+            .iter()
+            .map(|&n| members.get_item(n as usize))
+            .collect();
+        PyList::new(py, items?)
     }
 
     /// Edge labels of cycle `index`: label `i` names the reference from object `i` to `i + 1`.
@@ -355,6 +363,26 @@ impl CycleAnalysis {
         Ok(py.detach(|| json::render(report, groups, &options)))
     }
 
+    /// The report as Graphviz DOT source: one cluster per drawn cycle, at most
+    /// `max_groups` groups, `max_cycles_per_group` cycles each and
+    /// `max_objects_per_cycle` objects per cycle (0 = all, for each).
+    #[pyo3(signature = (max_groups=100, max_cycles_per_group=1, max_objects_per_cycle=50))]
+    fn to_dot(
+        &self,
+        py: Python<'_>,
+        max_groups: usize,
+        max_cycles_per_group: usize,
+        max_objects_per_cycle: usize,
+    ) -> PyResult<String> {
+        let (report, groups) = (self.report(py)?, self.groups(py)?);
+        let options = DotOptions {
+            max_groups,
+            max_cycles_per_group,
+            max_objects_per_cycle,
+        };
+        Ok(py.detach(|| dot::render(report, groups, &options)))
+    }
+
     /// The report as one SVG document: a ring per group of cycles (its example), largest
     /// group first, at most `max_groups` rings (0 = all) of at most `max_objects`
     /// objects each (0 = all).
@@ -377,6 +405,35 @@ impl CycleAnalysis {
             max_cycles: 0,
         };
         Ok(svg::render_cycle(self.report(py)?, cycle, &options, None))
+    }
+
+    /// Renders the HTML report and writes it to `path` (UTF-8) without holding the GIL
+    /// and without a Python copy of the page, which matters for reports of many groups.
+    #[pyo3(signature = (path, title, subtitle, max_groups=1000, max_objects=50))]
+    fn write_html(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        title: String,
+        subtitle: String,
+        max_groups: usize,
+        max_objects: usize,
+    ) -> PyResult<()> {
+        let (report, groups) = (self.report(py)?, self.groups(py)?);
+        let options = HtmlOptions {
+            title,
+            subtitle,
+            max_groups,
+            svg: SvgOptions {
+                max_objects,
+                max_cycles: 0,
+            },
+        };
+        py.detach(|| std::fs::write(&path, html::render(report, groups, &options)))
+            .map_err(|error| {
+                let errno = error.raw_os_error().unwrap_or(0);
+                PyOSError::new_err((errno, error.to_string(), path.display().to_string()))
+            })
     }
 
     /// The self-contained HTML report, as a string (the Python side writes the file).
@@ -467,37 +524,34 @@ fn analyze(
     let cycles = representative_cycles(&walked.graph, &components, &walked.priority);
     lap("cycles");
 
-    // Members of the cyclic components, component by component, and each cycle's
-    // positions in that list.
-    let mut position = vec![u32::MAX; walked.nodes.len()];
-    let mut members: Vec<cpython::ObjPtr> = Vec::new();
+    // Members of the cyclic components, component by component.
+    let mut component_members: Vec<u32> = Vec::new();
     let mut component_offsets = Vec::with_capacity(cycles.len() + 1);
     component_offsets.push(0u32);
     for (component, _) in cycles.iter() {
-        for &node in components.members(component) {
-            position[node as usize] = members.len() as u32;
-            members.push(walked.nodes[node as usize]);
-        }
-        component_offsets.push(members.len() as u32);
+        component_members.extend_from_slice(components.members(component));
+        component_offsets.push(component_members.len() as u32);
     }
     let mut cycle_offsets = Vec::with_capacity(cycles.len() + 1);
     cycle_offsets.push(0u32);
     let mut cycle_members = Vec::new();
     for (_, nodes) in cycles.iter() {
-        cycle_members.extend(nodes.iter().map(|&n| position[n as usize]));
+        cycle_members.extend_from_slice(nodes);
         cycle_offsets.push(cycle_members.len() as u32);
     }
-    drop(position);
-
-    let members = PyList::new(py, members.iter().map(|&p| cpython::borrowed(py, p)))?;
+    let analysed_count = walked.nodes.len() as u64;
+    let edge_count = walked.graph.edge_count() as u64;
+    // The walk took a reference to every node while it had the object in cache.
+    let members = walked.nodes.into_list(py)?;
     lap("members");
     let mut analysis = CycleAnalysis {
         members: Some(members.unbind()),
+        component_members,
         component_offsets,
         cycle_offsets,
         cycle_members,
-        analysed_count: walked.nodes.len() as u64,
-        edge_count: walked.graph.edge_count() as u64,
+        analysed_count,
+        edge_count,
         frame_locals,
         phase_seconds,
         report: OnceLock::new(),

@@ -19,8 +19,8 @@ pub const PRIORITY_CONTAINER: u8 = 0;
 
 /// The graph of one walk, with the object behind each node.
 pub struct Walk {
-    /// Node id → object (borrowed from the list that was walked).
-    pub nodes: Vec<ObjPtr>,
+    /// Node id → object, one strong reference each.
+    pub nodes: cpython::OwnedRefs,
     pub graph: Graph,
     pub priority: Vec<u8>,
 }
@@ -69,6 +69,7 @@ pub fn walk(
     let mut index = AddressIndex::for_addresses(&addresses);
     drop(addresses);
     let mut nodes: Vec<ObjPtr> = Vec::with_capacity(items.len());
+    let mut owned = cpython::OwnedRefs::with_capacity(items.len());
     for &item in &items {
         let next_id = nodes.len() as u32;
         if nodes.len() >= u32::MAX as usize - 1 {
@@ -105,6 +106,8 @@ pub fn walk(
             }
         };
         priority.push(entry.priority);
+        // Take the reference now, while the object's header is in cache.
+        owned.push(obj);
         builder.start_node()?;
         let own_dict = entry.dict_slot.materialised_dict(obj);
         let dict_id = own_dict.and_then(|d| index.get(d as u64));
@@ -126,7 +129,7 @@ pub fn walk(
         }
     }
     Ok(Walk {
-        nodes,
+        nodes: owned,
         graph: builder.finish()?,
         priority,
     })

@@ -4,6 +4,7 @@
 //! (type names, descriptions, edge labels); nothing here refers to a live object, so a
 //! report can outlive the objects it describes and be rendered at leisure.
 
+pub mod dot;
 pub mod groups;
 pub mod hints;
 pub mod html;
