@@ -136,8 +136,8 @@ class CycleGroup:
         return f"<CycleGroup {self.key} ×{self.count}: {self.signature[:120]}>"
 
 
-def _write_report_file(path: str | os.PathLike[str], text: str, what: str) -> str:
-    """Writes ``text`` to ``path`` (UTF-8); any failure is an OSError naming the path."""
+def _report_path(path: str | os.PathLike[str], what: str) -> str:
+    """``path`` as a str, or a clear error (OSError for a path no file can have)."""
     try:
         filename = os.fspath(path)
     except TypeError:
@@ -148,12 +148,22 @@ def _write_report_file(path: str | os.PathLike[str], text: str, what: str) -> st
         filename = os.fsdecode(filename)
     if not filename or "\0" in filename:
         raise OSError(errno.EINVAL, f"cannot write the {what}: invalid path", filename)
+    return filename
+
+
+def _cannot_write(error: OSError, what: str, filename: str) -> OSError:
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return OSError(error.errno, f"cannot write the {what} ({reason})", filename)
+
+
+def _write_report_file(path: str | os.PathLike[str], text: str, what: str) -> str:
+    """Writes ``text`` to ``path`` (UTF-8); any failure is an OSError naming the path."""
+    filename = _report_path(path, what)
     try:
         with open(filename, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
     except OSError as error:
-        reason = error.strerror or str(error)
-        raise OSError(error.errno, f"cannot write the {what} ({reason})", filename) from error
+        raise _cannot_write(error, what, filename) from error
     return filename
 
 
@@ -364,8 +374,13 @@ class CycleReport:
             f"Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} by refscope"
             f" on Python {platform.python_version()}, process {os.getpid()}"
         )
-        page = self._analysis.to_html(title, subtitle, **limits)
-        return _write_report_file(path, page, "HTML report")
+        filename = _report_path(path, "HTML report")
+        try:
+            # Rendered and written by the core, without a Python copy of the page.
+            self._analysis.write_html(filename, title, subtitle, **limits)
+        except OSError as error:
+            raise _cannot_write(error, "HTML report", filename) from error
+        return filename
 
     def __str__(self) -> str:
         return self.to_text(color=False)

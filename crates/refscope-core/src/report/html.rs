@@ -276,9 +276,18 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
         );
 
         let length = cycle.objects.len() as u64;
+        // The whole signature as a tooltip, when the text shown is cut.
+        let signature_title = if group.signature.chars().count() > SIGNATURE_MAX_CHARS {
+            format!(
+                r#" title="{}""#,
+                escape_xml(&cut(&group.signature, 4 * SIGNATURE_MAX_CHARS))
+            )
+        } else {
+            String::new()
+        };
         let _ = write!(
             sections,
-            r#"<section class="group" id="group-{id}" data-group="{number}"><header><h2><span class="count">×{}</span> <span class="shape">{} object{} per cycle</span> {badge}</h2><p class="meta">Group {id} · total {} · example’s component: {} object{} · key <code>{}</code></p></header><p class="signature"><code title="{}">{}</code></p>"#,
+            r#"<section class="group" id="group-{id}" data-group="{number}"><header><h2><span class="count">×{}</span> <span class="shape">{} object{} per cycle</span> {badge}</h2><p class="meta">Group {id} · total {} · example’s component: {} object{} · key <code>{}</code></p></header><p class="signature"><code{}>{}</code></p>"#,
             thousands(group.count()),
             thousands(length),
             if length == 1 { "" } else { "s" },
@@ -286,7 +295,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
             thousands(cycle.component_size),
             if cycle.component_size == 1 { "" } else { "s" },
             escape_xml(&group.key),
-            escape_xml(&cut(&group.signature, 4 * SIGNATURE_MAX_CHARS)),
+            signature_title,
             escape_xml(&cut(&group.signature, SIGNATURE_MAX_CHARS)),
         );
         match &group.hint {
@@ -314,7 +323,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
         let picture = svg::render_cycle(report, cycle, &options.svg, highlight);
         let _ = write!(
             sections,
-            r#"<figure class="picture">{picture}<figcaption>Example cycle: each arrow is a reference, named by its label; click an object for its details.</figcaption></figure></section>"#,
+            r#"<figure class="picture">{picture}</figure></section>"#,
         );
 
         for position in svg::drawn_positions(cycle.objects.len(), options.svg.max_objects) {
@@ -343,7 +352,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
     } else {
         let _ = write!(
             body,
-            r#"<section id="overview"><h2>Groups <small>cycles of the same shape, largest first</small></h2><table class="groups"><thead><tr><th class="num">#</th><th class="num">cycles</th><th>shape (type and reference, around the cycle)</th><th class="num">total size</th><th>fix</th></tr></thead><tbody>{rows}</tbody></table></section><div class="legend">{}</div>{sections}"#,
+            r#"<section id="overview"><h2>Groups <small>cycles of the same shape, largest first</small></h2><table class="groups"><thead><tr><th class="num">#</th><th class="num">cycles</th><th>shape (type and reference, around the cycle)</th><th class="num">total size</th><th>fix</th></tr></thead><tbody>{rows}</tbody></table></section><div class="legend">{}<p>Each picture is a group’s example cycle: boxes are objects, arrows are references named by their labels. Click an object for its details.</p></div>{sections}"#,
             legend_svg(),
         );
         if shown < groups.len() {

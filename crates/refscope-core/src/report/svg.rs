@@ -39,8 +39,8 @@ impl Default for SvgOptions {
     }
 }
 
-const MONO: &str = "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace";
-const SANS: &str = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', 'DejaVu Sans', Arial, sans-serif";
+const MONO: &str = "ui-monospace, Menlo, Consolas, 'DejaVu Sans Mono', monospace";
+const SANS: &str = "system-ui, 'Segoe UI', Roboto, 'DejaVu Sans', Arial, sans-serif";
 
 // Geometry, in CSS pixels.
 const NODE_HEIGHT: f64 = 42.0;
@@ -826,7 +826,7 @@ fn draw_ring(
             };
             let _ = write!(
                 labels_svg,
-                r#"<g class="label"><title>{}{tip}</title><rect x="{}" y="{}" width="{}" height="{}" rx="3" fill="{back_fill}" fill-opacity="0.94" stroke="{back_stroke}"/><text x="{}" y="{}" text-anchor="middle" dominant-baseline="central" font-family="{MONO}" font-size="{LABEL_FONT}" font-weight="{weight}" fill="{TEXT}">{}</text></g>"#,
+                r#"<g class="label"><title>{}{tip}</title><rect x="{}" y="{}" width="{}" height="{}" rx="3" fill="{back_fill}" fill-opacity="0.94" stroke="{back_stroke}"/><text x="{}" y="{}" text-anchor="middle" dominant-baseline="central" font-size="{LABEL_FONT}" font-weight="{weight}" fill="{TEXT}">{}</text></g>"#,
                 escape_xml(full),
                 fmt(back.x0),
                 fmt(back.y0),
@@ -902,7 +902,7 @@ fn draw_ring(
                 );
                 let _ = write!(
                     nodes_svg,
-                    r#"<text x="{}" y="{}" text-anchor="middle" font-family="{MONO}" font-size="{TYPE_FONT}" font-weight="600" fill="{}">{}</text><text x="{}" y="{}" text-anchor="middle" font-family="{SANS}" font-size="{DESCRIPTION_FONT}" fill="{}">{}</text></g>"#,
+                    r#"<text x="{}" y="{}" text-anchor="middle" font-size="{TYPE_FONT}" font-weight="600" fill="{}">{}</text><text x="{}" y="{}" text-anchor="middle" font-family="{SANS}" font-size="{DESCRIPTION_FONT}" fill="{}">{}</text></g>"#,
                     fmt(centre.x),
                     fmt(centre.y - 3.0),
                     style.text,
@@ -928,8 +928,9 @@ fn draw_ring(
             }
         }
     }
+    // Type names and labels are code: monospace is the ring's default font.
     Ring {
-        body: format!("{edges_svg}{nodes_svg}{labels_svg}"),
+        body: format!(r#"<g font-family="{MONO}">{edges_svg}{nodes_svg}{labels_svg}</g>"#),
         bounds: bounds.grown(MARGIN),
     }
 }
