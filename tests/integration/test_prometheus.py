@@ -43,7 +43,9 @@ def test_a_scrape_reports_each_group_with_its_count():
     monitor.collect()
     registry = CollectorRegistry()
     registry.register(MonitorCollector(monitor))
-    port = free_socket().getsockname()[1]  # released at once; prometheus binds it again
+    probe = free_socket()
+    port = probe.getsockname()[1]
+    probe.close()  # prometheus_client binds the port itself
     server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     try:
         reply = http_get(port, "/metrics")
