@@ -8,9 +8,11 @@
 use crate::cpython::{self, ObjPtr, TypeFlags};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 use refscope_core::report::{FrameInfo, ObjectKind, ObjectRecord, StackEntry};
 use rustc_hash::FxHashMap;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Pointers to the builtin types refscope recognises, read once from the `types` module.
 #[derive(Clone, Copy, Debug, Default)]
@@ -68,7 +70,9 @@ struct TypeFacts {
 pub struct Describer<'py> {
     py: Python<'py>,
     known: KnownTypes,
-    types: FxHashMap<usize, TypeFacts>,
+    types: FxHashMap<usize, Rc<TypeFacts>>,
+    /// Interned attribute names.
+    names: RefCell<FxHashMap<&'static str, Py<PyString>>>,
     /// Include frame locals in frame details.
     pub frame_locals: bool,
 }
@@ -83,15 +87,17 @@ impl<'py> Describer<'py> {
             py,
             known,
             types: FxHashMap::default(),
+            names: RefCell::new(FxHashMap::default()),
             frame_locals: true,
         }
     }
 
-    fn facts(&mut self, tp: *mut ffi::PyTypeObject) -> &TypeFacts {
+    fn facts(&mut self, tp: *mut ffi::PyTypeObject) -> Rc<TypeFacts> {
         let known = self.known;
         self.types
             .entry(tp as usize)
-            .or_insert_with(|| type_facts(tp, &known))
+            .or_insert_with(|| Rc::new(type_facts(tp, &known)))
+            .clone()
     }
 
     /// Qualified name of `obj`'s type.
@@ -101,7 +107,7 @@ impl<'py> Describer<'py> {
 
     /// Full record of an object on a cycle.
     pub fn record(&mut self, obj: ObjPtr) -> ObjectRecord {
-        let facts = self.facts(cpython::type_of(obj)).clone();
+        let facts = self.facts(cpython::type_of(obj));
         let frame = (facts.kind == ObjectKind::Frame).then(|| self.frame_info(obj));
         ObjectRecord {
             address: obj as u64,
@@ -120,11 +126,19 @@ impl<'py> Describer<'py> {
     }
 
     /// `getattr` for final builtin types only (see module docs).
-    fn builtin_attr(&self, obj: ObjPtr, name: &str) -> Option<Bound<'py, PyAny>> {
-        self.bound(obj).getattr(name).ok()
+    fn builtin_attr(&self, obj: ObjPtr, name: &'static str) -> Option<Bound<'py, PyAny>> {
+        // Attribute names are interned once per report: building a str per lookup cost
+        // more than the lookup itself.
+        let key = self
+            .names
+            .borrow_mut()
+            .entry(name)
+            .or_insert_with(|| PyString::intern(self.py, name).unbind())
+            .clone_ref(self.py);
+        self.bound(obj).getattr(key.bind(self.py)).ok()
     }
 
-    fn builtin_attr_str(&self, obj: ObjPtr, name: &str) -> Option<String> {
+    fn builtin_attr_str(&self, obj: ObjPtr, name: &'static str) -> Option<String> {
         self.builtin_attr(obj, name)
             .and_then(|v| cpython::str_text(v.as_ptr()))
     }
@@ -271,7 +285,7 @@ impl<'py> Describer<'py> {
 
     /// One-line safe description of any object (used for frame locals).
     pub fn short(&mut self, obj: ObjPtr) -> String {
-        let facts = self.facts(cpython::type_of(obj)).clone();
+        let facts = self.facts(cpython::type_of(obj));
         match facts.kind {
             ObjectKind::Frame => "frame".into(),
             ObjectKind::Other => self.value_summary(obj, &facts),
@@ -323,7 +337,7 @@ impl<'py> Describer<'py> {
 
     fn frame_location(&self, frame: ObjPtr) -> StackEntry {
         let code = self.builtin_attr(frame, "f_code");
-        let text = |name: &str| {
+        let text = |name: &'static str| {
             code.as_ref()
                 .and_then(|c| self.builtin_attr_str(c.as_ptr(), name))
                 .unwrap_or_else(|| "?".into())
@@ -376,7 +390,7 @@ impl<'py> Describer<'py> {
     /// Label of the edge `src → dst`; `prev` is the object before `src` on the cycle (it
     /// names closure variables: function → `__closure__` tuple → cell). `?` when unknown.
     pub fn edge_label(&mut self, prev: ObjPtr, src: ObjPtr, dst: ObjPtr) -> String {
-        let facts = self.facts(cpython::type_of(src)).clone();
+        let facts = self.facts(cpython::type_of(src));
         let label = match facts.kind {
             ObjectKind::Frame => self.frame_label(src, dst),
             ObjectKind::Function => self.attr_label(
@@ -432,7 +446,7 @@ impl<'py> Describer<'py> {
             .unwrap_or_else(|| "?".into())
     }
 
-    fn attr_label(&self, src: ObjPtr, dst: ObjPtr, names: &[&str]) -> Option<String> {
+    fn attr_label(&self, src: ObjPtr, dst: ObjPtr, names: &[&'static str]) -> Option<String> {
         names.iter().find_map(|name| {
             let value = self.builtin_attr(src, name)?;
             (value.as_ptr() == dst).then(|| format!(".{name}"))
