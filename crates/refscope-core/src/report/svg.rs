@@ -383,13 +383,23 @@ struct Layout {
     edges: Vec<EdgeShape>,
 }
 
-fn fmt(v: f64) -> String {
-    let rounded = (v * 10.0).round() / 10.0;
-    if rounded == rounded.trunc() {
-        format!("{}", rounded as i64)
-    } else {
-        format!("{rounded:.1}")
+/// A coordinate written with at most one decimal, formatted straight into the output.
+#[derive(Clone, Copy)]
+struct Num(f64);
+
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rounded = (self.0 * 10.0).round() / 10.0;
+        if rounded == rounded.trunc() {
+            write!(f, "{}", rounded as i64)
+        } else {
+            write!(f, "{rounded:.1}")
+        }
     }
+}
+
+fn fmt(v: f64) -> Num {
+    Num(v)
 }
 
 fn point_on_circle(radius: f64, angle: f64) -> Point {
@@ -404,7 +414,8 @@ fn arc_boundary(radius: f64, from: f64, to: f64, rect: &Rect, leaving: bool) -> 
     if rect.contains(point_on_circle(radius, outside)) {
         return outside;
     }
-    for _ in 0..40 {
+    // 24 halvings of an arc shorter than a half turn: far below a tenth of a pixel.
+    for _ in 0..24 {
         let middle = (inside + outside) / 2.0;
         if rect.contains(point_on_circle(radius, middle)) {
             inside = middle;
@@ -423,7 +434,8 @@ fn circle_layout(count: usize, box_width: f64, label_widths: &[f64]) -> Layout {
     }
     let start = if count == 2 { PI } else { -PI / 2.0 };
     let step = 2.0 * PI / count as f64;
-    let mut radius = 40.0;
+    // Start where neighbouring boxes stop overlapping vertically: no smaller radius fits.
+    let mut radius = ((NODE_HEIGHT + 12.0) / (2.0 * (PI / count as f64).sin())).max(40.0);
     loop {
         let centres: Vec<Point> = (0..count)
             .map(|i| point_on_circle(radius, start + step * i as f64))
@@ -437,16 +449,19 @@ fn circle_layout(count: usize, box_width: f64, label_widths: &[f64]) -> Layout {
                 .iter()
                 .enumerate()
                 .all(|(i, a)| boxes[i + 1..].iter().all(|b| !a.grown(12.0).intersects(b)));
-        let mut edges = Vec::with_capacity(count);
-        let mut label_rects: Vec<Rect> = Vec::new();
+        // Arc ends and label boxes; strings are only built once the radius fits.
+        let mut arcs: Vec<(f64, f64, Point)> = Vec::with_capacity(count);
+        let mut label_rects: Vec<Rect> = Vec::with_capacity(count);
         for i in 0..count {
+            if !fits {
+                break;
+            }
             let next = (i + 1) % count;
             let (from, to) = (start + step * i as f64, start + step * (i as f64 + 1.0));
             let begin = arc_boundary(radius, from, to, &boxes[i].grown(ARROW_GAP), true);
             let end = arc_boundary(radius, from, to, &boxes[next].grown(ARROW_GAP), false);
             let visible = (end - begin) * radius;
-            let middle = (begin + end) / 2.0;
-            let label_at = point_on_circle(radius, middle);
+            let label_at = point_on_circle(radius, (begin + end) / 2.0);
             let label = Anchor::Middle.rect(label_at, label_widths[i]);
             if visible < (label_widths[i] + 2.0 * ARROW_LENGTH).max(30.0)
                 || boxes.iter().any(|b| b.grown(4.0).intersects(&label))
@@ -454,32 +469,39 @@ fn circle_layout(count: usize, box_width: f64, label_widths: &[f64]) -> Layout {
                     .iter()
                     .any(|other| other.grown(4.0).intersects(&label))
             {
-                fits = fits && radius > 4000.0;
+                fits = radius > 4000.0;
             }
             label_rects.push(label);
-            let (a, b) = (point_on_circle(radius, begin), point_on_circle(radius, end));
-            let large_arc = if end - begin > PI { 1 } else { 0 };
-            let extent = (0..=8)
-                .map(|k| point_on_circle(radius, begin + (end - begin) * k as f64 / 8.0))
-                .collect();
-            edges.push(EdgeShape {
-                path: format!(
-                    "M{} {} A{} {} 0 {large_arc} 1 {} {}",
-                    fmt(a.x),
-                    fmt(a.y),
-                    fmt(radius),
-                    fmt(radius),
-                    fmt(b.x),
-                    fmt(b.y)
-                ),
-                tip: b,
-                direction: Point::new(-end.sin(), end.cos()),
-                label_at,
-                anchor: Anchor::Middle,
-                extent,
-            });
+            arcs.push((begin, end, label_at));
         }
         if fits {
+            let edges = arcs
+                .into_iter()
+                .map(|(begin, end, label_at)| {
+                    let (a, b) = (point_on_circle(radius, begin), point_on_circle(radius, end));
+                    let large_arc = if end - begin > PI { 1 } else { 0 };
+                    EdgeShape {
+                        path: format!(
+                            "M{} {} A{} {} 0 {large_arc} 1 {} {}",
+                            fmt(a.x),
+                            fmt(a.y),
+                            fmt(radius),
+                            fmt(radius),
+                            fmt(b.x),
+                            fmt(b.y)
+                        ),
+                        tip: b,
+                        direction: Point::new(-end.sin(), end.cos()),
+                        label_at,
+                        anchor: Anchor::Middle,
+                        extent: (0..=8)
+                            .map(|k| {
+                                point_on_circle(radius, begin + (end - begin) * k as f64 / 8.0)
+                            })
+                            .collect(),
+                    }
+                })
+                .collect();
             return Layout { centres, edges };
         }
         radius += 6.0;
