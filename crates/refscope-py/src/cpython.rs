@@ -484,33 +484,49 @@ impl DictSlot {
     }
 }
 
-/// Strong references taken one by one (each `push` increfs), released on drop unless
-/// handed to a list with [`OwnedRefs::into_list`].
-pub struct OwnedRefs(Vec<ObjPtr>);
+/// A list of objects whose first `taken` entries hold a strong reference of ours (taken
+/// one by one with [`OwnedRefs::take_reference`]); released on drop unless handed to a
+/// Python list with [`OwnedRefs::into_list`].
+pub struct OwnedRefs {
+    objects: Vec<ObjPtr>,
+    taken: usize,
+}
 
 impl OwnedRefs {
-    pub fn with_capacity(n: usize) -> Self {
-        OwnedRefs(Vec::with_capacity(n))
-    }
-
-    /// Takes a new strong reference to `obj` (alive, GIL held).
-    #[inline]
-    pub fn push(&mut self, obj: ObjPtr) {
-        // SAFETY: obj is alive and the GIL is held (module rule).
-        unsafe { ffi::Py_IncRef(obj) };
-        self.0.push(obj);
+    /// Adopts borrowed pointers (kept alive by the caller until references are taken).
+    pub fn adopt(objects: Vec<ObjPtr>) -> Self {
+        OwnedRefs { objects, taken: 0 }
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.objects.len()
     }
 
-    /// A list that takes over the references, in order.
+    pub fn object(&self, i: usize) -> ObjPtr {
+        self.objects[i]
+    }
+
+    /// Takes our reference to object `i`; references are taken in order.
+    #[inline]
+    pub fn take_reference(&mut self, i: usize) {
+        debug_assert_eq!(i, self.taken);
+        // SAFETY: the object is alive (borrowed from the caller's list) and the GIL is held.
+        unsafe { ffi::Py_IncRef(self.objects[i]) };
+        self.taken = i + 1;
+    }
+
+    /// A list that takes over the references, in order (all must have been taken).
     pub fn into_list(
         mut self,
         py: pyo3::Python<'_>,
     ) -> pyo3::PyResult<pyo3::Bound<'_, pyo3::types::PyList>> {
-        let refs = std::mem::take(&mut self.0);
+        assert_eq!(
+            self.taken,
+            self.objects.len(),
+            "every reference is taken before into_list"
+        );
+        let refs = std::mem::take(&mut self.objects);
+        self.taken = 0;
         // SAFETY: PyList_New returns a new list with NULL slots (or NULL with an error);
         // PyList_SetItem steals each reference we own and cannot fail for an index in range.
         unsafe {
@@ -531,8 +547,8 @@ impl OwnedRefs {
 
 impl Drop for OwnedRefs {
     fn drop(&mut self) {
-        for &obj in &self.0 {
-            // SAFETY: each pointer holds one reference taken by `push`; dropping happens
+        for &obj in &self.objects[..self.taken] {
+            // SAFETY: these hold one reference taken by `take_reference`; dropping happens
             // with the GIL held (OwnedRefs never leaves the analysing call).
             unsafe { ffi::Py_DecRef(obj) };
         }

@@ -64,26 +64,34 @@ pub fn walk(
     minor: u8,
     absorb_own_dicts: bool,
 ) -> Result<Walk, WalkError> {
-    let items = cpython::list_items(list);
-    let addresses: Vec<u64> = items.iter().map(|&p| p as u64).collect();
-    let mut index = AddressIndex::for_addresses(&addresses);
-    drop(addresses);
-    let mut nodes: Vec<ObjPtr> = Vec::with_capacity(items.len());
-    let mut owned = cpython::OwnedRefs::with_capacity(items.len());
-    for &item in &items {
-        let next_id = nodes.len() as u32;
-        if nodes.len() >= u32::MAX as usize - 1 {
-            return Err(CoreError::TooLarge {
-                what: "object count",
-                limit: u32::MAX as u64 - 1,
-            }
-            .into());
+    // Peak memory matters on heaps of millions of objects: one pointer per object (taken
+    // over by `OwnedRefs` below) plus the index, no other per-object copy.
+    let mut nodes = cpython::list_items(list);
+    let mut index = AddressIndex::for_addresses(nodes.iter().map(|&p| p as u64));
+    if nodes.len() >= u32::MAX as usize - 1 {
+        return Err(CoreError::TooLarge {
+            what: "object count",
+            limit: u32::MAX as u64 - 1,
         }
-        if index.insert(item as u64, next_id)? == next_id {
-            nodes.push(item);
-        }
+        .into());
     }
-    drop(items);
+    let mut next_id = 0u32;
+    let mut failure = None;
+    nodes.retain(|&item| match index.insert(item as u64, next_id) {
+        Ok(id) if id == next_id => {
+            next_id += 1;
+            true
+        }
+        Ok(_) => false, // a duplicate: the first occurrence is the node
+        Err(e) => {
+            failure.get_or_insert(e);
+            false
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    let mut owned = cpython::OwnedRefs::adopt(nodes);
 
     let mut types: FxHashMap<usize, TypeEntry> = FxHashMap::default();
     let mut entry_of = |tp: *mut ffi::PyTypeObject| {
@@ -92,10 +100,12 @@ pub fn walk(
             .or_insert_with(|| type_entry(tp, frame_type, minor))
     };
     let mut last_type: (usize, Option<TypeEntry>) = (0, None);
-    let mut priority = Vec::with_capacity(nodes.len());
+    let count = owned.len();
+    let mut priority = Vec::with_capacity(count);
     let mut dict_slots: Option<TraverseSlots> = None;
-    let mut builder = GraphBuilder::with_capacity(nodes.len(), nodes.len() * 2);
-    for &obj in &nodes {
+    let mut builder = GraphBuilder::with_capacity(count, count * 2);
+    for node in 0..count {
+        let obj = owned.object(node);
         let tp = cpython::type_of(obj);
         let entry = match last_type {
             (cached, Some(entry)) if cached == tp as usize => entry,
@@ -107,7 +117,7 @@ pub fn walk(
         };
         priority.push(entry.priority);
         // Take the reference now, while the object's header is in cache.
-        owned.push(obj);
+        owned.take_reference(node);
         builder.start_node()?;
         let own_dict = entry.dict_slot.materialised_dict(obj);
         let dict_id = own_dict.and_then(|d| index.get(d as u64));
