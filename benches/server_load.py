@@ -188,7 +188,8 @@ def main() -> int:
     print(f"server CPU per request with the monitor on: {cpu_increase:+.2%}")
     print(f"monitor, last run: {last['collections_sampled']} of {last['collections_seen']} "
           f"collections sampled, {last['skipped_for_budget']} skipped for the budget, "
-          f"own time {last['overhead']:.2%} of wall time, {last['cycles_found']} cycles found")
+          f"own time {last['overhead']:.2%} of the server's CPU time, "
+          f"{last['cycles_found']} cycles found")
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps({"client": client, "args": vars(args), "runs": runs,

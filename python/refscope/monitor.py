@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
 import threading
 import time
 from collections import OrderedDict, deque
@@ -46,6 +47,7 @@ _MAX_SIGNATURE_CHARS = 400
 _MAX_DESCRIPTION_CHARS = 160
 # Samples whose results wait for the aggregate lock (see Monitor._record).
 _MAX_PENDING_SAMPLES = 64
+_CPUS = os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,7 @@ class _GcHub:
         self.sample: _Sample | None = None
         self.in_callback = False
         self.quiet_thread: int | None = None
+        self.forcing = 0  # Monitor.collect() calls under way
         # Generation -> ids of the objects a sample kept alive with DEBUG_SAVEALL; the next
         # collection of that generation frees them (or finds them again, see on_stop).
         self.kept: dict[int, set[int]] = {}
@@ -299,14 +302,27 @@ class _GcHub:
 
     def on_gc(self, phase: str, info: dict[str, int]) -> None:
         # Runs inside whatever allocation triggered the collection: never raise, never block.
+        # Young collections can come every few hundred microseconds, so the path for a
+        # collection that is not sampled allocates nothing and makes no system call.
         if self.in_callback:  # a collection triggered while we analyse (gc forbids it today)
             return
+        if phase == "start":
+            wanting = self.decide(info)
+            if not wanting:
+                return
+        elif self.sample is None and not self.kept:
+            collected = info.get("collected", 0)
+            for monitor in self.monitors:
+                monitor._objects_collected += collected
+            return
+        else:
+            wanting = ()
         self.in_callback = True
         began = time.perf_counter()
-        involved: list[Monitor] = []
+        involved: list[Monitor] = list(wanting)
         try:
             if phase == "start":
-                self.on_start(info, involved)
+                self.on_start(info, wanting)
             elif phase == "stop":
                 self.on_stop(info, involved)
         except BaseException as error:  # noqa: BLE001 - must not escape into gc
@@ -318,20 +334,27 @@ class _GcHub:
                 monitor._analysis_seconds += spent
             self.in_callback = False
 
-    def on_start(self, info: dict[str, int], involved: list[Monitor]) -> None:
-        if self.quiet_thread == threading.get_ident():
-            return
-        generation = int(info.get("generation", 2))
+    def decide(self, info: dict[str, int]) -> tuple[Monitor, ...]:
+        """The monitors that sample this collection (each counts it either way)."""
+        me = threading.get_ident() if self.forcing or self.quiet_thread is not None else None
+        if me is not None and self.quiet_thread == me:
+            return ()
+        generation = info.get("generation", 2)
         # A collection that examines what an earlier sample kept must free it: only an
         # explicit Monitor.collect() samples it (it frees them right after, and objects
         # found again are left out of the analysis).
-        me = threading.get_ident()
-        forced = any(m._force_thread == me for m in self.monitors)
-        examines_kept = not forced and any(kept <= generation for kept in self.kept)
-        wanting = tuple(m for m in self.monitors if m._wants(generation, examines_kept))
-        if not wanting:
-            return
-        involved.extend(wanting)
+        forced = me is not None and any(m._force_thread == me for m in self.monitors)
+        examines_kept = not forced and bool(self.kept) and any(
+            kept <= generation for kept in self.kept
+        )
+        wanting = ()
+        for monitor in self.monitors:
+            if monitor._wants(generation, examines_kept, me):
+                wanting = (*wanting, monitor)
+        return wanting
+
+    def on_start(self, info: dict[str, int], wanting: tuple[Monitor, ...]) -> None:
+        generation = int(info.get("generation", 2))
         flags = gc.get_debug()
         added = not flags & gc.DEBUG_SAVEALL
         self.sample = _Sample(len(gc.garbage), added, generation, wanting)
@@ -464,6 +487,7 @@ class Monitor:
 
     def _reset_counters(self) -> None:
         self._started_cpu = time.process_time()
+        self._next_budget_check = 0.0
         self._seen_by_generation = [0, 0, 0]
         self._sampled_by_generation = [0, 0, 0]
         self._candidates = 0
@@ -488,6 +512,7 @@ class Monitor:
             if self._running:
                 return self
             self._started_cpu = time.process_time()
+            self._next_budget_check = 0.0
             self._running = True
             _HUB.subscribe(self)
         return self
@@ -509,27 +534,36 @@ class Monitor:
 
     # -- called by the gc hub, inside gc callbacks -------------------------------------------
 
-    def _wants(self, generation: int, examines_kept: bool) -> bool:
-        """Whether to sample this collection (and count it)."""
+    def _wants(self, generation: int, examines_kept: bool, me: int | None) -> bool:
+        """Whether to sample this collection (and count it). ``me``: the thread's id when
+        a Monitor.collect() is under way somewhere, else None."""
         # Only the thread inside Monitor.collect() gets its collection forced.
-        forced = self._force_thread == threading.get_ident()
-        if forced:
+        if me is not None and self._force_thread == me:
             self._force_thread = None
             self._forced_pending = True
-        elif not self._running:
+            self._seen_by_generation[generation] += 1
+            return True
+        if not self._running:
             return False
         self._seen_by_generation[generation] += 1
-        if forced:
-            return True
-        if generation not in self.generations or examines_kept:
+        if examines_kept or generation not in self.generations:
             return False
         self._candidates += 1
         if (self._candidates - 1) % self.every:
             return False
         budget = self.max_overhead
-        if budget is not None and (
-            self._analysis_seconds > budget * (time.process_time() - self._started_cpu)
-        ):
+        if budget is None:
+            return True
+        # process_time() is a system call: look at it only once the budget may allow a
+        # sample (CPU time cannot grow faster than wall time times the number of CPUs).
+        now = time.perf_counter()
+        if now < self._next_budget_check:
+            self._skipped_for_budget += 1
+            return False
+        used = time.process_time() - self._started_cpu
+        deficit = self._analysis_seconds / budget - used
+        if deficit > 0:
+            self._next_budget_check = now + deficit / _CPUS
             self._skipped_for_budget += 1
             return False
         return True
@@ -639,6 +673,7 @@ class Monitor:
             errors_before = self._errors
             self._forced_report = None
             self._force_thread = me
+            _HUB.forcing += 1
             try:
                 collected = gc.collect(generation)
                 # Free what that collection kept for the analysis, without sampling it:
@@ -647,6 +682,7 @@ class Monitor:
                 _HUB.quiet_thread = me
                 gc.collect(min(generation + 1, 2))
             finally:
+                _HUB.forcing -= 1
                 self._force_thread = None
                 self._forced_pending = False
                 _HUB.quiet_thread = None
