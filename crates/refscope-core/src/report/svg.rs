@@ -1065,13 +1065,18 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &SvgOptions) -> S
         y += HEADING_HEIGHT;
         if let Some(hint) = &group.hint {
             let advice = fit(&hint.advice, 900.0, 12.0, false, false);
+            let lead = if super::html::breakable_edge(group).is_some() {
+                "Fix:"
+            } else {
+                "Nothing to fix:"
+            };
             let _ = write!(
                 body,
-                r#"<text x="{}" y="{}" font-family="{SANS}" font-size="12" fill="{MUTED_TEXT}"><title>{}</title>Fix: {}</text>"#,
+                r#"<text x="{}" y="{}" font-family="{SANS}" font-size="12" fill="{MUTED_TEXT}"><title>{}</title><tspan font-weight="600" fill="{TEXT}">{lead}</tspan> {}</text>"#,
                 fmt(MARGIN),
                 fmt(y + 6.0),
                 escape_xml(&format!("{} {}", hint.advice, hint.why)),
-                escape_line(&advice),
+                code_spans_as_tspans(&advice),
             );
             y += 18.0;
             width = width.max(text_width(&advice, 12.0, false) + 40.0 + 2.0 * MARGIN);
@@ -1119,6 +1124,23 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &SvgOptions) -> S
         w = fmt(width),
         h = fmt(height),
     )
+}
+
+/// One line of text in which `code spans` (as fix hints write them) are monospace.
+fn code_spans_as_tspans(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 32);
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(
+                out,
+                r#"<tspan font-family="{MONO}" fill="{TEXT}">{}</tspan>"#,
+                escape_line(part)
+            );
+        } else {
+            out.push_str(&escape_line(part));
+        }
+    }
+    out
 }
 
 /// The key to the colours and shapes, as an SVG fragment one line high at (x, y).
