@@ -53,6 +53,7 @@ def find_cycles(
     *,
     keep_objects: bool = True,
     frame_locals: bool = True,
+    repr_locals: bool = False,
 ) -> CycleReport:
     """Find every reference cycle among ``garbage`` (default: ``gc.garbage``).
 
@@ -61,14 +62,25 @@ def find_cycles(
     report does not keep the objects alive. ``frame_locals=False`` leaves frames' local
     variables out of the report (they may hold secrets).
 
-    No user ``__repr__``, ``__eq__``, ``__hash__`` or ``__getattr__`` runs. Labels of
+    ``repr_locals=True`` shows frames' locals with their ``repr()`` instead of safe
+    descriptions. That runs user ``__repr__`` code, guarded: an exception becomes
+    ``<repr failed: ExcType>``, containers are abbreviated as :mod:`reprlib` does, text
+    is cut to 200 characters, and runaway recursion is caught. With ``keep_objects=True``
+    the reprs are taken when the report is first used.
+
+    Otherwise no user ``__repr__``, ``__eq__``, ``__hash__`` or ``__getattr__`` runs. Labels of
     instance attributes are read from the instance ``__dict__`` of the objects on the
     reported cycles; on CPython 3.11+ that creates the dict object if it did not exist yet
     (harmless for garbage, which is what this function is for).
     """
     objects = _as_object_list(garbage, "find_cycles")
     with _automatic_gc_paused():
-        analysis = _core.analyze(objects, keep_objects=keep_objects, frame_locals=frame_locals)
+        analysis = _core.analyze(
+            objects,
+            keep_objects=keep_objects,
+            frame_locals=frame_locals,
+            repr_locals=bool(repr_locals),
+        )
     return CycleReport(analysis)
 
 
@@ -87,7 +99,9 @@ def find_circular_references(garbage: Iterable[object] | None = None) -> list[li
     return analysis.all_cycle_objects(close=True)
 
 
-def collect(*, keep_objects: bool = False, frame_locals: bool = True) -> CycleReport:
+def collect(
+    *, keep_objects: bool = False, frame_locals: bool = True, repr_locals: bool = False
+) -> CycleReport:
     """Run a full ``gc.collect()`` and report the cycles it found.
 
     The collection runs with ``gc.DEBUG_SAVEALL`` so that what it would free is kept for
@@ -95,7 +109,8 @@ def collect(*, keep_objects: bool = False, frame_locals: bool = True) -> CycleRe
     ``gc.garbage`` are restored. Unless ``keep_objects=True``, the report holds only
     descriptions, and the analysed objects are freed by the next full collection (their
     finalisers already ran in this one, as they would have anyway).
-    ``report.collected`` is what ``gc.collect()`` returned.
+    ``report.collected`` is what ``gc.collect()`` returned. ``frame_locals`` and
+    ``repr_locals`` are as for :func:`find_cycles`.
     """
     with _gc_state_lock:
         flags = gc.get_debug()
@@ -111,7 +126,9 @@ def collect(*, keep_objects: bool = False, frame_locals: bool = True) -> CycleRe
             gc.garbage[:] = saved + found if flags & gc.DEBUG_SAVEALL else saved
             del saved
     try:
-        report = find_cycles(found, keep_objects=keep_objects, frame_locals=frame_locals)
+        report = find_cycles(
+            found, keep_objects=keep_objects, frame_locals=frame_locals, repr_locals=repr_locals
+        )
     finally:
         del found
     report.collected = collected

@@ -34,6 +34,9 @@ class CycleEntry(NamedTuple):
     """For frames: (filename, line, function) of the frame and its callers."""
     frame_locals: tuple[tuple[str, str], ...] = ()
     """For frames: (name, safe description) of each local variable."""
+    allocated_at: tuple[tuple[str, int], ...] = ()
+    """Where the object was allocated, as (filename, line), oldest call first, when
+    ``tracemalloc`` was tracing then and now (see the README); otherwise empty."""
 
 
 class Cycle:
@@ -226,6 +229,7 @@ class CycleReport:
                 info["address"],
                 tuple(info.get("frame_stack", ())),
                 tuple(info.get("frame_locals", ())),
+                tuple(info.get("allocated_at", ())),
             )
             for info in analysis.cycle_info(index)
         ]

@@ -75,6 +75,9 @@ pub struct Describer<'py> {
     names: RefCell<FxHashMap<&'static str, Py<PyString>>>,
     /// Include frame locals in frame details.
     pub frame_locals: bool,
+    /// When set (`repr_locals=True`), frame locals are shown with this guarded `repr()`
+    /// (`refscope._saferepr.guarded_repr`) instead of safe descriptions.
+    pub local_repr: Option<Bound<'py, PyAny>>,
 }
 
 const MAX_TEXT: usize = 60;
@@ -89,6 +92,7 @@ impl<'py> Describer<'py> {
             types: FxHashMap::default(),
             names: RefCell::new(FxHashMap::default()),
             frame_locals: true,
+            local_repr: None,
         }
     }
 
@@ -324,7 +328,10 @@ impl<'py> Describer<'py> {
         let mut locals = Vec::new();
         if self.frame_locals {
             for (name, value) in self.frame_local_items(frame).into_iter().take(MAX_LOCALS) {
-                let summary = self.short(value.as_ptr());
+                let summary = match &self.local_repr {
+                    Some(function) => crate::extras::guarded_repr(function, &value),
+                    None => self.short(value.as_ptr()),
+                };
                 locals.push((name, summary));
             }
         }

@@ -10,6 +10,7 @@
 
 mod cpython;
 mod describe;
+mod extras;
 mod walk;
 
 use describe::{Describer, KnownTypes};
@@ -26,7 +27,7 @@ use refscope_core::report::html::{self, HtmlOptions};
 use refscope_core::report::json::{self, JsonOptions};
 use refscope_core::report::svg::{self, SvgOptions};
 use refscope_core::report::text::{self, TextOptions};
-use refscope_core::report::{CycleRecord, Report};
+use refscope_core::report::{CycleRecord, Report, StackEntry};
 use refscope_core::scc::strongly_connected_components;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -67,6 +68,11 @@ struct CycleAnalysis {
     analysed_count: u64,
     edge_count: u64,
     frame_locals: bool,
+    /// Show frame locals with a guarded `repr()` (runs user code; only when asked).
+    repr_locals: bool,
+    /// Allocation sites of the cycles' objects (same order as `cycle_members`), taken
+    /// during the analysis when tracemalloc was tracing; empty otherwise.
+    allocated_at: Vec<Vec<StackEntry>>,
     /// Seconds spent in each phase of the analysis (for benchmarks).
     phase_seconds: Vec<(&'static str, f64)>,
     /// Descriptions and labels, built once.
@@ -114,6 +120,9 @@ impl CycleAnalysis {
         let objects = cpython::list_items(members.as_ptr());
         let mut describer = Describer::new(py, known_types(py)?);
         describer.frame_locals = self.frame_locals;
+        if self.repr_locals && self.frame_locals {
+            describer.local_repr = Some(extras::guarded_repr_function(py)?);
+        }
         let mut report = Report {
             analysed_count: self.analysed_count,
             edge_count: self.edge_count,
@@ -134,7 +143,11 @@ impl CycleAnalysis {
             };
             for (i, &obj) in cycle.iter().enumerate() {
                 record.objects.push(report.objects.len() as u32);
-                report.objects.push(describer.record(obj));
+                let mut object = describer.record(obj);
+                if let Some(sites) = self.allocated_at.get(self.cycle_offsets[index] as usize + i) {
+                    object.allocated_at = sites.clone();
+                }
+                report.objects.push(object);
                 let prev = cycle[(i + len - 1) % len];
                 let next = cycle[(i + 1) % len];
                 record.labels.push(describer.edge_label(prev, obj, next));
@@ -281,6 +294,14 @@ impl CycleAnalysis {
                         .collect();
                     info.set_item("frame_stack", stack)?;
                     info.set_item("frame_locals", frame.locals.clone())?;
+                }
+                if !record.allocated_at.is_empty() {
+                    let sites: Vec<(String, i64)> = record
+                        .allocated_at
+                        .iter()
+                        .map(|e| (e.filename.clone(), e.lineno))
+                        .collect();
+                    info.set_item("allocated_at", sites)?;
                 }
                 Ok(info)
             })
@@ -490,13 +511,14 @@ impl CycleAnalysis {
 /// (the recipe's view, for `find_circular_references`); the default folds it into the
 /// instance so that reports read the same on every CPython version.
 #[pyfunction]
-#[pyo3(signature = (objects, *, keep_objects=true, frame_locals=true, fold_instance_dicts=true))]
+#[pyo3(signature = (objects, *, keep_objects=true, frame_locals=true, fold_instance_dicts=true, repr_locals=false))]
 fn analyze(
     py: Python<'_>,
     objects: &Bound<'_, PyList>,
     keep_objects: bool,
     frame_locals: bool,
     fold_instance_dicts: bool,
+    repr_locals: bool,
 ) -> PyResult<CycleAnalysis> {
     let known = known_types(py)?;
     let mut clock = std::time::Instant::now();
@@ -544,6 +566,14 @@ fn analyze(
     // The walk took a reference to every node while it had the object in cache.
     let members = walked.nodes.into_list(py)?;
     lap("members");
+    // Taken now, not when the report is described: tracing may have stopped by then.
+    let sites = extras::AllocationSites::new(py);
+    let allocated_at = if sites.is_active() {
+        let objects = cpython::list_items(members.as_ptr());
+        cycle_members.iter().map(|&p| sites.of(objects[p as usize])).collect()
+    } else {
+        Vec::new()
+    };
     let mut analysis = CycleAnalysis {
         members: Some(members.unbind()),
         component_members,
@@ -553,6 +583,8 @@ fn analyze(
         analysed_count,
         edge_count,
         frame_locals,
+        repr_locals,
+        allocated_at,
         phase_seconds,
         report: OnceLock::new(),
         groups: OnceLock::new(),

@@ -9,9 +9,9 @@
 //! 2. a bound method stored (directly or in a container) on its own `__self__`: store a
 //!    `weakref.WeakMethod` instead; likewise a closure that captured the object storing
 //!    it: capture a `weakref.ref`;
-//! 3. an object with a finaliser, or whose type's name says it holds a resource
-//!    (`Connection`, `FileHandle`...): release it with a context manager, and break the
-//!    cycle with a weak reference on the edge into it;
+//! 3. an object with a finaliser (a resource holder: files, sockets, user classes with
+//!    `__del__`): release it with a context manager, and break the cycle with a weak
+//!    reference on the back-pointer, or else on the edge into it;
 //! 4. a back-pointer between instances (`.parent`, `.owner`, ... or the plain attribute
 //!    opposite a container of children): make the back edge a `weakref.ref`;
 //! 5. any other cycle through an instance: a `weakref.ref` on the edge into the cycle's
@@ -314,10 +314,10 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
                 edge_text(walk.object(into), walk.label(into))
             ),
             format!(
-                "{} holds a resource{}; in a cycle it is released only when the cyclic collector runs, at an \
-                 unpredictable time, instead of when its last user is done",
-                short_type(holder),
-                if holder.has_finalizer { " and has a finaliser (`__del__`)" } else { "" }
+                "{} has a finaliser (`__del__`), the mark of an object that releases something; in a cycle \
+                 it runs only when the cyclic collector gets to it, at an unpredictable time, instead of when \
+                 its last user is done",
+                short_type(holder)
             ),
         ));
     }
