@@ -186,3 +186,29 @@ def test_the_page_draws_visibly_logs_no_errors_and_requests_nothing_else(page, r
     assert sum(n for (r, g, b), n in colours.items() if r > 200 and g < 60 and b < 60) > 20
     assert page.page_errors() == []
     assert page.requested_urls() == [path.as_uri()]
+
+
+def test_a_report_of_100k_distinct_cycles_opens_with_its_largest_groups(browser, tmp_path):
+    objects: list[object] = []
+    for i in range(100_000):
+        a, b = Node(), Node()
+        setattr(a, f"link_{i}", b)  # its own attribute name: every cycle is its own group
+        b.back = a
+        objects += (a, b)
+    report = refscope.find_cycles(objects, keep_objects=False)
+    for obj in objects:  # break the cycles: this test leaves no garbage behind
+        obj.__dict__.clear()
+    del objects
+    path = tmp_path / "big.html"
+    report.to_html(path)
+    browser.open(path.as_uri())
+    assert browser.evaluate("document.querySelectorAll('section.group').length") == 1000
+    assert browser.evaluate("document.querySelectorAll('section.group svg g.node').length") == 2000
+    more = browser.evaluate("document.querySelector('p.more').textContent")
+    assert more.startswith("… 99,000 more groups (of 99,000 cycles) are not shown")
+    browser.evaluate("document.getElementById('type-filter').focus()")
+    browser.type_text("no such type")
+    assert browser.evaluate("document.getElementById('filter-status').textContent") == (
+        "0 of 1000 groups match"
+    )
+    assert browser.page_errors() == []
