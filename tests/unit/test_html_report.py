@@ -19,6 +19,10 @@ class Pair:
         self.other = other if other is not None else Pair(self)
 
 
+class Slotted:
+    __slots__ = ("me",)
+
+
 def hostile_report() -> refscope.CycleReport:
     hostile_type = type('<script>"&', (), {})
     obj = hostile_type()
@@ -100,3 +104,22 @@ def test_a_report_of_100k_cycles_renders_to_html(tmp_path):
     assert "×100,000" in page
     for pair in pairs:  # break the cycles so the test leaves no garbage behind
         pair.other.other = None
+
+
+def test_allocation_sites_traced_by_tracemalloc_are_in_the_object_details(tmp_path):
+    import tracemalloc
+
+    tracemalloc.start(5)
+    try:
+        loop = Slotted()  # allocated here, under tracing (lists come from a free list)
+        loop.me = loop
+        report = refscope.find_cycles([loop])
+    finally:
+        tracemalloc.stop()
+    path = tmp_path / "r.html"
+    report.to_html(path)
+    (island,) = DATA_ISLAND.findall(path.read_text(encoding="utf-8"))
+    (details,) = json.loads(island)["objects"].values()
+    files = {filename for filename, _line, _function in details["allocated_at"]}
+    assert __file__ in files
+    loop.me = None
