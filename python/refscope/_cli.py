@@ -325,6 +325,24 @@ def _sites_text(report: Any, sites: list[list[list[tuple[str, int]]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _with_allocation_sites(document: Any, report: Any, sites: list[Any]) -> Any:
+    """Fill each object's ``allocated_at`` (report-v1 schema: oldest call first)."""
+    by_address = {
+        entry.address: frames
+        for cycle, per_object in zip(report.cycles, sites, strict=True)
+        for entry, frames in zip(cycle.entries, per_object, strict=True)
+    }
+    for group in document.get("groups", ()):
+        for cycle in group.get("cycles", ()):
+            for obj in cycle.get("objects", ()):
+                frames = by_address.get(obj.get("address"), ())
+                obj["allocated_at"] = [
+                    {"filename": filename, "lineno": lineno, "function": ""}
+                    for filename, lineno in reversed(frames)
+                ]
+    return document
+
+
 def _write_report(
     report: Any,
     fmt: str | None,
@@ -332,6 +350,7 @@ def _write_report(
     sites: list[Any] | None,
     max_objects: int,
     stream: TextIO,
+    title: str,
 ) -> None:
     if fmt is None:
         from ._report import _colour_wanted
@@ -352,21 +371,13 @@ def _write_report(
     elif fmt == "json":
         import json
 
-        text = report.to_json()
+        text = report.to_json(indent=2)
         if sites is not None:
-            document = json.loads(text)
-            document["allocation_sites"] = [
-                [[{"filename": f, "lineno": n} for f, n in frames] for frames in per_object]
-                for per_object in sites
-            ]
-            text = json.dumps(document, indent=2)
+            text = json.dumps(_with_allocation_sites(json.loads(text), report, sites), indent=2)
         with open(path, "w", encoding="utf-8") as output:
             output.write(text)
     else:
-        result = report.to_html(path)
-        if isinstance(result, str) and not os.path.exists(path):
-            with open(path, "w", encoding="utf-8") as output:
-                output.write(result)
+        report.to_html(path, title=title)
     groups = getattr(report, "groups", None)
     shapes = "" if groups is None else f" ({len(groups)} shapes)"
     print(
@@ -411,7 +422,9 @@ def _run_command(args: argparse.Namespace) -> int:
         report.release()
     _flush_standard_streams()
     try:
-        _write_report(report, fmt, args.output, sites, args.max_objects, stream)
+        _write_report(
+            report, fmt, args.output, sites, args.max_objects, stream, f"refscope run {args.script}"
+        )
     except OSError as error:
         print(f"refscope: cannot write the report to {args.output}: {error}", file=stream)
         return exit_code or EXIT_SCRIPT_RAISED
