@@ -168,9 +168,8 @@ def main() -> int:
     loss = 1 - summary["on"]["rps_median"] / summary["off"]["rps_median"]
     # Runs of one round are next to each other in time: their ratio is less exposed to
     # whatever else the machine is doing than the ratio of medians.
-    paired_loss = 1 - statistics.median(
-        on["rps"] / off["rps"] for on, off in zip(runs["on"], runs["off"], strict=True)
-    )
+    ratios = [on["rps"] / off["rps"] for on, off in zip(runs["on"], runs["off"], strict=True)]
+    paired_loss = 1 - statistics.median(ratios)
     last = runs["on"][-1]["monitor"]
     print()
     cpu_increase = (summary["on"]["cpu_us_per_request_median"]
@@ -185,6 +184,8 @@ def main() -> int:
     print(f"\nthroughput loss with the monitor on: {loss:.2%} (ratio of medians), "
           f"{paired_loss:.2%} (median of per-round ratios); client: {client}, "
           f"{args.connections} connections, {args.duration:g} s per run")
+    print("per-round on/off throughput ratios (spread = the machine's noise): "
+          + ", ".join(f"{r:.3f}" for r in ratios))
     print(f"server CPU per request with the monitor on: {cpu_increase:+.2%}")
     print(f"monitor, last run: {last['collections_sampled']} of {last['collections_seen']} "
           f"collections sampled, {last['skipped_for_budget']} skipped for the budget, "
