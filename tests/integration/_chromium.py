@@ -196,8 +196,11 @@ class Chromium:
 
     def screenshot(self, scale: float = 1.0) -> bytes:
         """A PNG of the viewport, scaled by ``scale``."""
-        width, height = self.evaluate("[window.innerWidth, window.innerHeight]")
-        clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": scale}
+        # Clip coordinates are document coordinates: start at the scroll position.
+        x, y, width, height = self.evaluate(
+            "[window.scrollX, window.scrollY, window.innerWidth, window.innerHeight]"
+        )
+        clip = {"x": x, "y": y, "width": width, "height": height, "scale": scale}
         data = self.call("Page.captureScreenshot", session=self.session, format="png", clip=clip)
         return base64.b64decode(data["data"])
 
