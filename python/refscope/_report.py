@@ -335,7 +335,13 @@ class CycleReport:
             _write_report_file(path, text, "DOT report")
         return text
 
-    def to_svg(self, *, max_objects: int = 50, max_groups: int = 100) -> str:
+    def to_svg(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        max_objects: int = 50,
+        max_groups: int = 100,
+    ) -> str:
         """The report as one SVG document, drawn by refscope itself (no graphviz needed).
 
         Each group of cycles is a ring of its example cycle, largest group first: boxes
@@ -344,11 +350,16 @@ class CycleReport:
         group's fix hint says to break is orange. Cycles longer than ``max_objects`` are
         drawn capped, with a "… N more …" marker; at most ``max_groups`` rings are
         drawn. ``0`` means no limit for either. Every name and label is XML-escaped.
+        With ``path``, the picture is also written there (UTF-8); failure raises
+        ``OSError`` naming it.
         """
-        return self._analysis.to_svg(
+        text = self._analysis.to_svg(
             max_objects=_limit("max_objects", max_objects),
             max_groups=_limit("max_groups", max_groups),
         )
+        if path is not None:
+            _write_report_file(path, text, "SVG picture")
+        return text
 
     def to_html(
         self,

@@ -139,3 +139,16 @@ def test_negative_limits_are_rejected_with_the_argument_named(argument):
     (name,) = argument
     with pytest.raises(ValueError, match=name):
         refscope.find_cycles([]).to_svg(**argument)
+
+
+def test_with_a_path_the_picture_is_also_written_there(tmp_path):
+    a, b = Node(), Node()
+    a.partner, b.partner = b, a
+    report = refscope.find_cycles([a, b])
+    path = tmp_path / "cycles.svg"
+    text = report.to_svg(path)
+    assert path.read_text(encoding="utf-8") == text
+    with pytest.raises(OSError) as raised:
+        report.to_svg(tmp_path / "missing" / "cycles.svg")
+    assert "cannot write the SVG picture" in str(raised.value)
+    assert raised.value.filename == str(tmp_path / "missing" / "cycles.svg")
