@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -237,8 +238,9 @@ def test_verbose_says_what_it_is_doing_on_stderr(tmp_path):
     write_script(tmp_path, LEAKY_SCRIPT)
     result = refscope("run", "--verbose", "script.py", cwd=tmp_path, check_code=0)
     assert "refscope: running script.py" in result.stderr
-    assert "refscope: analysing 10 objects…" in result.stderr
-    assert "refscope: analysed 10 objects in " in result.stderr
+    # (10 objects from 3.11 on; 3.10 adds the instances' __dict__s)
+    assert re.search(r"^refscope: analysing 1\d objects…$", result.stderr, re.M)
+    assert re.search(r"^refscope: analysed 1\d objects in \d+\.\d\d s$", result.stderr, re.M)
     assert result.stdout == "script output []\n"
 
 
