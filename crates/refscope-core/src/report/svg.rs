@@ -1305,6 +1305,43 @@ mod tests {
     }
 
     #[test]
+    fn labels_touch_no_box_and_no_other_label_at_any_ring_length() {
+        for count in 1..=60 {
+            for label_chars in [1usize, 8, LABEL_MAX_CHARS] {
+                let label_width = text_width(&"x".repeat(label_chars), LABEL_FONT, true) + 6.0;
+                for box_width in [NODE_MIN_WIDTH, NODE_MAX_WIDTH] {
+                    let widths = vec![label_width; count];
+                    let layout = if count <= CIRCLE_MAX {
+                        circle_layout(count, box_width, &widths)
+                    } else {
+                        racetrack_layout(count, box_width)
+                    };
+                    let boxes: Vec<Rect> = layout
+                        .centres
+                        .iter()
+                        .map(|&c| Rect::centred(c, box_width, NODE_HEIGHT))
+                        .collect();
+                    let labels: Vec<Rect> = layout
+                        .edges
+                        .iter()
+                        .map(|e| e.anchor.rect(e.label_at, label_width))
+                        .collect();
+                    for (i, label) in labels.iter().enumerate() {
+                        let context = format!(
+                            "count {count}, label {label_chars}, box {box_width}, edge {i}"
+                        );
+                        assert!(boxes.iter().all(|b| !b.intersects(label)), "{context}");
+                        assert!(
+                            labels[i + 1..].iter().all(|other| !other.intersects(label)),
+                            "{context}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn long_rings_are_capped_with_an_elision_marker_and_keep_the_closing_reference() {
         let report = ring_of(120);
         let svg = render_cycle(
