@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import builtins
 import io
-import linecache
 import os
 import sys
 import threading
@@ -28,12 +27,9 @@ EXIT_INTERRUPTED = 130
 # on the 1M-object ring of docs/cli.md), long enough to say what is going on.
 LARGE_ANALYSIS_OBJECTS = 500_000
 SLOW_ANALYSIS_SECONDS = 0.5
-# Frames tracemalloc records per allocation under --trace.
-TRACE_FRAMES = 16
-# Allocation frames shown per object in the text report.
-SHOWN_TRACE_FRAMES = 3
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Frames tracemalloc records per allocation under --trace (refscope's own runpy and exec
+# frames take the oldest six).
+TRACE_FRAMES = 25
 
 OUTPUT_FORMATS = {".txt": "text", ".json": "json", ".html": "html"}
 
@@ -287,67 +283,10 @@ class _ScriptEnvironment:
             sys.path[0] = path0
 
 
-def _allocation_sites(report: Any) -> list[list[list[tuple[str, int]]]]:
-    """Per cycle, per object: its tracemalloc allocation frames, innermost first."""
-    import tracemalloc
-
-    sites = []
-    for cycle in report.cycles:
-        per_object = []
-        for obj in cycle.objects or ():
-            traceback = tracemalloc.get_object_traceback(obj)
-            frames = [] if traceback is None else [(f.filename, f.lineno) for f in traceback]
-            # Oldest first on 3.7+: show the innermost (where the object was made) first,
-            # and stop at refscope's own frame (the exec of the script) and its callers.
-            inside_script = []
-            for frame in reversed(frames):
-                if frame[0].startswith(_PACKAGE_DIR):
-                    break
-                inside_script.append(frame)
-            per_object.append(inside_script)
-        sites.append(per_object)
-        del cycle
-    return sites
-
-
-def _sites_text(report: Any, sites: list[list[list[tuple[str, int]]]]) -> str:
-    lines = ["", "Allocation sites (tracemalloc, innermost frame first):"]
-    for number, (cycle, per_object) in enumerate(zip(report.cycles, sites, strict=True), 1):
-        lines.append(f"  Cycle {number}:")
-        for entry, frames in zip(cycle.entries, per_object, strict=True):
-            if not frames:
-                lines.append(f"    {entry.type}: no allocation site recorded")
-                continue
-            lines.append(f"    {entry.type}:")
-            for filename, lineno in frames[:SHOWN_TRACE_FRAMES]:
-                source = linecache.getline(filename, lineno).strip()
-                lines.append(f"      {filename}:{lineno}" + (f"  {source}" if source else ""))
-    return "\n".join(lines) + "\n"
-
-
-def _with_allocation_sites(document: Any, report: Any, sites: list[Any]) -> Any:
-    """Fill each object's ``allocated_at`` (report-v1 schema: oldest call first)."""
-    by_address = {
-        entry.address: frames
-        for cycle, per_object in zip(report.cycles, sites, strict=True)
-        for entry, frames in zip(cycle.entries, per_object, strict=True)
-    }
-    for group in document.get("groups", ()):
-        for cycle in group.get("cycles", ()):
-            for obj in cycle.get("objects", ()):
-                frames = by_address.get(obj.get("address"), ())
-                obj["allocated_at"] = [
-                    {"filename": filename, "lineno": lineno, "function": ""}
-                    for filename, lineno in reversed(frames)
-                ]
-    return document
-
-
 def _write_report(
     report: Any,
     fmt: str | None,
     path: str | None,
-    sites: list[Any] | None,
     max_objects: int,
     stream: TextIO,
     title: str,
@@ -357,23 +296,15 @@ def _write_report(
 
         text = report.to_text(color=_colour_wanted(stream), max_objects_per_cycle=max_objects)
         stream.write(text)
-        if sites is not None:
-            stream.write(_sites_text(report, sites))
         stream.flush()
         return
     assert path is not None
     if fmt == "text":
         text = report.to_text(color=False, max_objects_per_cycle=max_objects)
-        if sites is not None:
-            text += _sites_text(report, sites)
         with open(path, "w", encoding="utf-8") as output:
             output.write(text)
     elif fmt == "json":
-        import json
-
         text = report.to_json(indent=2)
-        if sites is not None:
-            text = json.dumps(_with_allocation_sites(json.loads(text), report, sites), indent=2)
         with open(path, "w", encoding="utf-8") as output:
             output.write(text)
     else:
@@ -401,13 +332,15 @@ def _run_command(args: argparse.Namespace) -> int:
     if args.trace:
         import tracemalloc
 
+        # The analysis reads each object's allocation traceback while tracing is on
+        # (CycleEntry.allocated_at), and every format shows it.
         tracemalloc.start(TRACE_FRAMES)
     if args.verbose:
         progress.say(f"running {args.script} (cycles that become garbage are kept for the report)")
     environment = _ScriptEnvironment(args.script, list(args.script_args))
     exit_code = 0
     watch = capture(
-        keep_objects=args.trace, frame_locals=not args.no_frame_locals, progress=progress
+        frame_locals=not args.no_frame_locals, progress=progress
     )
     with watch:
         with environment as namespace:
@@ -416,14 +349,10 @@ def _run_command(args: argparse.Namespace) -> int:
         del namespace
     report = watch.report
     assert report is not None
-    sites = None
-    if args.trace:
-        sites = _allocation_sites(report)
-        report.release()
     _flush_standard_streams()
     try:
         _write_report(
-            report, fmt, args.output, sites, args.max_objects, stream, f"refscope run {args.script}"
+            report, fmt, args.output, args.max_objects, stream, f"refscope run {args.script}"
         )
     except OSError as error:
         print(f"refscope: cannot write the report to {args.output}: {error}", file=stream)

@@ -131,6 +131,13 @@ def test_a_message_given_to_sys_exit_is_printed_and_the_exit_code_is_1(tmp_path)
     assert result.stderr.startswith("giving up\n")
 
 
+def test_an_interrupted_script_exits_130_after_its_report(tmp_path):
+    write_script(tmp_path, LEAKY_SCRIPT + "\nraise KeyboardInterrupt\n")
+    result = refscope("run", "script.py", cwd=tmp_path, check_code=130)
+    assert "KeyboardInterrupt" in result.stderr
+    assert "refscope: 4 cycles" in result.stderr
+
+
 def test_fail_on_cycles_exits_3_when_the_script_created_cycles(tmp_path):
     write_script(tmp_path, LEAKY_SCRIPT)
     result = refscope("run", "--fail-on-cycles", "script.py", cwd=tmp_path, check_code=3)
@@ -189,11 +196,12 @@ def test_trace_shows_where_each_object_on_a_cycle_was_allocated(tmp_path):
         make_ring()
         """,
     )
-    result = refscope("run", "--trace", "script.py", cwd=tmp_path, check_code=0)
-    sites = result.stderr.partition("Allocation sites (tracemalloc, innermost frame first):")[2]
-    assert "script.py:3  ring = []" in sites
-    assert "script.py:6  make_ring()" in sites
-    assert "_cli.py" not in sites
+    plain = refscope("run", "script.py", cwd=tmp_path, check_code=0)
+    traced = refscope("run", "--trace", "script.py", cwd=tmp_path, check_code=0)
+    assert "Allocated at" not in plain.stderr
+    sites = traced.stderr.partition("Allocated at (most recent call last):")[2]
+    # the script's frames, the allocation itself last
+    assert re.search(r'File "script.py", line 6\s+File "script.py", line 3\n', sites), sites
 
 
 def test_trace_fills_allocated_at_in_the_json_report(tmp_path):
@@ -201,7 +209,8 @@ def test_trace_fills_allocated_at_in_the_json_report(tmp_path):
     refscope("run", "--trace", "-o", "report.json", "script.py", cwd=tmp_path, check_code=0)
     document = json.loads((tmp_path / "report.json").read_text())
     (obj,) = document["groups"][0]["cycles"][0]["objects"]
-    assert obj["allocated_at"] == [{"filename": "script.py", "lineno": 1, "function": ""}]
+    assert obj["allocated_at"][-1]["filename"] == "script.py"
+    assert obj["allocated_at"][-1]["lineno"] == 1
 
 
 def test_no_frame_locals_leaves_local_variables_out(tmp_path):
