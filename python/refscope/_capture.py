@@ -87,7 +87,7 @@ def _gc_hook_stop(phase: str, info: dict[str, int]) -> None:
         del gc.garbage[start:]
         gc.set_debug(gc.get_debug() & ~gc.DEBUG_SAVEALL)
         _collection_set_saveall = False
-    for active in _active_captures:
+    for active in tuple(_active_captures):  # another thread may enter or leave meanwhile
         active._found.extend(found)
 
 
