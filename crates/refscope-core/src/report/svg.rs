@@ -1,7 +1,8 @@
 //! SVG pictures of cycles, drawn here in Rust: no graphviz binary, no layout engine.
 //!
-//! A cycle is a ring, so it is drawn as one. Up to [`CIRCLE_MAX`] objects sit on a circle
-//! whose radius grows until no box, arrow or label overlaps another; longer cycles become
+//! A cycle is a ring, so it is drawn as one. Up to [`CIRCLE_MAX`] objects sit on an
+//! ellipse (a circle widened by one box width, as boxes are wide) that grows until no
+//! box, arrow or label overlaps another; longer cycles become
 //! a racetrack (two columns joined by curves), which stays readable at 50 objects because
 //! its height grows linearly and every label sits in its own row gap. Cycles longer than
 //! [`SvgOptions::max_objects`] are drawn as a capped ring whose elided stretch is a dashed
@@ -53,6 +54,8 @@ const LABEL_FONT: f64 = 11.5;
 const LABEL_HEIGHT: f64 = 15.0;
 const LABEL_MAX_CHARS: usize = 30;
 const ROW_GAP: f64 = 34.0;
+/// Least space between two boxes on a circle, in one direction at least.
+const BOX_SPACING: f64 = 30.0;
 const COLUMN_GAP: f64 = 80.0;
 const MARGIN: f64 = 14.0;
 const HEADING_HEIGHT: f64 = 30.0;
@@ -402,22 +405,51 @@ fn fmt(v: f64) -> Num {
     Num(v)
 }
 
-fn point_on_circle(radius: f64, angle: f64) -> Point {
-    Point::new(radius * angle.cos(), radius * angle.sin())
+/// The ring: an ellipse wider than tall by the width of a box, so that boxes, which are
+/// wide, get the same room beside each other as above each other.
+#[derive(Clone, Copy)]
+struct Ellipse {
+    rx: f64,
+    ry: f64,
+}
+
+impl Ellipse {
+    fn at(self, angle: f64) -> Point {
+        Point::new(self.rx * angle.cos(), self.ry * angle.sin())
+    }
+
+    /// Unit direction of travel (increasing angle: clockwise on screen) at `angle`.
+    fn tangent(self, angle: f64) -> Point {
+        let (dx, dy) = (-self.rx * angle.sin(), self.ry * angle.cos());
+        let length = (dx * dx + dy * dy).sqrt().max(1e-9);
+        Point::new(dx / length, dy / length)
+    }
+
+    /// Length of the arc from `from` to `to` (a sum of chords: plenty for layout).
+    fn arc_length(self, from: f64, to: f64) -> f64 {
+        let steps = 16;
+        (0..steps)
+            .map(|k| {
+                let a = self.at(from + (to - from) * k as f64 / steps as f64);
+                let b = self.at(from + (to - from) * (k + 1) as f64 / steps as f64);
+                ((b.x - a.x).powi(2) + (b.y - a.y).powi(2)).sqrt()
+            })
+            .sum()
+    }
 }
 
 /// The angle at which a clockwise arc starting at `from` (inside `rect`) leaves `rect`,
 /// or at which an arc ending at `to` enters it when `leaving` is false.
-fn arc_boundary(radius: f64, from: f64, to: f64, rect: &Rect, leaving: bool) -> f64 {
+fn arc_boundary(ring: Ellipse, from: f64, to: f64, rect: &Rect, leaving: bool) -> f64 {
     // The box is convex and the arc short, so "inside" flips once: bisect on it.
     let (mut inside, mut outside) = if leaving { (from, to) } else { (to, from) };
-    if rect.contains(point_on_circle(radius, outside)) {
+    if rect.contains(ring.at(outside)) {
         return outside;
     }
     // 24 halvings of an arc shorter than a half turn: far below a tenth of a pixel.
     for _ in 0..24 {
         let middle = (inside + outside) / 2.0;
-        if rect.contains(point_on_circle(radius, middle)) {
+        if rect.contains(ring.at(middle)) {
             inside = middle;
         } else {
             outside = middle;
@@ -426,7 +458,7 @@ fn arc_boundary(radius: f64, from: f64, to: f64, rect: &Rect, leaving: bool) -> 
     outside
 }
 
-/// Circle layout for up to [`CIRCLE_MAX`] slots: the smallest radius at which no boxes
+/// Ring layout for up to [`CIRCLE_MAX`] slots: the smallest radius at which no boxes
 /// overlap, every arc is long enough for its arrow and label, and labels touch nothing.
 fn circle_layout(count: usize, box_width: f64, label_widths: &[f64]) -> Layout {
     if count == 1 {
@@ -435,20 +467,25 @@ fn circle_layout(count: usize, box_width: f64, label_widths: &[f64]) -> Layout {
     let start = if count == 2 { PI } else { -PI / 2.0 };
     let step = 2.0 * PI / count as f64;
     // Start where neighbouring boxes stop overlapping vertically: no smaller radius fits.
-    let mut radius = ((NODE_HEIGHT + 12.0) / (2.0 * (PI / count as f64).sin())).max(40.0);
+    let mut radius = ((NODE_HEIGHT + BOX_SPACING) / (2.0 * (PI / count as f64).sin())).max(56.0);
     loop {
+        let ring = Ellipse {
+            rx: radius + box_width / 2.0,
+            ry: radius,
+        };
         let centres: Vec<Point> = (0..count)
-            .map(|i| point_on_circle(radius, start + step * i as f64))
+            .map(|i| ring.at(start + step * i as f64))
             .collect();
         let boxes: Vec<Rect> = centres
             .iter()
             .map(|&c| Rect::centred(c, box_width, NODE_HEIGHT))
             .collect();
         let mut fits = radius > 4000.0
-            || boxes
-                .iter()
-                .enumerate()
-                .all(|(i, a)| boxes[i + 1..].iter().all(|b| !a.grown(12.0).intersects(b)));
+            || boxes.iter().enumerate().all(|(i, a)| {
+                boxes[i + 1..]
+                    .iter()
+                    .all(|b| !a.grown(BOX_SPACING).intersects(b))
+            });
         // Arc ends and label boxes; strings are only built once the radius fits.
         let mut arcs: Vec<(f64, f64, Point)> = Vec::with_capacity(count);
         let mut label_rects: Vec<Rect> = Vec::with_capacity(count);
@@ -458,13 +495,17 @@ fn circle_layout(count: usize, box_width: f64, label_widths: &[f64]) -> Layout {
             }
             let next = (i + 1) % count;
             let (from, to) = (start + step * i as f64, start + step * (i as f64 + 1.0));
-            let begin = arc_boundary(radius, from, to, &boxes[i].grown(ARROW_GAP), true);
-            let end = arc_boundary(radius, from, to, &boxes[next].grown(ARROW_GAP), false);
-            let visible = (end - begin) * radius;
-            let label_at = point_on_circle(radius, (begin + end) / 2.0);
+            let begin = arc_boundary(ring, from, to, &boxes[i].grown(ARROW_GAP), true);
+            let end = arc_boundary(ring, from, to, &boxes[next].grown(ARROW_GAP), false);
+            let visible = ring.arc_length(begin, end);
+            let label_at = ring.at((begin + end) / 2.0);
             let label = Anchor::Middle.rect(label_at, label_widths[i]);
-            if visible < (label_widths[i] + 2.0 * ARROW_LENGTH).max(30.0)
-                || boxes.iter().any(|b| b.grown(4.0).intersects(&label))
+            // Labels are horizontal, so what they need is room around them, not arc
+            // length: clear of every box by more than an arrowhead (so none is hidden).
+            if visible < 5.0 * ARROW_LENGTH
+                || boxes
+                    .iter()
+                    .any(|b| b.grown(ARROW_LENGTH + ARROW_GAP + 3.0).intersects(&label))
                 || label_rects
                     .iter()
                     .any(|other| other.grown(4.0).intersects(&label))
@@ -478,26 +519,24 @@ fn circle_layout(count: usize, box_width: f64, label_widths: &[f64]) -> Layout {
             let edges = arcs
                 .into_iter()
                 .map(|(begin, end, label_at)| {
-                    let (a, b) = (point_on_circle(radius, begin), point_on_circle(radius, end));
+                    let (a, b) = (ring.at(begin), ring.at(end));
                     let large_arc = if end - begin > PI { 1 } else { 0 };
                     EdgeShape {
                         path: format!(
                             "M{} {} A{} {} 0 {large_arc} 1 {} {}",
                             fmt(a.x),
                             fmt(a.y),
-                            fmt(radius),
-                            fmt(radius),
+                            fmt(ring.rx),
+                            fmt(ring.ry),
                             fmt(b.x),
                             fmt(b.y)
                         ),
                         tip: b,
-                        direction: Point::new(-end.sin(), end.cos()),
+                        direction: ring.tangent(end),
                         label_at,
                         anchor: Anchor::Middle,
                         extent: (0..=8)
-                            .map(|k| {
-                                point_on_circle(radius, begin + (end - begin) * k as f64 / 8.0)
-                            })
+                            .map(|k| ring.at(begin + (end - begin) * k as f64 / 8.0))
                             .collect(),
                     }
                 })
