@@ -45,9 +45,15 @@ class Waitress:
         return http_get(self.port, path, headers)
 
     def close(self):
-        self.server.close()
-        self.server.task_dispatcher.shutdown()
+        # Close every channel from the server's own loop thread (closing the listening
+        # socket from here races with its select()); the loop ends when none is left.
+        def stop():
+            for channel in list(self.server._map.values()):
+                channel.close()
+
+        self.server.trigger.pull_trigger(stop)
         self.thread.join(10)
+        self.server.task_dispatcher.shutdown()
 
 
 @pytest.fixture
