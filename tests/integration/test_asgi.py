@@ -128,3 +128,16 @@ def test_the_middleware_serves_its_prefix_and_passes_the_rest():
         assert server.get("/debug/refscope/nothing").status == 404
     finally:
         server.close()
+
+
+def test_add_middleware_mounts_it_the_starlette_and_fastapi_way():
+    app = Starlette(routes=[Route("/hello", hello)])
+    app.add_middleware(RefscopeMiddleware, prefix="/_refscope", token=TOKEN)
+    server = Uvicorn(app)
+    try:
+        assert server.get("/hello").text == "hello\n"
+        assert server.get("/_refscope/cycles/").status == 403
+        reply = server.get("/_refscope/collect/", {"Authorization": f"Bearer {TOKEN}"})
+        assert reply.status == 200 and reply.text.startswith("Collected: ")
+    finally:
+        server.close()
