@@ -31,6 +31,19 @@ async def leak(request):
     return PlainTextResponse("leaked\n")
 
 
+def keep_a_password_in_a_frame_cycle():
+    password = "hunter2-very-secret"  # noqa: F841 - a local the frame cycle keeps
+    try:
+        raise ValueError("boom")
+    except ValueError as error:
+        caught = error  # noqa: F841 - frame -> caught -> traceback -> frame
+
+
+async def secret(request):
+    keep_a_password_in_a_frame_cycle()
+    return PlainTextResponse("ok\n")
+
+
 async def hello(request):
     return PlainTextResponse("hello\n")
 
@@ -139,5 +152,23 @@ def test_add_middleware_mounts_it_the_starlette_and_fastapi_way():
         assert server.get("/_refscope/cycles/").status == 403
         reply = server.get("/_refscope/collect/", {"Authorization": f"Bearer {TOKEN}"})
         assert reply.status == 200 and reply.text.startswith("Collected: ")
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("frame_locals", [False, True])
+def test_frame_locals_are_shown_only_when_configured(frame_locals):
+    app = Starlette(routes=[
+        Route("/secret/", secret),
+        Mount("/_refscope", app=RefscopeApp(frame_locals=frame_locals)),
+    ])
+    server = Uvicorn(app)
+    try:
+        gc.disable()
+        server.get("/_refscope/collect/")
+        server.get("/secret/")
+        reply = server.get("/_refscope/collect/?format=json")
+        assert "keep_a_password_in_a_frame_cycle" in reply.text  # the frame is reported
+        assert ("hunter2-very-secret" in reply.text) is frame_locals
     finally:
         server.close()
