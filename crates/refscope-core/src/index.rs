@@ -350,6 +350,27 @@ mod tests {
         assert_eq!(index.get(0x1010), None);
     }
 
+    /// Inserts `keys` (ids = positions) and compares every answer, and the answer for
+    /// each key shifted by `probe_offset` (mostly absent), with a HashMap's.
+    fn check_against_hash_map(
+        mut index: AddressIndex,
+        keys: &[u64],
+        probe_offset: u64,
+    ) -> Result<(), TestCaseError> {
+        let mut oracle = HashMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            let expected = *oracle.entry(*key).or_insert(i as u32);
+            prop_assert_eq!(index.insert(*key, i as u32).unwrap(), expected);
+        }
+        prop_assert_eq!(index.len(), oracle.len());
+        for (key, value) in &oracle {
+            prop_assert_eq!(index.get(*key), Some(*value));
+            let probe = key + probe_offset;
+            prop_assert_eq!(index.get(probe), oracle.get(&probe).copied());
+        }
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn paged_layout_behaves_like_a_hash_map(
@@ -357,31 +378,12 @@ mod tests {
             base in 1u64..1 << 30,
         ) {
             let keys: Vec<u64> = slots.iter().map(|s| (base << 12) + s * 16).collect();
-            let mut index = AddressIndex::Paged(PagedIndex::default());
-            let mut oracle = HashMap::new();
-            for (i, key) in keys.iter().enumerate() {
-                let expected = *oracle.entry(*key).or_insert(i as u32);
-                prop_assert_eq!(index.insert(*key, i as u32).unwrap(), expected);
-            }
-            prop_assert_eq!(index.len(), oracle.len());
-            for (key, value) in &oracle {
-                prop_assert_eq!(index.get(*key), Some(*value));
-                prop_assert_eq!(index.get(*key + 32 * 4096), oracle.get(&(*key + 32 * 4096)).copied());
-            }
+            check_against_hash_map(AddressIndex::Paged(PagedIndex::default()), &keys, 32 * 4096)?;
         }
 
         #[test]
         fn behaves_like_a_hash_map(keys in proptest::collection::vec(1u64..1 << 40, 0..500)) {
-            let mut index = AddressIndex::with_capacity(keys.len() / 3);
-            let mut oracle = HashMap::new();
-            for (i, key) in keys.iter().enumerate() {
-                let expected = *oracle.entry(*key).or_insert(i as u32);
-                prop_assert_eq!(index.insert(*key, i as u32).unwrap(), expected);
-            }
-            prop_assert_eq!(index.len(), oracle.len());
-            for (key, value) in &oracle {
-                prop_assert_eq!(index.get(*key), Some(*value));
-            }
+            check_against_hash_map(AddressIndex::with_capacity(keys.len() / 3), &keys, 1 << 41)?;
         }
     }
 }
