@@ -110,22 +110,20 @@ class CycleGroup:
         "_example",
     )
 
-    def __init__(self, report: CycleReport, info: dict[str, Any]) -> None:
-        self.signature: str = info["signature"]
+    def __init__(self, report: CycleReport, info: tuple[Any, ...]) -> None:
+        signature, key, count, example, total_size, has_finalizer, hint = info
+        self.signature: str = signature
         """``"type label -> type label -> ..."`` from the least rotation of the cycle."""
-        self.key: str = info["key"]
+        self.key: str = key
         """12 hex digits of the FNV-1a 64 hash of :attr:`signature`, stable across runs."""
-        self.count: int = info["count"]
+        self.count: int = count
         """Number of cycles of this shape."""
-        self.total_size: int = info["total_size"]
+        self.total_size: int = total_size
         """Shallow bytes of all the objects on all the group's cycles."""
-        self.has_finalizer: bool = info["has_finalizer"]
-        hint = info["hint"]
-        self.hint: FixHint | None = None if hint is None else FixHint(
-            hint["edge_index"], hint["label"], hint["fix"], hint["advice"], hint["why"]
-        )
+        self.has_finalizer: bool = has_finalizer
+        self.hint: FixHint | None = None if hint is None else FixHint(*hint)
         self._report = report
-        self._example_index: int = info["example"]
+        self._example_index: int = example
         self._example: Cycle | None = None
 
     @property
@@ -260,18 +258,18 @@ class CycleReport:
     def to_text(
         self,
         color: bool | None = None,
-        max_objects_per_cycle: int = 0,
+        max_objects_per_cycle: int = 100,
         *,
         max_cycles_per_group: int = 1,
-        max_groups: int = 0,
+        max_groups: int = 100,
     ) -> str:
         """The report as text: one line per group of identical cycles (largest first,
         ``×count``), then each group's fix hint and example cycles.
 
         ``color=None`` colours only when stdout is a terminal and ``NO_COLOR`` is unset.
-        ``max_cycles_per_group`` example cycles are shown per group, objects per cycle up
-        to ``max_objects_per_cycle``, groups detailed up to ``max_groups`` (0 = all, for
-        each)."""
+        The ``max_groups`` largest groups are listed and detailed, each with
+        ``max_cycles_per_group`` example cycles of at most ``max_objects_per_cycle``
+        objects (``0`` = no limit, for each); the text says what it left out."""
         if color is None:
             color = _colour_wanted(sys.stdout)
         return self._analysis.to_text(
@@ -286,14 +284,16 @@ class CycleReport:
         path: str | os.PathLike[str] | None = None,
         *,
         indent: int | None = None,
+        max_groups: int = 1000,
         max_cycles_per_group: int = 10,
-        max_objects_per_cycle: int = 0,
+        max_objects_per_cycle: int = 1000,
     ) -> str:
         """The report as JSON text (format ``refscope.report``, version 1; the JSON Schema
         is ``refscope/schema/report-v1.json``, documented in ``docs/json-schema.md``).
 
-        Groups come largest first, each with at most ``max_cycles_per_group`` of its
-        cycles and each cycle with at most ``max_objects_per_cycle`` objects (``0`` = all;
+        The ``max_groups`` largest groups come first, each with at most
+        ``max_cycles_per_group`` of its cycles and each cycle with at most
+        ``max_objects_per_cycle`` objects (``0`` = all, for each; ``groups_omitted``,
         ``count``, ``cycles_omitted``, ``length`` and ``objects_omitted`` say what was left
         out). ``indent`` spaces per level, or ``None`` for compact output. With ``path``,
         the text is also written there (UTF-8); failure raises ``OSError`` naming it.
@@ -302,6 +302,7 @@ class CycleReport:
             indent = _limit("indent", indent)
         text = self._analysis.to_json(
             indent=indent,
+            max_groups=_limit("max_groups", max_groups),
             max_cycles_per_group=_limit("max_cycles_per_group", max_cycles_per_group),
             max_objects_per_cycle=_limit("max_objects_per_cycle", max_objects_per_cycle),
         )

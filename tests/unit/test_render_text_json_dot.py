@@ -145,7 +145,7 @@ def test_text_limits_must_be_non_negative_ints(report):
 def test_max_groups_details_only_the_largest_groups(report):
     text = report.to_text(color=False, max_groups=1)
     assert "Group 1:" in text and "Group 2:" not in text
-    assert "… 2 more groups not detailed" in text
+    assert "… 2 more groups, none larger than these" in text
 
 
 COLOUR_SCRIPT = textwrap.dedent(
@@ -439,3 +439,46 @@ def test_dot_to_an_unwritable_path_raises_a_clear_oserror(report, tmp_path):
         report.to_dot(tmp_path / "missing" / "report.dot")
     written = tmp_path / "report.dot"
     assert report.to_dot(written) == written.read_text(encoding="utf-8")
+
+
+# --- large reports ------------------------------------------------------------------------
+
+
+def test_a_report_of_100k_identical_cycles_renders_as_one_group_in_every_format(validator):
+    objects = []
+    for _ in range(100_000):
+        parent = Parent()
+        objects += [parent, parent.child]
+    report = refscope.find_cycles(objects, keep_objects=False)
+    del objects
+    assert len(report) == 100_000
+    text = report.to_text(color=False)
+    assert "×100000" in text and "… 99999 more cycles of this shape" in text
+    assert len(text) < 5_000
+    document = assert_valid(validator, report.to_json())
+    (group,) = document["groups"]
+    assert group["count"] == 100_000 and group["cycles_omitted"] == 99_990
+    source = report.to_dot()
+    assert source.count("subgraph cluster_") == 1
+    dot_to_svg(source)
+
+
+def test_a_report_of_100k_distinct_cycles_renders_with_the_largest_groups_listed(validator):
+    objects = []
+    for number in range(100_000):
+        parent, child = Parent(), Child(None)
+        setattr(child, f"owner_{number}", parent)  # a label of its own: a group of its own
+        parent.child = child
+        del child.parent
+        objects += [parent, child]
+    report = refscope.find_cycles(objects, keep_objects=False)
+    del objects
+    assert len(report.groups) == 100_000
+    text = report.to_text(color=False)
+    assert "100000 cycles in 100000 groups" in text
+    assert text.count("\n  ×1 ") == 100
+    assert "… 99900 more groups, none larger than these" in text
+    document = assert_valid(validator, report.to_json())
+    assert len(document["groups"]) == 1000
+    assert document["summary"]["groups_omitted"] == 99_000
+    assert report.to_dot().count("subgraph cluster_") == 100

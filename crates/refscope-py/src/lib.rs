@@ -22,7 +22,6 @@ use pyo3::{PyTraverseError, PyVisit};
 use refscope_core::cycles::representative_cycles;
 use refscope_core::report::dot::{self, DotOptions};
 use refscope_core::report::groups::{self, CycleGroup};
-use refscope_core::report::hints::FixHint;
 use refscope_core::report::html::{self, HtmlOptions};
 use refscope_core::report::json::{self, JsonOptions};
 use refscope_core::report::svg::{self, SvgOptions};
@@ -38,6 +37,11 @@ create_exception!(
     PyException,
     "Base class of refscope's errors."
 );
+
+/// A group for Python: `(signature, key, count, example cycle, total_size,
+/// has_finalizer, hint)`, the hint as `(edge_index, label, fix, advice, why)`.
+type GroupInfo = (String, String, u64, u32, u64, bool, Option<HintInfo>);
+type HintInfo = (u32, String, &'static str, String, String);
 
 static KNOWN_TYPES: OnceLock<KnownTypes> = OnceLock::new();
 
@@ -112,7 +116,7 @@ impl CycleAnalysis {
             return Ok(report);
         }
         let members = self.members(py)?;
-        let report = self.describe(py, &members)?;
+        let report = without_panics("describing the cycles", || self.describe(py, &members))?;
         Ok(self.report.get_or_init(|| report))
     }
 
@@ -144,7 +148,10 @@ impl CycleAnalysis {
             for (i, &obj) in cycle.iter().enumerate() {
                 record.objects.push(report.objects.len() as u32);
                 let mut object = describer.record(obj);
-                if let Some(sites) = self.allocated_at.get(self.cycle_offsets[index] as usize + i) {
+                if let Some(sites) = self
+                    .allocated_at
+                    .get(self.cycle_offsets[index] as usize + i)
+                {
                     object.allocated_at = sites.clone();
                 }
                 report.objects.push(object);
@@ -308,27 +315,36 @@ impl CycleAnalysis {
             .collect()
     }
 
-    /// Cycles grouped by signature, largest group first: one dict per group with
-    /// `signature`, `key`, `count`, `example` (a cycle index), `total_size`,
-    /// `has_finalizer` and `hint` (a dict, or None).
-    fn groups_info<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        self.groups(py)?
+    /// Cycles grouped by signature, largest group first: one tuple per group,
+    /// `(signature, key, count, example, total_size, has_finalizer, hint)`, where
+    /// `example` is a cycle index and `hint` is None or
+    /// `(edge_index, label, fix, advice, why)`. Tuples, not dicts: a report may hold
+    /// 100,000 groups.
+    fn groups_info(&self, py: Python<'_>) -> PyResult<Vec<GroupInfo>> {
+        Ok(self
+            .groups(py)?
             .iter()
             .map(|group| {
-                let info = PyDict::new(py);
-                info.set_item("signature", &group.signature)?;
-                info.set_item("key", &group.key)?;
-                info.set_item("count", group.count())?;
-                info.set_item("example", group.example())?;
-                info.set_item("total_size", group.total_size)?;
-                info.set_item("has_finalizer", group.has_finalizer)?;
-                match &group.hint {
-                    Some(hint) => info.set_item("hint", hint_info(py, hint)?)?,
-                    None => info.set_item("hint", py.None())?,
-                }
-                Ok(info)
+                let hint = group.hint.as_ref().map(|hint| {
+                    (
+                        hint.edge_index,
+                        hint.label.clone(),
+                        hint.fix.as_str(),
+                        hint.advice.clone(),
+                        hint.why.clone(),
+                    )
+                });
+                (
+                    group.signature.clone(),
+                    group.key.clone(),
+                    group.count(),
+                    group.example(),
+                    group.total_size,
+                    group.has_finalizer,
+                    hint,
+                )
             })
-            .collect()
+            .collect())
     }
 
     /// Cycle indexes of group `index` (same order as `groups_info`), in report order.
@@ -345,7 +361,7 @@ impl CycleAnalysis {
     /// The report as text: groups first, largest first, then up to
     /// `max_cycles_per_group` example cycles (0 = all) of the first `max_groups` groups
     /// (0 = all), each listing up to `max_objects_per_cycle` objects (0 = all).
-    #[pyo3(signature = (color=false, max_objects_per_cycle=0, max_cycles_per_group=1, max_groups=0))]
+    #[pyo3(signature = (color=false, max_objects_per_cycle=100, max_cycles_per_group=1, max_groups=100))]
     fn to_text(
         &self,
         py: Python<'_>,
@@ -364,20 +380,22 @@ impl CycleAnalysis {
         Ok(text::render(report, groups, &options))
     }
 
-    /// The report as JSON (format `refscope.report`, version 1): at most
-    /// `max_cycles_per_group` cycles per group and `max_objects_per_cycle` objects per
-    /// cycle (0 = all), indented by `indent` spaces (None = compact).
-    #[pyo3(signature = (indent=None, max_cycles_per_group=10, max_objects_per_cycle=0))]
+    /// The report as JSON (format `refscope.report`, version 1): at most `max_groups`
+    /// groups, `max_cycles_per_group` cycles per group and `max_objects_per_cycle`
+    /// objects per cycle (0 = all, for each), indented by `indent` spaces (None = compact).
+    #[pyo3(signature = (indent=None, max_groups=1000, max_cycles_per_group=10, max_objects_per_cycle=1000))]
     fn to_json(
         &self,
         py: Python<'_>,
         indent: Option<usize>,
+        max_groups: usize,
         max_cycles_per_group: usize,
         max_objects_per_cycle: usize,
     ) -> PyResult<String> {
         let (report, groups) = (self.report(py)?, self.groups(py)?);
         let options = JsonOptions {
             indent,
+            max_groups,
             max_cycles_per_group,
             max_objects_per_cycle,
         };
@@ -520,6 +538,42 @@ fn analyze(
     fold_instance_dicts: bool,
     repr_locals: bool,
 ) -> PyResult<CycleAnalysis> {
+    without_panics("analysing the objects", || {
+        analyze_objects(
+            py,
+            objects,
+            keep_objects,
+            frame_locals,
+            fold_instance_dicts,
+            repr_locals,
+        )
+    })
+}
+
+/// Runs `f`, turning a Rust panic (a refscope bug) into a `RefscopeError` instead of
+/// pyo3's `PanicException`, which derives from `BaseException` and would escape the
+/// host's `except Exception` handlers.
+fn without_panics<T>(doing: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(RefscopeError::new_err(format!(
+            "internal error while {doing} (a bug in refscope; please report it): {detail}"
+        )))
+    })
+}
+
+fn analyze_objects(
+    py: Python<'_>,
+    objects: &Bound<'_, PyList>,
+    keep_objects: bool,
+    frame_locals: bool,
+    fold_instance_dicts: bool,
+    repr_locals: bool,
+) -> PyResult<CycleAnalysis> {
     let known = known_types(py)?;
     let mut clock = std::time::Instant::now();
     let mut phase_seconds = Vec::with_capacity(5);
@@ -570,7 +624,10 @@ fn analyze(
     let sites = extras::AllocationSites::new(py);
     let allocated_at = if sites.is_active() {
         let objects = cpython::list_items(members.as_ptr());
-        cycle_members.iter().map(|&p| sites.of(objects[p as usize])).collect()
+        cycle_members
+            .iter()
+            .map(|&p| sites.of(objects[p as usize]))
+            .collect()
     } else {
         Vec::new()
     };
@@ -593,16 +650,6 @@ fn analyze(
         analysis.release(py)?;
     }
     Ok(analysis)
-}
-
-fn hint_info<'py>(py: Python<'py>, hint: &FixHint) -> PyResult<Bound<'py, PyDict>> {
-    let info = PyDict::new(py);
-    info.set_item("edge_index", hint.edge_index)?;
-    info.set_item("label", &hint.label)?;
-    info.set_item("fix", hint.fix.as_str())?;
-    info.set_item("advice", &hint.advice)?;
-    info.set_item("why", &hint.why)?;
-    Ok(info)
 }
 
 #[pymodule]

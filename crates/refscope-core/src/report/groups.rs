@@ -15,7 +15,7 @@
 
 use super::hints::{self, FixHint};
 use super::{CycleRecord, Report};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Separator between the pairs of a signature's text.
 pub const SIGNATURE_SEPARATOR: &str = " -> ";
@@ -107,7 +107,7 @@ pub fn least_rotation<T: Ord>(s: &[T]) -> usize {
 /// Pair ranks per cycle: `ranks[c][p]` ranks (type of object `p`, label `p`) of cycle `c`
 /// in the lexicographic order of all distinct pairs of the report.
 fn ranked_cycles(report: &Report) -> (Vec<Vec<u32>>, Vec<(String, String)>) {
-    let mut interned: HashMap<(&str, &str), u32> = HashMap::new();
+    let mut interned: FxHashMap<(&str, &str), u32> = FxHashMap::default();
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     let provisional: Vec<Vec<u32>> = report
         .cycles
@@ -199,7 +199,7 @@ pub fn cycle_signature(report: &Report, index: usize) -> String {
 /// size, then signature text.
 pub fn group_cycles(report: &Report) -> Vec<CycleGroup> {
     let (ranks, pairs) = ranked_cycles(report);
-    let mut index_of: HashMap<Vec<u32>, usize> = HashMap::new();
+    let mut index_of: FxHashMap<Vec<u32>, usize> = FxHashMap::default();
     let mut groups: Vec<CycleGroup> = Vec::new();
     for (cycle_index, cycle_ranks) in ranks.into_iter().enumerate() {
         let cycle = &report.cycles[cycle_index];

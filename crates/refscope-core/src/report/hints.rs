@@ -134,10 +134,12 @@ fn names_back_pointer(label: &str) -> bool {
                 .iter()
                 .any(|w| key.eq_ignore_ascii_case(w));
     };
-    let name = name.to_ascii_lowercase();
-    BACK_POINTER_WORDS
-        .iter()
-        .any(|w| name == *w || name.ends_with(&format!("_{w}")))
+    // `parent`, `_parent`, `tree_parent`: the word alone or after an underscore.
+    BACK_POINTER_WORDS.iter().any(|w| {
+        name.len() >= w.len()
+            && name.as_bytes()[name.len() - w.len()..].eq_ignore_ascii_case(w.as_bytes())
+            && (name.len() == w.len() || name.as_bytes()[name.len() - w.len() - 1] == b'_')
+    })
 }
 
 /// `Type.attr` for attribute edges, `Type[0]` otherwise: how a reader finds the edge in code.
@@ -537,6 +539,18 @@ mod tests {
         assert_eq!(h.fix, FixKind::ContextManager);
         assert!(h.advice.contains("with"), "{}", h.advice);
         assert!(h.why.contains("__del__"), "{}", h.why);
+    }
+
+    #[test]
+    fn back_pointer_words_match_whole_words_of_any_name() {
+        assert!(names_back_pointer(".parent"));
+        assert!(names_back_pointer("._parent"));
+        assert!(names_back_pointer(".tree_parent"));
+        assert!(names_back_pointer("['owner']"));
+        assert!(!names_back_pointer(".grandparents"));
+        assert!(!names_back_pointer(".transparent"));
+        assert!(!names_back_pointer(".é"));
+        assert!(!names_back_pointer(".pärent"));
     }
 
     #[test]

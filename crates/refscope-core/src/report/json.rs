@@ -21,9 +21,12 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct JsonOptions {
     /// Spaces of indentation; `None` for the most compact form.
     pub indent: Option<usize>,
+    /// At most this many groups, the largest, listed (0 = all); `groups_omitted` counts
+    /// the rest.
+    pub max_groups: usize,
     /// At most this many cycles listed per group (0 = all); `count` still counts all.
     pub max_cycles_per_group: usize,
-    /// At most this many objects listed per cycle (0 = all); `length` gives them all.
+    /// At most this many objects listed per cycle (0 = all); `length` counts them all.
     pub max_objects_per_cycle: usize,
 }
 
@@ -31,8 +34,9 @@ impl Default for JsonOptions {
     fn default() -> Self {
         JsonOptions {
             indent: None,
+            max_groups: 1000,
             max_cycles_per_group: 10,
-            max_objects_per_cycle: 0,
+            max_objects_per_cycle: 1000,
         }
     }
 }
@@ -53,6 +57,7 @@ struct Summary {
     analysed_count: u64,
     edge_count: u64,
     objects_in_cycles: u64,
+    groups_omitted: u64,
 }
 
 #[derive(Serialize)]
@@ -179,6 +184,11 @@ fn cycle<'a>(
 
 /// Renders the report; `groups` is [`super::groups::group_cycles`] of `report`.
 pub fn render(report: &Report, groups: &[CycleGroup], options: &JsonOptions) -> String {
+    let shown_groups = if options.max_groups == 0 {
+        groups.len()
+    } else {
+        options.max_groups.min(groups.len())
+    };
     let document = Document {
         format: FORMAT_NAME,
         version: FORMAT_VERSION,
@@ -189,8 +199,9 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &JsonOptions) -> 
             analysed_count: report.analysed_count,
             edge_count: report.edge_count,
             objects_in_cycles: report.objects_in_cycles(),
+            groups_omitted: (groups.len() - shown_groups) as u64,
         },
-        groups: groups
+        groups: groups[..shown_groups]
             .iter()
             .map(|group| {
                 let shown = if options.max_cycles_per_group == 0 {
@@ -310,6 +321,7 @@ mod tests {
             max_cycles_per_group: 2,
             max_objects_per_cycle: 1,
             indent: Some(2),
+            max_groups: 0,
         });
         let group = &doc["groups"][0];
         assert_eq!(group["count"], 3);
@@ -318,6 +330,30 @@ mod tests {
         assert_eq!(group["cycles"][0]["objects"].as_array().unwrap().len(), 1);
         assert_eq!(group["cycles"][0]["objects_omitted"], 1);
         assert_eq!(group["cycles"][0]["length"], 2);
+    }
+
+    #[test]
+    fn groups_beyond_the_limit_are_counted_in_the_summary() {
+        let mut report = report();
+        report.objects.push(ObjectRecord {
+            type_name: "m.Z".into(),
+            ..Default::default()
+        });
+        report.cycles.push(CycleRecord {
+            objects: vec![2],
+            labels: vec![".z".into()],
+            component_size: 1,
+        });
+        let groups = group_cycles(&report);
+        let options = JsonOptions {
+            max_groups: 1,
+            ..Default::default()
+        };
+        let doc: Value = serde_json::from_str(&render(&report, &groups, &options)).unwrap();
+        assert_eq!(doc["summary"]["group_count"], 2);
+        assert_eq!(doc["summary"]["groups_omitted"], 1);
+        assert_eq!(doc["groups"].as_array().unwrap().len(), 1);
+        assert_eq!(doc["groups"][0]["count"], 3);
     }
 
     #[test]

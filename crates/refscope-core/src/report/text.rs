@@ -20,7 +20,8 @@ pub struct TextOptions {
     pub max_objects_per_cycle: usize,
     /// At most this many example cycles shown per group (0 = all).
     pub max_cycles_per_group: usize,
-    /// At most this many groups detailed (0 = all); the summary lists every group.
+    /// At most this many groups, the largest, listed and detailed (0 = all); the header
+    /// still counts them all and a last line says how many were left out.
     pub max_groups: usize,
 }
 
@@ -28,9 +29,9 @@ impl Default for TextOptions {
     fn default() -> Self {
         TextOptions {
             color: false,
-            max_objects_per_cycle: 0,
+            max_objects_per_cycle: 100,
             max_cycles_per_group: 1,
-            max_groups: 0,
+            max_groups: 100,
         }
     }
 }
@@ -85,13 +86,19 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &TextOptions) -> 
     if groups.is_empty() {
         return out;
     }
+    let shown = if options.max_groups == 0 {
+        groups.len()
+    } else {
+        options.max_groups.min(groups.len())
+    };
+    let groups_left_out = groups.len() - shown;
     let _ = writeln!(out, "\n{}Groups, largest first:{}", p.bold, p.reset);
-    let count_width = groups
+    let count_width = groups[..shown]
         .iter()
         .map(|g| g.count().to_string().len())
         .max()
         .unwrap_or(1);
-    for group in groups {
+    for group in &groups[..shown] {
         let finalizer = if group.has_finalizer {
             format!("  {}[__del__]{}", p.red, p.reset)
         } else {
@@ -108,22 +115,17 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &TextOptions) -> 
             short_signature(report, group),
         );
     }
-    let detailed = if options.max_groups == 0 {
-        groups.len()
-    } else {
-        options.max_groups.min(groups.len())
-    };
-    for (number, group) in groups.iter().take(detailed).enumerate() {
-        render_group(&mut out, report, group, number + 1, options, p);
-    }
-    if detailed < groups.len() {
+    if groups_left_out > 0 {
         let _ = writeln!(
             out,
-            "\n{}… {} more groups not detailed{}",
+            "  {}… {groups_left_out} more group{}, none larger than these (max_groups=0 shows all){}",
             p.dim,
-            groups.len() - detailed,
+            plural(groups_left_out as u64),
             p.reset
         );
+    }
+    for (number, group) in groups[..shown].iter().enumerate() {
+        render_group(&mut out, report, group, number + 1, options, p);
     }
     out
 }
@@ -496,6 +498,25 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn groups_beyond_the_limit_are_counted_not_listed() {
+        let mut report = pairs(2);
+        report.objects[2].type_name = "__main__.C".into();
+        report.objects[3].type_name = "__main__.D".into();
+        let options = TextOptions {
+            max_groups: 1,
+            ..Default::default()
+        };
+        let text = text(&report, &options);
+        assert!(text.contains("in 2 groups"), "{text}");
+        assert_eq!(text.matches("  ×1 ").count(), 1, "{text}");
+        assert!(
+            text.contains("… 1 more group, none larger than these"),
+            "{text}"
+        );
+        assert!(!text.contains("Group 2"), "{text}");
     }
 
     #[test]

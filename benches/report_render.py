@@ -1,0 +1,129 @@
+"""How long grouping and the text, JSON and DOT renderers take, and how big their output is.
+
+Workloads (real CPython objects, analysed by ``refscope.find_cycles(keep_objects=False)``):
+
+* ``identical``: 100,000 two-object cycles of one shape: one group of ×100,000.
+* ``distinct``: 100,000 two-object cycles that each use their own attribute name, so
+  every cycle is its own group (the worst case for grouping and for every format).
+* ``ring``: one cycle of 1,000,000 objects (signature of a million steps).
+
+Each render runs with its defaults (text: the 100 largest groups, one example each, 100
+objects per cycle; JSON: the 1,000 largest groups, 10 cycles each, 1,000 objects per
+cycle, compact; DOT: the 100 largest groups, 50 objects per cycle), and text and JSON also
+with no limits; each ``--repeat`` times, the best time kept. Grouping is timed once, on the first
+``report.groups`` (the core caches it; the renderers reuse it). Prints a Markdown table.
+Run with ``python benches/report_render.py`` after ``make build``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import sys
+import time
+
+import refscope
+
+
+class Pair:
+    pass
+
+
+def identical_pairs(count: int) -> list[object]:
+    objects: list[object] = []
+    for _ in range(count):
+        a, b = Pair(), Pair()
+        a.other, b.other = b, a
+        objects += (a, b)
+    return objects
+
+
+def distinct_pairs(count: int) -> list[object]:
+    objects: list[object] = []
+    for i in range(count):
+        a, b = Pair(), Pair()
+        setattr(a, f"link_{i}", b)
+        b.back = a
+        objects += (a, b)
+    return objects
+
+
+def one_ring(length: int) -> list[object]:
+    nodes = [Pair() for _ in range(length)]
+    for node, following in zip(nodes, nodes[1:] + nodes[:1], strict=True):
+        node.next = following
+    return nodes
+
+
+def best_of(repeat: int, action):
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = action()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def milliseconds(seconds: float) -> str:
+    value = seconds * 1000
+    return f"{value:.2f} ms" if value < 10 else f"{value:,.0f} ms"
+
+
+def kilobytes(size: int) -> str:
+    return f"{size / 1000:,.1f} KB" if size < 1_000_000 else f"{size / 1e6:,.1f} MB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=100_000, help="cycles per workload")
+    parser.add_argument("--ring", type=int, default=1_000_000, help="objects in the ring")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per render (best kept)")
+    args = parser.parse_args()
+
+    workloads = [
+        ("identical", lambda: identical_pairs(args.cycles)),
+        ("distinct", lambda: distinct_pairs(args.cycles)),
+        ("ring", lambda: one_ring(args.ring)),
+    ]
+    renders = [
+        ("to_text", lambda r: r.to_text(color=False)),
+        ("to_text(max_groups=0, max_objects_per_cycle=0)",
+         lambda r: r.to_text(color=False, max_groups=0, max_objects_per_cycle=0)),
+        ("to_json", lambda r: r.to_json()),
+        ("to_json(max_groups=0, max_objects_per_cycle=0)",
+         lambda r: r.to_json(max_groups=0, max_objects_per_cycle=0)),
+        ("to_dot", lambda r: r.to_dot()),
+    ]
+    rows = []
+    for name, make in workloads:
+        objects = make()
+        gc.disable()
+        start = time.perf_counter()
+        report = refscope.find_cycles(objects, keep_objects=False)
+        analysis = time.perf_counter() - start
+        start = time.perf_counter()
+        groups = len(report.groups)
+        grouping = time.perf_counter() - start
+        for render_name, render in renders:
+            seconds, text = best_of(args.repeat, lambda r=report, f=render: f(r))
+            rows.append((name, len(report), groups, analysis, grouping, render_name, seconds,
+                         len(text.encode())))
+            del text
+        del report, objects
+        gc.enable()
+        gc.collect()
+
+    print(f"Python {platform.python_version()} on {platform.machine()}, "
+          f"{os.cpu_count()} CPUs; `{' '.join([os.path.basename(sys.executable)] + sys.argv)}`\n")
+    print("| workload | cycles | groups | find_cycles | grouping | render | time | size |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+    for name, cycles, groups, analysis, grouping, render, seconds, size in rows:
+        print(f"| {name} | {cycles:,} | {groups:,} | {analysis * 1000:.0f} ms "
+              f"| {grouping * 1000:.0f} ms | `{render}` | {milliseconds(seconds)} "
+              f"| {kilobytes(size)} |")
+
+
+if __name__ == "__main__":
+    main()
