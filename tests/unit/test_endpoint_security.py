@@ -43,3 +43,27 @@ def test_short_or_non_string_tokens_are_refused_at_configuration():
         AccessPolicy("short")
     with pytest.raises(TypeError, match="token must be a str"):
         AccessPolicy(b"bytes-token-long-enough")
+
+
+def test_hostile_type_names_are_escaped_in_every_page():
+    import gc
+    import json
+
+    from refscope.integrations._render import Endpoints, Request
+    from refscope.monitor import Monitor
+
+    hostile = type("<script>alert('x')</script>", (), {})
+    monitor = Monitor(max_overhead=None)
+    endpoints = Endpoints(monitor=monitor)
+    gc.disable()
+    obj = hostile()
+    obj.me = obj
+    del obj
+    collect_page = endpoints.handle(Request("collect", "GET", {"format": "html"}, "127.0.0.1"))
+    cycles_page = endpoints.handle(Request("cycles", "GET", {"format": "html"}, "127.0.0.1"))
+    as_json = endpoints.handle(Request("collect", "GET", {"format": "json"}, "127.0.0.1"))
+    for page in (collect_page, cycles_page):
+        assert page.status == 200
+        assert b"<script>alert(" not in page.body
+    assert b"&lt;script&gt;alert(" in cycles_page.body
+    json.loads(as_json.body)  # valid JSON whatever the names

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,21 +155,30 @@ def _page(title: str, body: str) -> bytes:
     ).encode()
 
 
+def _utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
+
+
 def _groups_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "<p>No cycle groups.</p>"
+    seen = "first_seen" in rows[0]
     cells = []
     for row in rows:
         hint = f"<br><em>{html.escape(row['hint'])}</em>" if row.get("hint") else ""
         finaliser = " (finaliser)" if row["has_finalizer"] else ""
+        times = (
+            f"<td>{_utc(row['first_seen'])}</td><td>{_utc(row['last_seen'])}</td>" if seen else ""
+        )
         cells.append(
             f"<tr><td>{int(row['count'])}</td><td><code>{html.escape(row['key'])}</code></td>"
-            f"<td>{int(row['total_size'])}</td>"
+            f"<td>{int(row['total_size'])}</td>{times}"
             f"<td><code>{html.escape(row['signature'])}</code>{finaliser}{hint}</td></tr>"
         )
+    header = "<th>first seen (UTC)</th><th>last seen (UTC)</th>" if seen else ""
     return (
-        "<table><thead><tr><th>count</th><th>group</th><th>bytes</th><th>cycle</th></tr>"
-        "</thead><tbody>" + "".join(cells) + "</tbody></table>"
+        f"<table><thead><tr><th>count</th><th>group</th><th>bytes</th>{header}<th>cycle</th>"
+        "</tr></thead><tbody>" + "".join(cells) + "</tbody></table>"
     )
 
 
