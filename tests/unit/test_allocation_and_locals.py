@@ -180,3 +180,19 @@ def test_guarded_repr_refuses_to_reenter_itself():
             return "outer:" + guarded_repr(Loud())
 
     assert guarded_repr(Nested()) == "outer:<repr skipped: nested>"
+
+
+def test_repr_locals_of_a_kept_report_are_taken_when_the_report_is_first_used():
+    REPRS.clear()
+    gc.disable()
+    frame_with_locals()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    gc.collect()
+    gc.set_debug(0)
+    garbage = gc.garbage[:]
+    del gc.garbage[:]
+    report = refscope.find_cycles(garbage, keep_objects=True, repr_locals=True)
+    del garbage
+    assert REPRS == []  # nothing described yet
+    assert frame_locals_of(report)["loud"] == "Loud(volume=11)"
+    assert len(REPRS) == 1

@@ -163,3 +163,23 @@ def test_groups_and_hints_are_exported_from_the_package():
     assert isinstance(group, refscope.CycleGroup)
     assert isinstance(group.hint, refscope.FixHint)
     assert "×1" in repr(group)
+
+
+def test_reports_groups_hints_and_renderings_leave_no_cycles_of_refscopes_own():
+    objects = both(make_pair())
+    gc.collect()
+    gc.disable()
+    report = refscope.find_cycles(objects)
+    groups = report.groups
+    example = groups[0].example
+    assert groups[0].hint is not None
+    report.to_text(color=False), report.to_json(), report.to_dot()
+    del report, groups, example
+    objects[0].child = objects[1].parent = None  # the analysed cycle itself, broken by hand
+    del objects
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    gc.collect()
+    gc.set_debug(0)
+    ours = [o for o in gc.garbage if type(o).__module__.startswith("refscope")]
+    del gc.garbage[:]
+    assert ours == []
