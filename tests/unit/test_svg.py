@@ -1,7 +1,15 @@
-"""report.to_svg(): rings drawn by refscope itself, parsed back as XML."""
+"""report.to_svg(): rings drawn by refscope itself, parsed back as XML.
+
+The golden picture is tests/golden/report.svg. After an intended change of the drawing,
+regenerate it with ``REFSCOPE_UPDATE_GOLDEN=1 python -m pytest tests/unit/test_svg.py``
+and look at it (and at its diff) before committing.
+"""
 
 from __future__ import annotations
 
+import os
+import pathlib
+import re
 import sys
 import xml.etree.ElementTree as ET
 
@@ -152,3 +160,50 @@ def test_with_a_path_the_picture_is_also_written_there(tmp_path):
         report.to_svg(tmp_path / "missing" / "cycles.svg")
     assert "cannot write the SVG picture" in str(raised.value)
     assert raised.value.filename == str(tmp_path / "missing" / "cycles.svg")
+
+
+class Owner:
+    __module__ = "app"  # type names (and so the drawing) independent of how pytest imports
+
+    def __init__(self) -> None:
+        self.resource = Resource(self)
+
+
+class Resource:
+    __module__ = "app"
+
+    def __init__(self, owner: Owner) -> None:
+        self.owner = owner
+
+    def __del__(self) -> None:
+        pass
+
+
+class Link:
+    __module__ = "app"
+
+
+def test_the_drawing_matches_the_golden_picture():
+    objects: list[object] = []
+    for _ in range(2):
+        owner = Owner()
+        objects += [owner, owner.resource]
+    links = [Link() for _ in range(9)]
+    for link, following in zip(links, links[1:] + links[:1], strict=True):
+        link.next = following
+    objects += links
+    tricky: dict[str, object] = {}
+    tricky['say "hi"\\\n<b>&</b>'] = tricky
+    objects.append(tricky)
+    svg = refscope.find_cycles(objects, keep_objects=False).to_svg(max_objects=8)
+    # Sizes vary between CPython versions and addresses between runs.
+    svg = re.sub(r"\b\d+(?:\.\d)? (?:B|KiB|MiB)\b", "N B", svg)
+    svg = re.sub(r"at 0x[0-9a-f]+", "at 0x0", svg)
+    golden = pathlib.Path(__file__).resolve().parent.parent / "golden" / "report.svg"
+    if os.environ.get("REFSCOPE_UPDATE_GOLDEN"):
+        golden.write_text(svg, encoding="utf-8")
+    assert svg == golden.read_text(encoding="utf-8"), (
+        "the SVG drawing changed; see this module's docstring to update the golden file"
+    )
+    for link in links:
+        link.next = None
