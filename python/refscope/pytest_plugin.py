@@ -8,8 +8,8 @@ checked. Known cycles are tolerated with ``--refscope-allow=TYPE[,TYPE]``, the
 ``refscope_allow`` ini option, or ``@pytest.mark.no_cycles(allow=[...])``;
 ``@pytest.mark.allow_cycles`` exempts a test from ``--refscope``.
 
-Nothing runs (no import of refscope's native module, no ``gc.collect()``) for a test that is
-not checked. Under pytest-xdist every worker checks its own tests.
+Nothing runs (no ``gc.collect()``, no gc hook) for a test that is not checked. Under
+pytest-xdist every worker checks its own tests.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def pytest_runtest_call(item: pytest.Item):  # type: ignore[no-untyped-def]
     if entries is None:
         yield
         return
-    from ._capture import Capture, _Allow, _check
+    from ._capture import Capture, _Allow, _check  # imported only once a test is checked
 
     allow = _Allow(entries)
     _forget_last_failure()
