@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from ._capture import Capture, _Allow, _check
+
 # Cycles every pytest run makes on its own: `with pytest.raises(E) as excinfo:` in a
 # test makes excinfo -> exception -> traceback -> the test's frame -> excinfo.
 DEFAULT_ALLOW = ("_pytest._code.code.ExceptionInfo",)
@@ -121,8 +123,6 @@ def pytest_runtest_call(item: pytest.Item):  # type: ignore[no-untyped-def]
     if entries is None:
         yield
         return
-    from ._capture import Capture, _Allow, _check  # imported only once a test is checked
-
     allow = _Allow(entries)
     _forget_last_failure()
     cap = Capture(keep_objects=allow.needs_objects)
