@@ -105,6 +105,13 @@ def test_the_script_runs_as_main_with_its_directory_on_sys_path(tmp_path):
     assert result.stdout.split() == ["__main__", "42", "sub/script.py", "sub/script.py"]
 
 
+def test_options_after_the_script_belong_to_the_script(tmp_path):
+    write_script(tmp_path, "import sys\nprint(sys.argv[1:])\n")
+    result = refscope("run", "script.py", "--help", "-o", "x.txt", cwd=tmp_path, check_code=0)
+    assert result.stdout == "['--help', '-o', 'x.txt']\n"
+    assert not (tmp_path / "x.txt").exists()
+
+
 def test_a_script_that_raises_gets_its_traceback_its_report_and_exit_code_1(tmp_path):
     write_script(
         tmp_path,
