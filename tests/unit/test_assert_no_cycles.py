@@ -239,3 +239,14 @@ def test_the_error_does_not_keep_the_analysed_objects_alive():
     assert not info.value.report.keeps_objects
     gc.collect()
     assert not any(type(obj) is Node for obj in gc.get_objects())
+
+
+def test_the_error_pickles_as_a_plain_assertion_error_with_its_message():
+    import pickle
+
+    with pytest.raises(CyclesFoundError) as info:
+        with refscope.assert_no_cycles():
+            make_cycle()
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert type(copy) is AssertionError
+    assert str(copy) == str(info.value)
