@@ -107,8 +107,11 @@ def collect(
     The collection runs with ``gc.DEBUG_SAVEALL`` so that what it would free is kept for
     the analysis; afterwards the previous debug flags and the previous contents of
     ``gc.garbage`` are restored. Unless ``keep_objects=True``, the report holds only
-    descriptions, and the analysed objects are freed by the next full collection (their
-    finalisers already ran in this one, as they would have anyway).
+    descriptions, and a second, plain collection frees the analysed objects before this
+    returns (their finalisers already ran in the first one, as they would have anyway), so
+    the next ``collect()`` does not report them again. With ``keep_objects=True`` they
+    live as long as the report; once it is gone, the next collection frees them (and a
+    ``collect()`` would report them again).
     ``report.collected`` is what ``gc.collect()`` returned. ``frame_locals`` and
     ``repr_locals`` are as for :func:`find_cycles`.
     """
@@ -131,5 +134,9 @@ def collect(
         )
     finally:
         del found
+    if collected and not keep_objects and not flags & gc.DEBUG_SAVEALL:
+        # Still unreachable, they would be found (and reported) again by the next
+        # collection made with DEBUG_SAVEALL; free them now.
+        gc.collect()
     report.collected = collected
     return report
