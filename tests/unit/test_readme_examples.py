@@ -22,6 +22,15 @@ def python_blocks_with_output():
 BLOCKS = python_blocks_with_output()
 
 
+def normalised(text):
+    """Lines with what differs between CPython versions masked: object sizes, and the
+    object and reference counts (3.10's gc.garbage also holds the instance dicts)."""
+    text = re.sub(r"\b\d+ B\b", "<n> B", text)
+    text = re.sub(r"among \d+ objects \(\d+ in cyclic components, \d+ references\)",
+                  "among <n> objects (<n> in cyclic components, <n> references)", text)
+    return [line.rstrip() for line in text.strip().splitlines()]
+
+
 def test_the_readme_has_python_examples():
     assert BLOCKS
 
@@ -36,6 +45,4 @@ def test_readme_example_runs_and_prints_what_the_readme_shows(index):
     )
     assert run.returncode == 0, run.stderr
     if expected is not None:
-        got = [line.rstrip() for line in run.stdout.strip().splitlines()]
-        want = [line.rstrip() for line in expected.strip().splitlines()]
-        assert got == want, run.stdout
+        assert normalised(run.stdout) == normalised(expected), run.stdout
