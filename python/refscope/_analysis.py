@@ -54,6 +54,7 @@ def find_cycles(
     keep_objects: bool = True,
     frame_locals: bool = True,
     repr_locals: bool = False,
+    materialize_dicts: bool = True,
 ) -> CycleReport:
     """Find every reference cycle among ``garbage`` (default: ``gc.garbage``).
 
@@ -68,10 +69,14 @@ def find_cycles(
     is cut to 200 characters, and runaway recursion is caught. With ``keep_objects=True``
     the reprs are taken when the report is first used.
 
-    Otherwise no user ``__repr__``, ``__eq__``, ``__hash__`` or ``__getattr__`` runs. Labels of
-    instance attributes are read from the instance ``__dict__`` of the objects on the
-    reported cycles; on CPython 3.11+ that creates the dict object if it did not exist yet
-    (harmless for garbage, which is what this function is for).
+    Otherwise no user ``__repr__``, ``__eq__``, ``__hash__`` or ``__getattr__`` runs.
+    Attribute labels are read from an instance ``__dict__`` if it exists, else by looking
+    up, in the instance itself, the names its class's code uses (CPython 3.11+ keeps
+    attributes inline until something asks for ``__dict__``). Only an attribute neither
+    way finds (set from outside the class, or under a computed name) needs the instance
+    dict, which CPython 3.11+ then creates: harmless for garbage, which is what this
+    function is for. For live objects pass ``materialize_dicts=False``: the heap is then
+    left exactly as it is and such an attribute is labelled ``?``.
     """
     objects = _as_object_list(garbage, "find_cycles")
     with _automatic_gc_paused():
@@ -80,6 +85,7 @@ def find_cycles(
             keep_objects=keep_objects,
             frame_locals=frame_locals,
             repr_locals=bool(repr_locals),
+            materialize_dicts=bool(materialize_dicts),
         )
     return CycleReport(analysis)
 
@@ -130,7 +136,11 @@ def collect(
             del saved
     try:
         report = find_cycles(
-            found, keep_objects=keep_objects, frame_locals=frame_locals, repr_locals=repr_locals
+            found,
+            keep_objects=keep_objects,
+            frame_locals=frame_locals,
+            repr_locals=repr_locals,
+            materialize_dicts=True,  # the objects are garbage: nothing else will see it
         )
     finally:
         del found

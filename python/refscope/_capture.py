@@ -181,7 +181,10 @@ class Capture:
             if self.progress is not None:
                 self.progress("analysing", count)
             report = find_cycles(
-                found, keep_objects=self.keep_objects, frame_locals=self.frame_locals
+                found,
+                keep_objects=self.keep_objects,
+                frame_locals=self.frame_locals,
+                materialize_dicts=True,  # garbage the collector found
             )
             del found
             self.report = report

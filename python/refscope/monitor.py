@@ -400,7 +400,10 @@ class _GcHub:
                     report = reports.get(monitor.frame_locals)
                     if report is None:
                         report = find_cycles(
-                            found, keep_objects=False, frame_locals=monitor.frame_locals
+                            found,
+                            keep_objects=False,
+                            frame_locals=monitor.frame_locals,
+                            materialize_dicts=True,  # garbage the collector found
                         )
                         report.collected = collected - len(refound)
                         reports[monitor.frame_locals] = report

@@ -442,6 +442,31 @@ def test_the_walk_does_not_materialise_instance_dicts_of_objects_off_cycles():
     assert after == before
 
 
+class Parent:
+    def __init__(self):
+        self.child = Child(self)
+
+
+class Child:
+    def __init__(self, parent):
+        self.parent = parent
+
+
+def test_materialize_dicts_false_labels_attributes_set_by_methods_without_creating_dicts():
+    parent = Parent()
+    outsider = Node()
+    outsider.me = outsider  # set from outside Node's code: no name to look up
+    before = {id(o): [type(r).__name__ for r in gc.get_referents(o)] for o in (parent, outsider)}
+    report = refscope.find_cycles([parent, parent.child, outsider], materialize_dicts=False)
+    labels = sorted(sorted(c.labels) for c in report.cycles)
+    after = {id(o): [type(r).__name__ for r in gc.get_referents(o)] for o in (parent, outsider)}
+    assert after == before
+    if sys.version_info >= (3, 11):
+        assert labels == [[".child", ".parent"], ["?"]]
+    else:  # 3.10: instance dicts always exist, so every attribute is found in them
+        assert labels == [[".child", ".parent"], [".me"]]
+
+
 def test_keep_objects_false_does_not_keep_the_analysed_objects_alive():
     import weakref
 

@@ -554,3 +554,33 @@ impl Drop for OwnedRefs {
         }
     }
 }
+
+/// New reference to `getattr(obj, name)` through the generic lookup (see
+/// [`generic_getattr`]), with `name` a str object; None (error cleared) if missing.
+pub fn generic_getattr_object(obj: ObjPtr, name: ObjPtr) -> Option<ObjPtr> {
+    // SAFETY: GIL held; name is a str; the result is a new reference or NULL with an
+    // AttributeError set, which we clear.
+    unsafe {
+        let value = ffi::PyObject_GenericGetAttr(obj, name);
+        if value.is_null() {
+            ffi::PyErr_Clear();
+            None
+        } else {
+            Some(value)
+        }
+    }
+}
+
+/// Whether a type's instances are descriptors: (`__get__`, `__set__`/`__delete__`).
+pub fn descriptor_slots(tp: *mut ffi::PyTypeObject) -> (bool, bool) {
+    (
+        !slot(tp, ffi::Py_tp_descr_get).is_null(),
+        !slot(tp, ffi::Py_tp_descr_set).is_null(),
+    )
+}
+
+/// Takes ownership of a new reference handed out by this module.
+pub fn owned(py: pyo3::Python<'_>, obj: ObjPtr) -> pyo3::Bound<'_, pyo3::PyAny> {
+    // SAFETY: obj is a non-null new reference (e.g. from generic_getattr) that we own.
+    unsafe { pyo3::Bound::from_owned_ptr(py, obj) }
+}

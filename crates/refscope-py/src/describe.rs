@@ -5,7 +5,7 @@
 //! through `getattr` only on builtin types that cannot be subclassed (frame, function,
 //! method, cell, code, traceback, generator), whose attributes are C getters.
 
-use crate::cpython::{self, ObjPtr, TypeFlags};
+use crate::cpython::{self, DictSlot, ObjPtr, TypeFlags};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -28,6 +28,9 @@ pub struct KnownTypes {
     pub async_generator: usize,
     pub set: usize,
     pub frozenset: usize,
+    pub property: usize,
+    pub staticmethod: usize,
+    pub classmethod: usize,
     /// Minor version of the running CPython 3.
     pub minor: u8,
 }
@@ -49,6 +52,9 @@ impl KnownTypes {
             async_generator: get("AsyncGeneratorType")?,
             set: builtins.getattr("set")?.as_ptr() as usize,
             frozenset: builtins.getattr("frozenset")?.as_ptr() as usize,
+            property: builtins.getattr("property")?.as_ptr() as usize,
+            staticmethod: builtins.getattr("staticmethod")?.as_ptr() as usize,
+            classmethod: builtins.getattr("classmethod")?.as_ptr() as usize,
             minor: py.version_info().minor,
         })
     }
@@ -57,6 +63,8 @@ impl KnownTypes {
 /// What refscope caches per type while describing one report.
 #[derive(Clone)]
 struct TypeFacts {
+    /// Where instances keep their `__dict__` (read without creating it).
+    dict_slot: DictSlot,
     name: String,
     qualname: String,
     flags: TypeFlags,
@@ -75,6 +83,11 @@ pub struct Describer<'py> {
     names: RefCell<FxHashMap<&'static str, Py<PyString>>>,
     /// Include frame locals in frame details.
     pub frame_locals: bool,
+    /// May create an instance's `__dict__` (CPython 3.11+ keeps attributes inline until
+    /// asked) to label an attribute that no other way finds. Only for garbage.
+    pub materialise_dicts: bool,
+    /// Per type: names its instances' attributes may have (see `attribute_candidates`).
+    attribute_names: FxHashMap<usize, Rc<Vec<Py<PyString>>>>,
     /// When set (`repr_locals=True`), frame locals are shown with this guarded `repr()`
     /// (`refscope._saferepr.guarded_repr`) instead of safe descriptions.
     pub local_repr: Option<Bound<'py, PyAny>>,
@@ -91,6 +104,8 @@ impl<'py> Describer<'py> {
             known,
             types: FxHashMap::default(),
             names: RefCell::new(FxHashMap::default()),
+            materialise_dicts: false,
+            attribute_names: FxHashMap::default(),
             frame_locals: true,
             local_repr: None,
         }
@@ -567,27 +582,182 @@ impl<'py> Describer<'py> {
             return found;
         }
         if flags.is_heap_type {
-            if let Some(dict) = cpython::instance_dict(src) {
-                let label = if dict == dst {
-                    Some(".__dict__".into())
-                } else {
-                    self.dict_label(dict, dst).map(|key| {
-                        match key.strip_prefix("['").and_then(|k| k.strip_suffix("']")) {
-                            Some(name) if is_identifier(name) => format!(".{name}"),
-                            _ => format!(".__dict__{key}"),
-                        }
-                    })
-                };
-                cpython::decref(dict);
-                if label.is_some() {
-                    return label;
-                }
+            if let Some(label) = self.attribute_label(src, dst, facts) {
+                return Some(label);
             }
             if cpython::type_of(src) as ObjPtr == dst {
                 return Some(".__class__".into());
             }
         }
         None
+    }
+
+    /// Label of an instance → attribute-value edge, without creating the instance dict
+    /// unless `materialise_dicts` allows it: an existing dict is read; otherwise each name
+    /// the class's code may assign (`attribute_candidates`) is looked up in the instance
+    /// itself (`PyObject_GenericGetAttr` reads inline attribute values as they are).
+    fn attribute_label(&mut self, src: ObjPtr, dst: ObjPtr, facts: &TypeFacts) -> Option<String> {
+        let by_key = |this: &mut Self, dict: ObjPtr| -> Option<String> {
+            if dict == dst {
+                return Some(".__dict__".into());
+            }
+            this.dict_label(dict, dst).map(|key| {
+                match key.strip_prefix("['").and_then(|k| k.strip_suffix("']")) {
+                    Some(name) if is_identifier(name) => format!(".{name}"),
+                    _ => format!(".__dict__{key}"),
+                }
+            })
+        };
+        if let Some(dict) = facts.dict_slot.materialised_dict(src) {
+            // Borrowed from the instance, which the caller keeps alive.
+            return by_key(self, dict);
+        }
+        let candidates = self.attribute_candidates(cpython::type_of(src));
+        for name in candidates.iter() {
+            if let Some(value) = cpython::generic_getattr_object(src, name.as_ptr()) {
+                cpython::decref(value);
+                if value == dst {
+                    return cpython::str_text(name.as_ptr()).map(|n| format!(".{n}"));
+                }
+            }
+        }
+        if self.materialise_dicts {
+            if let Some(dict) = cpython::instance_dict(src) {
+                let label = by_key(self, dict);
+                cpython::decref(dict);
+                return label;
+            }
+        }
+        None
+    }
+
+    /// Names that instances of `tp` may hold as attributes, read from the class without
+    /// running its code: the names its methods' code objects use (`co_names`, which holds
+    /// every `self.x = ...`), `__static_attributes__` (3.13+), and class attributes. Names
+    /// bound to a data descriptor, or to a descriptor class written in Python, are left out:
+    /// looking them up would run code instead of reading the instance.
+    fn attribute_candidates(&mut self, tp: *mut ffi::PyTypeObject) -> Rc<Vec<Py<PyString>>> {
+        if let Some(names) = self.attribute_names.get(&(tp as usize)) {
+            return names.clone();
+        }
+        let mut ordered: Vec<Bound<'py, PyAny>> = Vec::new();
+        let mut blocked: Vec<Bound<'py, PyAny>> = Vec::new();
+        if let Some(mro) = cpython::generic_getattr(tp as ObjPtr, c"__mro__") {
+            let mro = cpython::owned(self.py, mro);
+            if let Ok(classes) = mro.cast::<PyTuple>() {
+                for cls in classes.iter() {
+                    self.collect_class_names(&cls, &mut ordered, &mut blocked);
+                }
+            }
+        }
+        let blocked: Vec<String> = blocked
+            .iter()
+            .filter_map(|b| cpython::str_text(b.as_ptr()))
+            .collect();
+        let mut seen = rustc_hash::FxHashSet::default();
+        let names: Vec<Py<PyString>> = ordered
+            .into_iter()
+            .filter_map(|name| {
+                let text = cpython::str_text(name.as_ptr())?;
+                if blocked.contains(&text) || !seen.insert(text.clone()) || text.starts_with("__") {
+                    return None;
+                }
+                Some(PyString::intern(self.py, &text).unbind())
+            })
+            .collect();
+        let names = Rc::new(names);
+        self.attribute_names.insert(tp as usize, names.clone());
+        names
+    }
+
+    fn collect_class_names(
+        &self,
+        cls: &Bound<'py, PyAny>,
+        names: &mut Vec<Bound<'py, PyAny>>,
+        blocked: &mut Vec<Bound<'py, PyAny>>,
+    ) {
+        let Some(proxy) = cpython::generic_getattr(cls.as_ptr(), c"__dict__") else {
+            return;
+        };
+        let proxy = cpython::owned(self.py, proxy);
+        let Ok(items) = proxy.call_method0("items") else {
+            return;
+        };
+        let Ok(items) = items.try_iter() else { return };
+        for pair in items.flatten() {
+            let Ok(pair) = pair.cast::<PyTuple>() else {
+                continue;
+            };
+            let (Ok(key), Ok(value)) = (pair.get_item(0), pair.get_item(1)) else {
+                continue;
+            };
+            let value_type = cpython::type_of(value.as_ptr());
+            let (get, set) = cpython::descriptor_slots(value_type);
+            let user_descriptor = TypeFlags::of(value_type).is_heap_type && get;
+            if set || user_descriptor {
+                blocked.push(key);
+                continue;
+            }
+            names.push(key.clone());
+            if cpython::str_text(key.as_ptr()).as_deref() == Some("__static_attributes__") {
+                if let Ok(tuple) = value.cast::<PyTuple>() {
+                    names.extend(tuple.iter());
+                }
+                continue;
+            }
+            for function in self.functions_in(&value) {
+                if let Some(code) = self.builtin_attr(function.as_ptr(), "__code__") {
+                    self.code_names(&code, names, 0);
+                }
+            }
+        }
+    }
+
+    /// The plain functions a class attribute holds: itself, or the functions inside a
+    /// staticmethod, classmethod or property.
+    fn functions_in(&self, value: &Bound<'py, PyAny>) -> Vec<Bound<'py, PyAny>> {
+        let tp = cpython::type_of(value.as_ptr()) as usize;
+        if tp == self.known.function {
+            return vec![value.clone()];
+        }
+        let parts: &[&'static str] =
+            if tp == self.known.staticmethod || tp == self.known.classmethod {
+                &["__func__"]
+            } else if tp == self.known.property {
+                &["fget", "fset", "fdel"]
+            } else {
+                &[]
+            };
+        parts
+            .iter()
+            .filter_map(|part| self.builtin_attr(value.as_ptr(), part))
+            .filter(|f| cpython::type_of(f.as_ptr()) as usize == self.known.function)
+            .collect()
+    }
+
+    /// `co_names` of a code object and of the code objects nested in it (closures,
+    /// comprehensions), a few levels deep.
+    fn code_names(
+        &self,
+        code: &Bound<'py, PyAny>,
+        names: &mut Vec<Bound<'py, PyAny>>,
+        depth: usize,
+    ) {
+        if depth > 3 || cpython::type_of(code.as_ptr()) as usize != self.known.code {
+            return;
+        }
+        if let Some(co_names) = self.builtin_attr(code.as_ptr(), "co_names") {
+            if let Ok(tuple) = co_names.cast::<PyTuple>() {
+                names.extend(tuple.iter());
+            }
+        }
+        if let Some(consts) = self.builtin_attr(code.as_ptr(), "co_consts") {
+            if let Ok(tuple) = consts.cast::<PyTuple>() {
+                for inner in tuple.iter() {
+                    self.code_names(&inner, names, depth + 1);
+                }
+            }
+        }
     }
 
     fn dict_label(&mut self, dict: ObjPtr, dst: ObjPtr) -> Option<String> {
@@ -713,6 +883,11 @@ fn type_facts(tp: *mut ffi::PyTypeObject, known: &KnownTypes) -> TypeFacts {
         ObjectKind::Other
     };
     TypeFacts {
+        dict_slot: if flags.is_heap_type && !flags.is_type {
+            DictSlot::of(tp, known.minor)
+        } else {
+            DictSlot::None
+        },
         name,
         qualname,
         flags,

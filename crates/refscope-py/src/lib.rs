@@ -71,9 +71,8 @@ struct CycleAnalysis {
     cycle_members: Vec<u32>,
     analysed_count: u64,
     edge_count: u64,
-    frame_locals: bool,
-    /// Show frame locals with a guarded `repr()` (runs user code; only when asked).
-    repr_locals: bool,
+    /// How the objects on cycles are described.
+    options: DescribeOptions,
     /// Allocation sites of the cycles' objects (same order as `cycle_members`), taken
     /// during the analysis when tracemalloc was tracing; empty otherwise.
     allocated_at: Vec<Vec<StackEntry>>,
@@ -123,8 +122,9 @@ impl CycleAnalysis {
     fn describe(&self, py: Python<'_>, members: &Bound<'_, PyList>) -> PyResult<Report> {
         let objects = cpython::list_items(members.as_ptr());
         let mut describer = Describer::new(py, known_types(py)?);
-        describer.frame_locals = self.frame_locals;
-        if self.repr_locals && self.frame_locals {
+        describer.frame_locals = self.options.frame_locals;
+        describer.materialise_dicts = self.options.materialize_dicts;
+        if self.options.repr_locals && self.options.frame_locals {
             describer.local_repr = Some(extras::guarded_repr_function(py)?);
         }
         let mut report = Report {
@@ -529,7 +529,11 @@ impl CycleAnalysis {
 /// (the recipe's view, for `find_circular_references`); the default folds it into the
 /// instance so that reports read the same on every CPython version.
 #[pyfunction]
-#[pyo3(signature = (objects, *, keep_objects=true, frame_locals=true, fold_instance_dicts=true, repr_locals=false))]
+///
+/// `materialize_dicts=True` (for garbage only) lets labelling create an instance's
+/// `__dict__` when no other way names an attribute; by default the heap is left as it is.
+#[pyo3(signature = (objects, *, keep_objects=true, frame_locals=true, fold_instance_dicts=true, repr_locals=false, materialize_dicts=false))]
+#[allow(clippy::too_many_arguments)]
 fn analyze(
     py: Python<'_>,
     objects: &Bound<'_, PyList>,
@@ -537,17 +541,24 @@ fn analyze(
     frame_locals: bool,
     fold_instance_dicts: bool,
     repr_locals: bool,
+    materialize_dicts: bool,
 ) -> PyResult<CycleAnalysis> {
     without_panics("analysing the objects", || {
-        analyze_objects(
-            py,
-            objects,
-            keep_objects,
+        let options = DescribeOptions {
             frame_locals,
-            fold_instance_dicts,
             repr_locals,
-        )
+            materialize_dicts,
+        };
+        analyze_objects(py, objects, keep_objects, fold_instance_dicts, options)
     })
+}
+
+/// How the objects on cycles are described.
+#[derive(Clone, Copy)]
+struct DescribeOptions {
+    frame_locals: bool,
+    repr_locals: bool,
+    materialize_dicts: bool,
 }
 
 /// Runs `f`, turning a Rust panic (a refscope bug) into a `RefscopeError` instead of
@@ -570,9 +581,8 @@ fn analyze_objects(
     py: Python<'_>,
     objects: &Bound<'_, PyList>,
     keep_objects: bool,
-    frame_locals: bool,
     fold_instance_dicts: bool,
-    repr_locals: bool,
+    options: DescribeOptions,
 ) -> PyResult<CycleAnalysis> {
     let known = known_types(py)?;
     let mut clock = std::time::Instant::now();
@@ -639,8 +649,7 @@ fn analyze_objects(
         cycle_members,
         analysed_count,
         edge_count,
-        frame_locals,
-        repr_locals,
+        options,
         allocated_at,
         phase_seconds,
         report: OnceLock::new(),
