@@ -27,6 +27,10 @@ pub struct HashedIndex {
     keys: Vec<u64>,
     values: Vec<u32>,
     len: usize,
+    /// Lowest and highest address stored: most references that leave the analysed set
+    /// (types, modules, code, interned strings: objects made early) fall outside and are
+    /// answered without touching the table.
+    bounds: (u64, u64),
 }
 
 impl HashedIndex {
@@ -37,6 +41,7 @@ impl HashedIndex {
             keys: vec![EMPTY; capacity],
             values: vec![0; capacity],
             len: 0,
+            bounds: (u64::MAX, 0),
         }
     }
 
@@ -57,11 +62,16 @@ impl HashedIndex {
 
     #[inline]
     fn home_slot(&self, key: u64) -> usize {
-        // Objects are 16-byte aligned, so the low bits carry no information; Fibonacci
-        // hashing spreads the rest and the 128-bit product maps it onto 0..capacity
-        // without needing a power-of-two capacity.
-        let hash = (key >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        ((hash as u128 * self.keys.len() as u128) >> 64) as usize
+        // Hash the 2 KiB page, not the address: objects of one page get consecutive home
+        // slots (one per 16-byte granule, objects being 16-byte aligned), so inserting in
+        // allocation order and looking up neighbours stay within a few cache lines, as in
+        // the paged layout. Fibonacci hashing spreads the pages; the 128-bit product maps
+        // the hash onto 0..capacity without needing a power-of-two capacity.
+        let capacity = self.keys.len();
+        let hash = (key >> PAGE_SHIFT).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let base = ((hash as u128 * capacity as u128) >> 64) as usize;
+        let granule = ((key >> GRANULE_SHIFT) as usize) & (PAGE_SLOTS - 1);
+        (base + granule) % capacity
     }
 
     /// Inserts `key → value` unless `key` is present; returns the id stored for `key`.
@@ -83,6 +93,7 @@ impl HashedIndex {
                 self.keys[slot] = key;
                 self.values[slot] = value;
                 self.len += 1;
+                self.bounds = (self.bounds.0.min(key), self.bounds.1.max(key));
                 return Ok(value);
             }
             slot += 1;
@@ -95,6 +106,9 @@ impl HashedIndex {
     /// The id stored for `key`, if any.
     #[inline]
     pub fn get(&self, key: u64) -> Option<u32> {
+        if key < self.bounds.0 || key > self.bounds.1 {
+            return None;
+        }
         let capacity = self.keys.len();
         let mut slot = self.home_slot(key);
         loop {
@@ -218,6 +232,8 @@ pub struct PagedIndex {
     /// (page + 1, block) of the last page looked up: consecutive lookups mostly stay on
     /// one page, and this skips the page map for them.
     last_page: Cell<(u64, u32)>,
+    /// Lowest and highest address stored (see [`HashedIndex`]).
+    bounds: (u64, u64),
 }
 
 impl PagedIndex {
@@ -227,6 +243,7 @@ impl PagedIndex {
             slots: Vec::with_capacity(pages * PAGE_SLOTS),
             len: 0,
             last_page: Cell::new((0, 0)),
+            bounds: (u64::MAX, 0),
         }
     }
 
@@ -264,11 +281,15 @@ impl PagedIndex {
         }
         *slot = value + 1;
         self.len += 1;
+        self.bounds = (self.bounds.0.min(key), self.bounds.1.max(key));
         Ok(value)
     }
 
     #[inline]
     fn get(&self, key: u64) -> Option<u32> {
+        if key < self.bounds.0 || key > self.bounds.1 {
+            return None;
+        }
         let page = key >> PAGE_SHIFT;
         let block = match self.last_page.get() {
             (cached, block) if cached == page + 1 => block,
