@@ -45,10 +45,16 @@ impl Components {
     /// Ids of the components that hold a cycle, ordered by their smallest member so the
     /// result follows the input order of the objects.
     pub fn cyclic_ids(&self, graph: &Graph) -> Vec<u32> {
-        let mut ids: Vec<u32> = (0..self.count() as u32)
-            .filter(|&id| self.is_cyclic(id, graph))
-            .collect();
-        ids.sort_by_key(|&id| self.members(id)[0]);
+        // One pass over the nodes in order meets each component first at its smallest
+        // member: linear, where sorting the ids would be O(c log c).
+        let mut seen = vec![false; self.count()];
+        let mut ids = Vec::new();
+        for node in 0..self.component_of.len() as u32 {
+            let id = self.component_of(node);
+            if !std::mem::replace(&mut seen[id as usize], true) && self.is_cyclic(id, graph) {
+                ids.push(id);
+            }
+        }
         ids
     }
 }

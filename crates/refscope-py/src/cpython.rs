@@ -584,3 +584,42 @@ pub fn owned(py: pyo3::Python<'_>, obj: ObjPtr) -> pyo3::Bound<'_, pyo3::PyAny> 
     // SAFETY: obj is a non-null new reference (e.g. from generic_getattr) that we own.
     unsafe { pyo3::Bound::from_owned_ptr(py, obj) }
 }
+
+/// A new list holding new references to `items` (alive, GIL held). Direct C calls: this
+/// builds one list per cycle, hundreds of thousands of times for the recipe's format.
+pub fn new_list<'py>(
+    py: pyo3::Python<'py>,
+    items: &[ObjPtr],
+) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::types::PyList>> {
+    // SAFETY: PyList_New returns a list with NULL slots or NULL with an error set; each
+    // slot is filled exactly once with a new reference (PyList_SetItem steals it).
+    unsafe {
+        let list = ffi::PyList_New(items.len() as ffi::Py_ssize_t);
+        if list.is_null() {
+            return Err(pyo3::PyErr::fetch(py));
+        }
+        for (i, &obj) in items.iter().enumerate() {
+            ffi::Py_IncRef(obj);
+            ffi::PyList_SetItem(list, i as ffi::Py_ssize_t, obj);
+        }
+        Ok(pyo3::Bound::from_owned_ptr(py, list).cast_into_unchecked())
+    }
+}
+
+/// A new list that takes over `items`.
+pub fn new_list_of_owned<'py, T>(
+    py: pyo3::Python<'py>,
+    items: Vec<pyo3::Bound<'py, T>>,
+) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::types::PyList>> {
+    // SAFETY: as in new_list; `into_ptr` hands over each item's reference to the list.
+    unsafe {
+        let list = ffi::PyList_New(items.len() as ffi::Py_ssize_t);
+        if list.is_null() {
+            return Err(pyo3::PyErr::fetch(py));
+        }
+        for (i, item) in items.into_iter().enumerate() {
+            ffi::PyList_SetItem(list, i as ffi::Py_ssize_t, item.into_ptr());
+        }
+        Ok(pyo3::Bound::from_owned_ptr(py, list).cast_into_unchecked())
+    }
+}

@@ -233,17 +233,18 @@ impl CycleAnalysis {
     fn all_cycle_objects<'py>(&self, py: Python<'py>, close: bool) -> PyResult<Bound<'py, PyList>> {
         let members = self.members(py)?;
         let objects = cpython::list_items(members.as_ptr());
-        let cycles = PyList::empty(py);
+        let mut cycles = Vec::with_capacity(self.cycle_count());
         for index in 0..self.cycle_count() {
             let positions = self.positions(index);
             let closing = if close { positions.first() } else { None };
-            let items = positions
+            let items: Vec<cpython::ObjPtr> = positions
                 .iter()
                 .chain(closing)
-                .map(|&p| cpython::borrowed(py, objects[p as usize]));
-            cycles.append(PyList::new(py, items)?)?;
+                .map(|&p| objects[p as usize])
+                .collect();
+            cycles.push(cpython::new_list(py, &items)?);
         }
-        Ok(cycles)
+        cpython::new_list_of_owned(py, cycles)
     }
 
     /// Objects of the strongly connected component of cycle `index`.
