@@ -57,7 +57,10 @@ def test_quick_benchmark_finds_the_expected_cycles_with_both_refscope_calls(quic
     rows = {row["shape"]: row for row in json.loads((out / "e2e.json").read_text())["rows"]}
     assert rows["ring"]["expected_cycles"] == 1
     assert rows["dense"]["expected_cycles"] == 1
-    assert rows["del_pairs"]["expected_cycles"] == rows["del_pairs"]["garbage_objects"] // 2
+    # One cycle per A <-> B pair (on 3.10 gc.garbage also holds their two instance dicts).
+    pairs = rows["del_pairs"]
+    assert pairs["objects_per_unit"] in (2, 4)
+    assert pairs["expected_cycles"] == pairs["garbage_objects"] // pairs["objects_per_unit"]
     for row in rows.values():
         find_cycles = row["workers"]["find_cycles"][0]
         circular = row["workers"]["circular"][0]
