@@ -460,15 +460,7 @@ impl CycleAnalysis {
         max_objects: usize,
     ) -> PyResult<()> {
         let (report, groups) = (self.report(py)?, self.groups(py)?);
-        let options = HtmlOptions {
-            title,
-            subtitle,
-            max_groups,
-            svg: SvgOptions {
-                max_objects,
-                max_cycles: 0,
-            },
-        };
+        let options = html_options(title, subtitle, max_groups, max_objects);
         py.detach(|| std::fs::write(&path, html::render(report, groups, &options)))
             .map_err(|error| {
                 let errno = error.raw_os_error().unwrap_or(0);
@@ -487,15 +479,7 @@ impl CycleAnalysis {
         max_objects: usize,
     ) -> PyResult<String> {
         let (report, groups) = (self.report(py)?, self.groups(py)?);
-        let options = HtmlOptions {
-            title,
-            subtitle,
-            max_groups,
-            svg: SvgOptions {
-                max_objects,
-                max_cycles: 0,
-            },
-        };
+        let options = html_options(title, subtitle, max_groups, max_objects);
         Ok(py.detach(|| html::render(report, groups, &options)))
     }
 
@@ -660,6 +644,24 @@ fn analyze_objects(
         analysis.release(py)?;
     }
     Ok(analysis)
+}
+
+/// Options of the HTML page: `max_groups` sections, each picture capped at `max_objects`.
+fn html_options(
+    title: String,
+    subtitle: String,
+    max_groups: usize,
+    max_objects: usize,
+) -> HtmlOptions {
+    HtmlOptions {
+        title,
+        subtitle,
+        max_groups,
+        svg: SvgOptions {
+            max_objects,
+            max_cycles: 0,
+        },
+    }
 }
 
 #[pymodule]
