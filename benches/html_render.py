@@ -23,46 +23,9 @@ import sys
 import tempfile
 import time
 
+from _workloads import best_of, distinct_pairs, identical_pairs, one_ring
+
 import refscope
-
-
-class Pair:
-    pass
-
-
-def identical_pairs(count: int) -> list[object]:
-    objects: list[object] = []
-    for _ in range(count):
-        a, b = Pair(), Pair()
-        a.other, b.other = b, a
-        objects += (a, b)
-    return objects
-
-
-def distinct_pairs(count: int) -> list[object]:
-    objects: list[object] = []
-    for i in range(count):
-        a, b = Pair(), Pair()
-        setattr(a, f"link_{i}", b)
-        b.back = a
-        objects += (a, b)
-    return objects
-
-
-def one_ring(length: int) -> list[object]:
-    nodes = [Pair() for _ in range(length)]
-    for node, following in zip(nodes, nodes[1:] + nodes[:1], strict=True):
-        node.next = following
-    return nodes
-
-
-def best_of(repeat: int, action) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = action()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def main() -> None:
