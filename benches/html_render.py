@@ -21,11 +21,8 @@ import os
 import platform
 import sys
 import tempfile
-import time
 
-from _workloads import best_of, distinct_pairs, identical_pairs, one_ring
-
-import refscope
+from _workloads import analysed, best_of, distinct_pairs, identical_pairs, one_ring
 
 
 def main() -> None:
@@ -44,14 +41,7 @@ def main() -> None:
         ("ring", lambda: one_ring(args.ring), {}),
     ]
     for name, make, html_options in workloads:
-        objects = make()
-        gc.disable()
-        start = time.perf_counter()
-        report = refscope.find_cycles(objects, keep_objects=False)
-        analysis = time.perf_counter() - start
-        start = time.perf_counter()
-        groups = len(report.groups)
-        grouping = time.perf_counter() - start
+        report, analysis, groups, grouping = analysed(make())
         path = os.path.join(directory, "report.html")
         html_time, _ = best_of(
             args.repeat, lambda r=report, p=path, o=html_options: r.to_html(p, **o)
@@ -62,7 +52,7 @@ def main() -> None:
             (name, len(report), groups, analysis, grouping, html_time, html_size, svg_time,
              len(svg.encode()))
         )
-        del report, objects, svg
+        del report, svg
         gc.enable()
         gc.collect()
     os.remove(os.path.join(directory, "report.html"))

@@ -22,11 +22,8 @@ import gc
 import os
 import platform
 import sys
-import time
 
-from _workloads import best_of, distinct_pairs, identical_pairs, one_ring
-
-import refscope
+from _workloads import analysed, best_of, distinct_pairs, identical_pairs, one_ring
 
 
 def milliseconds(seconds: float) -> str:
@@ -61,20 +58,13 @@ def main() -> None:
     ]
     rows = []
     for name, make in workloads:
-        objects = make()
-        gc.disable()
-        start = time.perf_counter()
-        report = refscope.find_cycles(objects, keep_objects=False)
-        analysis = time.perf_counter() - start
-        start = time.perf_counter()
-        groups = len(report.groups)
-        grouping = time.perf_counter() - start
+        report, analysis, groups, grouping = analysed(make())
         for render_name, render in renders:
             seconds, text = best_of(args.repeat, lambda r=report, f=render: f(r))
             rows.append((name, len(report), groups, analysis, grouping, render_name, seconds,
                          len(text.encode())))
             del text
-        del report, objects
+        del report
         gc.enable()
         gc.collect()
 
