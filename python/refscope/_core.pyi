@@ -65,3 +65,14 @@ def analyze(
     repr_locals: bool = False,
     materialize_dicts: bool = False,
 ) -> CycleAnalysis: ...
+
+# The text of some groups only (a failed check's groups), rendered by the core.
+def groups_of_cycles(analysis: CycleAnalysis, cycles: list[int]) -> list[int]: ...
+def groups_to_text(
+    analysis: CycleAnalysis,
+    groups: list[int],
+    color: bool = False,
+    max_objects_per_cycle: int = 12,
+    max_cycles_per_group: int = 1,
+    max_groups: int = 5,
+) -> str: ...

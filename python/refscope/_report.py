@@ -174,6 +174,8 @@ def _limit(name: str, value: object) -> int:
         raise TypeError(f"{name} must be an int (0 = no limit), not {type(value).__name__}")
     if value < 0:
         raise ValueError(f"{name} must be >= 0 (0 = no limit), not {value}")
+    if value > sys.maxsize:
+        raise ValueError(f"{name} must be at most {sys.maxsize} (0 = no limit), not {value}")
     return value
 
 
