@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from . import _core, _gc
 from ._report import CycleReport
+from ._saferepr import guarded_repr
 
 
 def _as_object_list(garbage: Iterable[object] | None, caller: str) -> list[object]:
@@ -70,7 +71,7 @@ def find_cycles(
         objects,
         keep_objects=bool(keep_objects),
         frame_locals=bool(frame_locals),
-        repr_locals=bool(repr_locals),
+        local_repr=guarded_repr if repr_locals else None,
         materialize_dicts=bool(materialize_dicts),
     )
     return CycleReport(analysis)

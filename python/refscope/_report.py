@@ -88,7 +88,7 @@ class FixHint(NamedTuple):
     fix: str
     """Stable name of the fix: ``weakmethod``, ``weak-closure``, ``weakref-back-reference``,
     ``del-exception``, ``clear-traceback``, ``clear-frame-local``, ``context-manager``,
-    ``weakref`` or ``none-needed``."""
+    ``weakref``, ``clear-namespace``, ``self-recursive-closure`` or ``none-needed``."""
     advice: str
     """What to change."""
     why: str
@@ -174,8 +174,6 @@ def _limit(name: str, value: object) -> int:
         raise TypeError(f"{name} must be an int (0 = no limit), not {type(value).__name__}")
     if value < 0:
         raise ValueError(f"{name} must be >= 0 (0 = no limit), not {value}")
-    if value > sys.maxsize:
-        raise ValueError(f"{name} must be at most {sys.maxsize} (0 = no limit), not {value}")
     return value
 
 

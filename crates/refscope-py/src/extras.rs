@@ -84,46 +84,25 @@ impl<'py> AllocationSites<'py> {
     }
 }
 
-/// `refscope._saferepr.guarded_repr`, for `repr_locals=True`.
-pub fn guarded_repr_function(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    py.import("refscope._saferepr")?.getattr("guarded_repr")
-}
-
-thread_local! {
-    /// A `BaseException` that is not an `Exception` (`KeyboardInterrupt`, `SystemExit`)
-    /// raised by a guarded repr during the description running in this thread; taken by
-    /// [`take_interrupt`] when the description ends, and raised to the caller.
-    static INTERRUPT: std::cell::RefCell<Option<PyErr>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The interrupt a guarded repr raised since the last call, if any.
-pub fn take_interrupt() -> Option<PyErr> {
-    INTERRUPT.with(|pending| pending.borrow_mut().take())
-}
-
-/// The guarded repr of `value`. An `Exception` from it (the function itself catches
-/// those) becomes `<repr failed: ...>`; a `KeyboardInterrupt` or `SystemExit` is kept
-/// for [`take_interrupt`], and no further repr runs until it is taken.
-pub fn guarded_repr(function: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> String {
+/// The guarded repr of `value`, by the function the Python side passed in
+/// (`refscope._saferepr.guarded_repr`, for `repr_locals=True`). That function turns
+/// ordinary exceptions into text itself; what still escapes it (`KeyboardInterrupt`,
+/// `SystemExit`, anything not an `Exception`) propagates to the caller.
+pub fn guarded_repr(function: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<String> {
     let py = function.py();
-    if INTERRUPT.with(|pending| pending.borrow().is_some()) {
-        return "<repr interrupted>".into();
-    }
     match function.call1((value,)) {
         Ok(text) => {
-            cpython::str_text(text.as_ptr()).unwrap_or_else(|| "<repr failed: not a str>".into())
+            Ok(cpython::str_text(text.as_ptr())
+                .unwrap_or_else(|| "<repr failed: not a str>".into()))
         }
-        Err(error) if !error.is_instance_of::<pyo3::exceptions::PyException>(py) => {
-            INTERRUPT.with(|pending| *pending.borrow_mut() = Some(error));
-            "<repr interrupted>".into()
-        }
-        Err(error) => format!(
+        Err(error) if !error.is_instance_of::<pyo3::exceptions::PyException>(py) => Err(error),
+        Err(error) => Ok(format!(
             "<repr failed: {}>",
             error
-                .get_type(function.py())
+                .get_type(py)
                 .name()
                 .map(|n| n.to_string())
                 .unwrap_or_default()
-        ),
+        )),
     }
 }
