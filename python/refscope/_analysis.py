@@ -54,6 +54,9 @@ def find_cycles(
     is cut to 200 characters, and runaway recursion is caught. With ``keep_objects=True``
     the reprs are taken when the report is first used.
 
+    Flags are read by truthiness (``keep_objects=0`` is ``False``). Automatic gc is not
+    paused meanwhile, and gc's state is left untouched.
+
     Otherwise no user ``__repr__``, ``__eq__``, ``__hash__`` or ``__getattr__`` runs.
     Attribute labels are read from an instance ``__dict__`` if it exists, else by looking
     up, in the instance itself, the names its class's code uses (CPython 3.11+ keeps
@@ -105,7 +108,13 @@ def collect(
     live as long as the report; once it is gone, the next collection frees them (and a
     ``collect()`` would report them again).
     ``report.collected`` is what ``gc.collect()`` returned. ``frame_locals`` and
-    ``repr_locals`` are as for :func:`find_cycles`.
+    ``repr_locals`` are as for :func:`find_cycles`; flags are read by truthiness.
+
+    Only refscope's own ``DEBUG_SAVEALL`` is undone: flags, the enabled state and entries
+    of ``gc.garbage`` that you (or another thread) set are never overwritten. Raises
+    :class:`refscope.CollectionInProgressError` when called while this thread's own
+    collection runs (from a ``__del__`` or a gc callback), where ``gc.collect()`` would do
+    nothing; while another thread's collection runs, it waits for that one to end.
     """
     keep_objects = bool(keep_objects)
     taker = _CollectionTaker()

@@ -5,7 +5,8 @@ How a block is watched (and so exactly what counts):
 1. On entry, one full ``gc.collect()`` runs with the caller's own gc settings, so garbage
    made before the block is freed (or kept in ``gc.garbage`` if the caller asked for that)
    and is never attributed to the block.
-2. While the block runs, a ``gc.callbacks`` hook sets ``gc.DEBUG_SAVEALL`` for the length
+2. While the block runs, refscope's gc hook (:mod:`refscope._gc`, shared with
+   ``collect()`` and ``Monitor``) sets ``gc.DEBUG_SAVEALL`` for the length
    of each collection, automatic or explicit (``gc.collect()``, ``refscope.collect()``),
    takes what that collection found out of ``gc.garbage`` again and keeps it until the
    block ends. So code in the block sees gc behave as usual (finalisers run, weak
@@ -19,6 +20,10 @@ objects created in the block, and objects created before it whose last outside r
 the block dropped. Collections triggered by other threads during the block count too.
 Garbage that is not on a cycle (a list hanging off a cycle) is analysed but reported only
 as part of what a cycle holds.
+
+With ``new_objects_only=True`` step 1 is replaced by ``gc.freeze()`` of every object that
+exists on entry (until the block ends): only objects created in the block are examined,
+so older garbage the block releases is not reported.
 
 Nesting: every active capture receives the garbage of every collection, so an inner
 capture reports its own block and the outer one still sees the inner block's cycles.
