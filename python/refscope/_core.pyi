@@ -70,3 +70,14 @@ def analyze(
 ) -> CycleAnalysis: ...
 
 def _internal_error_for_tests() -> None: ...
+
+# The text of some groups only (a failed check's groups), rendered by the core.
+def groups_of_cycles(analysis: CycleAnalysis, cycles: list[int]) -> list[int]: ...
+def groups_to_text(
+    analysis: CycleAnalysis,
+    groups: list[int],
+    color: bool = False,
+    max_objects_per_cycle: int = 12,
+    max_cycles_per_group: int = 1,
+    max_groups: int = 5,
+) -> str: ...

@@ -1203,5 +1203,72 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_internal_error_for_tests, m)?)?;
     m.add_class::<CycleAnalysis>()?;
     m.add("RefscopeError", m.py().get_type::<RefscopeError>())?;
+    add_failure_text_functions(m)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// The text of some groups only: a failed check (assert_no_cycles, the pytest plugin)
+// shows the groups of the cycles it did not tolerate, rendered by the core's text
+// renderer like every other report.
+
+/// Indexes (in `groups_info` order) of the groups holding any of the cycles `cycles`.
+#[pyfunction]
+fn groups_of_cycles(
+    py: Python<'_>,
+    analysis: PyRef<'_, CycleAnalysis>,
+    cycles: Vec<u32>,
+) -> PyResult<Vec<usize>> {
+    let groups = analysis.groups(py)?;
+    let wanted: rustc_hash::FxHashSet<u32> = cycles.into_iter().collect();
+    Ok(groups
+        .iter()
+        .enumerate()
+        .filter(|(_, group)| group.cycles.iter().any(|c| wanted.contains(c)))
+        .map(|(index, _)| index)
+        .collect())
+}
+
+/// The text report of the groups `groups` (indexes as in `groups_info`, in that order),
+/// without the report's header line (which counts every cycle of the report): the
+/// caller writes its own summary above it.
+#[pyfunction]
+#[pyo3(signature = (analysis, groups, color=false, max_objects_per_cycle=12, max_cycles_per_group=1, max_groups=5))]
+fn groups_to_text(
+    py: Python<'_>,
+    analysis: PyRef<'_, CycleAnalysis>,
+    groups: Vec<usize>,
+    color: bool,
+    max_objects_per_cycle: usize,
+    max_cycles_per_group: usize,
+    max_groups: usize,
+) -> PyResult<String> {
+    let (report, all) = (analysis.report(py)?, analysis.groups(py)?);
+    let mut chosen = Vec::with_capacity(groups.len().min(all.len()));
+    for index in groups {
+        let group = all.get(index).ok_or_else(|| {
+            PyIndexError::new_err(format!(
+                "group index {index} out of range (report has {})",
+                all.len()
+            ))
+        })?;
+        chosen.push(group.clone());
+    }
+    let options = TextOptions {
+        color,
+        max_objects_per_cycle,
+        max_cycles_per_group,
+        max_groups,
+    };
+    let text = text::render(report, &chosen, &options);
+    Ok(match text.split_once('\n') {
+        Some((_header, rest)) => rest.trim_start_matches('\n').to_owned(),
+        None => String::new(),
+    })
+}
+
+fn add_failure_text_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(groups_of_cycles, m)?)?;
+    m.add_function(wrap_pyfunction!(groups_to_text, m)?)?;
     Ok(())
 }
