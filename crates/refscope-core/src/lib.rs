@@ -20,5 +20,6 @@ pub mod graph;
 pub mod index;
 pub mod report;
 pub mod scc;
+pub mod snapshot;
 
 pub use error::CoreError;
