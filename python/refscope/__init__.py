@@ -21,6 +21,11 @@ from ._errors import RefscopeError
 from ._report import Cycle, CycleEntry, CycleGroup, CycleReport, FixHint
 from .monitor import Monitor
 
+# --- Heap snapshots ---
+from .snapshot import Snapshot, load, snapshot
+
+# --- end of heap snapshots ---
+
 # --- Terminal output (used by refscope.cli; public so other tools decide the same way) ---
 
 
@@ -58,4 +63,8 @@ __all__ = [
     "find_circular_references",
     "find_cycles",
     "__version__",
+    # Heap snapshots
+    "Snapshot",
+    "load",
+    "snapshot",
 ]

@@ -13,6 +13,9 @@ mod describe;
 mod extras;
 mod walk;
 
+// Heap snapshots (refscope.snapshot).
+mod heap;
+
 use describe::{Describer, KnownTypes};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyIndexError, PyOSError, PyValueError};
@@ -810,5 +813,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_internal_error_for_tests, m)?)?;
     m.add_class::<CycleAnalysis>()?;
     m.add("RefscopeError", m.py().get_type::<RefscopeError>())?;
+    // Heap snapshots (refscope.snapshot).
+    heap::register(m)?;
     Ok(())
 }
