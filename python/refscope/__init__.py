@@ -22,6 +22,11 @@ from ._gc import CollectionInProgressError
 from ._report import Cycle, CycleEntry, CycleGroup, CycleReport, FixHint
 from .monitor import Monitor
 
+# --- Heap snapshots ---
+from .snapshot import Snapshot, load, snapshot
+
+# --- end of heap snapshots ---
+
 # --- Terminal output (used by refscope.cli; public so other tools decide the same way) ---
 
 
@@ -62,4 +67,8 @@ __all__ = [
     # gc state and checks for test tools
     "AllowList",
     "CollectionInProgressError",
+    # Heap snapshots
+    "Snapshot",
+    "load",
+    "snapshot",
 ]

@@ -22,5 +22,6 @@ pub mod graph;
 pub mod index;
 pub mod report;
 pub mod scc;
+pub mod snapshot;
 
 pub use error::CoreError;
