@@ -241,9 +241,46 @@ def _diagnose(debugger: Debugger, pid: int, code: int | None, output: str) -> At
     )
 
 
+def probe_gdb(debugger: Debugger, timeout: float) -> None:
+    """Check, on a scratch process of our own, that gdb can call a function in a process.
+
+    Where gdb cannot restore the CPU's extended register state after a call ("Couldn't
+    write extended state status: Bad address", gdb 13 on CPUs with AMX), the interrupted
+    system call of the stopped thread returns ERESTARTNOHAND (errno 514) to the program:
+    a Python target dies of ``OSError: [Errno 514]``. So the target is never given to a
+    gdb that fails here."""
+    scratch = subprocess.Popen(
+        ["sleep", "120"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        argv = [debugger.path, "-batch", "-nx", "-nw", "-p", str(scratch.pid),
+                "-ex", "set unwindonsignal on", "-ex", "p (int)getpid()", "-ex", "detach"]
+        returncode, output = _run_debugger(argv, scratch.pid, timeout)
+    finally:
+        scratch.kill()
+        scratch.wait()
+    if returncode is not None and re.search(rf"\$1 = {scratch.pid}\b", output):
+        return
+    if "couldn't write extended state status" in output.lower():
+        why = ("it cannot restore the CPU's extended register state after a call (\"Couldn't "
+               "write extended state status\", e.g. on CPUs with AMX)")
+    else:
+        why = "it could not call a function in a scratch process"
+    raise AttachError(
+        "no-debugger",
+        f"{debugger.name} is not usable on this machine: {why}, which would break the target; "
+        "install lldb instead (Debian/Ubuntu: `apt-get install lldb-16`) and pass "
+        "--debugger lldb (or auto)",
+        output,
+    )
+
+
 def inject_with_debugger(
     debugger: Debugger, pid: int, bootstrap_path: str, timeout: float
 ) -> Injected:
+    if debugger.kind == "gdb":
+        probe_gdb(debugger, timeout)
     code = pending_call_code(bootstrap_path)
     build = lldb_command if debugger.kind == "lldb" else gdb_command
     returncode, output = _run_debugger(build(debugger, pid, code), pid, timeout)
