@@ -97,17 +97,24 @@ def lldb_command(debugger: Debugger, pid: int, code: str) -> list[str]:
     # refuses "function with unknown type"). lldb stops at the first failing command and
     # detaches on exit (it never kills a process it attached to).
     commands = [
-        "expr -l c -- void *$refscope_apc = (void *)((int (*)(void *, void *))Py_AddPendingCall)",
-        "expr -l c -- void *$refscope_run = (void *)((int (*)(const char *))PyRun_SimpleString)",
-        "expr -l c -- void *$refscope_strdup = (void *)((char *(*)(const char *))strdup)",
-        f"expr -l c {timeout} -- void *$refscope_arg = "
-        f"((void *(*)(const char *))$refscope_strdup)({_c_string(code)})",
+        # One expression, compiled once (the target is stopped meanwhile); a process
+        # without Py_AddPendingCall fails to compile it, so nothing runs there.
+        f"expr -l c {timeout} -- "
+        "void *refscope_run = (void *)((int (*)(const char *))PyRun_SimpleString); "
+        "void *refscope_add = (void *)((int (*)(void *, void *))Py_AddPendingCall); "
+        f"void *$refscope_arg = ((void *(*)(const char *))strdup)({_c_string(code)}); "
+        "(int)((int (*)(void *, void *))refscope_add)(refscope_run, $refscope_arg)",
         "p $refscope_arg",
-        f"expr -l c {timeout} -- (int)((int (*)(void *, void *))$refscope_apc)"
-        "($refscope_run, $refscope_arg)",
         "process detach",
     ]
-    argv = [debugger.path, "--batch", "--no-lldbinit", "-p", str(pid)]
+    # The target stays stopped from the attach to the detach: don't let lldb read the
+    # debug information of every library first (seconds for a libpython with DWARF).
+    argv = [
+        debugger.path, "--batch", "--no-lldbinit",
+        "-O", "settings set target.preload-symbols false",
+        "-O", "settings set symbols.load-on-demand true",
+        "-p", str(pid),
+    ]
     for command in commands:
         argv += ["-o", command]
     return argv
