@@ -21,6 +21,7 @@ in the target's own code).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -143,9 +144,19 @@ class Injected:
     output: str
 
 
+# However short the caller's --timeout, the debugger gets this long: a debugger that is
+# killed while attached leaves its breakpoints (lldb's on the dynamic loader's
+# rendezvous, _dl_debug_state) in the target, which then dies of SIGTRAP at its next
+# dlopen. Past the limit it is interrupted (SIGINT: lldb and gdb abandon what they do and
+# go on to the detach), and only killed if it still has not exited after INTERRUPT_GRACE.
+MIN_DEBUGGER_SECONDS = 60.0
+INTERRUPT_GRACE_SECONDS = 60.0
+
+
 def _run_debugger(argv: list[str], pid: int, timeout: float) -> tuple[int | None, str]:
-    """Run the debugger in its own process group; on time-out kill the debugger (never
-    the target) and wake the target in case it was left in a stop."""
+    """Run the debugger in its own process group and return (exit code, output); the exit
+    code is None when it had to be interrupted. Never signals the target except SIGCONT,
+    which a process that is not stopped ignores."""
     process = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -155,28 +166,28 @@ def _run_debugger(argv: list[str], pid: int, timeout: float) -> tuple[int | None
         text=True,
         errors="replace",
     )
+    output = ""
     try:
-        output, _ = process.communicate(timeout=timeout)
+        output, _ = process.communicate(timeout=max(timeout, MIN_DEBUGGER_SECONDS))
         code: int | None = process.returncode
     except subprocess.TimeoutExpired:
         code = None
-        for sig, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except OSError:
-                pass
-            try:
-                output, _ = process.communicate(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                output = ""
-    finally:
-        # A debugger that dies, or lldb's known detach bug, can leave the target in a
-        # group stop; SIGCONT is ignored by a process that is not stopped.
         try:
+            process.send_signal(signal.SIGINT)
+            output, _ = process.communicate(timeout=INTERRUPT_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            output = (output or "") + (
+                "\nrefscope: the debugger did not exit after SIGINT and was killed; its "
+                "breakpoints may remain in the target"
+            )
+    finally:
+        # lldb's known detach bug can leave the target in a group stop; SIGCONT is
+        # ignored by a process that is not stopped.
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGCONT)
-        except OSError:
-            pass
     return code, output or ""
 
 
@@ -238,8 +249,8 @@ def _diagnose(debugger: Debugger, pid: int, code: int | None, output: str) -> At
     if code is None:
         return error(
             "timeout",
-            f"{debugger.name} did not finish within the time-out; it was stopped and the "
-            f"target {pid} left running",
+            f"{debugger.name} did not finish within the time-out; it was interrupted, which "
+            f"makes it detach, and the target {pid} left running",
         )
     return error(
         "failed",
