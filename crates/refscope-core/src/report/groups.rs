@@ -52,6 +52,15 @@ impl CycleGroup {
     pub fn example(&self) -> u32 {
         self.cycles[0]
     }
+
+    /// Position in the example cycle of the object whose outgoing reference the hint says
+    /// to break; `None` without a hint, or when the hint says nothing needs breaking.
+    pub fn breakable_edge(&self) -> Option<usize> {
+        self.hint
+            .as_ref()
+            .filter(|hint| hint.fix != hints::FixKind::NoneNeeded)
+            .map(|hint| hint.edge_index as usize)
+    }
 }
 
 /// FNV-1a, 64 bits: tiny, stable and good enough to name groups (not a defence against

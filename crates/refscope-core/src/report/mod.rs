@@ -12,6 +12,10 @@ pub mod json;
 pub mod svg;
 pub mod text;
 
+// Shared by the renderers above (none of which imports another).
+pub mod format;
+pub mod style;
+
 /// One line of a call stack.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StackEntry {
