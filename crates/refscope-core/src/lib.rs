@@ -14,6 +14,7 @@
 //! Not here: anything that touches a Python object.
 #![forbid(unsafe_code)]
 
+pub mod chains;
 pub mod cycles;
 pub mod error;
 pub mod graph;

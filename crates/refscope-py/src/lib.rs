@@ -697,5 +697,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add_class::<CycleAnalysis>()?;
     m.add("RefscopeError", m.py().get_type::<RefscopeError>())?;
+    objgraph_support::register(m)?;
     Ok(())
 }
+
+// --- refscope.objgraph support (type census, referrer index, chains, pictures) ---
+mod objgraph_support;
