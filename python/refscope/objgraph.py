@@ -507,9 +507,42 @@ def _hsv_hex(h, s, v):
 _is_identifier = re.compile("[a-zA-Z_][a-zA-Z_0-9]*$").match
 
 
+_FUNCTION_ATTRIBUTES = sorted(set(dir(types.FunctionType)) | {"__dict__"})
+
+
+def _function_attribute(source, target, own_dict):
+    """The first name in ``dir(source)`` whose value is ``target``, as objgraph looks it
+    up, without creating the function's ``__dict__`` or ``__annotations__`` (``dir()``
+    and those two getters create them; objgraph lets them)."""
+    names = sorted(set(_FUNCTION_ATTRIBUTES) | set(own_dict or ()))
+    for name in names:
+        if name == "__dict__":
+            value = own_dict
+        elif name == "__annotations__":
+            # The annotations dict, if it exists, is the one dict among the function's
+            # referents that no other attribute names.
+            if not issubclass(type(target), dict) or target is own_dict:
+                continue
+            others = (source.__globals__, getattr(source, "__builtins__", None),
+                      source.__kwdefaults__)
+            if any(target is o for o in others):
+                continue
+            if any(r is target for r in gc.get_referents(source)):
+                return name
+            continue
+        else:
+            try:
+                value = getattr(source, name)
+            except AttributeError:
+                continue
+        if target is value:
+            return name
+    return None
+
+
 def _edge_label(source, target, namer):
     """``(DOT attributes, label text)`` of the edge source -> target, as objgraph names it."""
-    if issubclass(type(target), dict) and target is getattr(source, "__dict__", None):
+    if issubclass(type(target), dict) and target is _core.objgraph_existing_dict(source):
         return ' [label="__dict__",weight=10]', "__dict__"
     if issubclass(type(source), types.FrameType):
         if target is source.f_globals:
@@ -520,9 +553,9 @@ def _edge_label(source, target, namer):
         if target is source.__func__:
             return ' [label="__func__",weight=10]', "__func__"
     if issubclass(type(source), types.FunctionType):
-        for k in dir(source):
-            if target is getattr(source, k):
-                return ' [label="%s",weight=10]' % _quote(k), k
+        name = _function_attribute(source, target, _core.objgraph_existing_dict(source))
+        if name is not None:
+            return ' [label="%s",weight=10]' % _quote(name), name
     if issubclass(type(source), dict):
         for k, v in source.items():
             if v is target:
@@ -642,8 +675,13 @@ _OWN_REFERENCES = 3
 
 def _draw(objs, backrefs, max_depth, extra_ignore, filter, too_many, highlight, filename,
           extra_info, refcounts, shortnames, output, cull, extra_node_attrs):
+    # objgraph reads its callers' f_locals, which on CPython < 3.13 is a dict snapshot
+    # holding the object passed (when not in a list): its refcounts count that reference.
+    quirk = None
     if not issubclass(type(objs), (list, tuple)):
         objs = [objs]
+        if sys.version_info < (3, 13):
+            quirk = id(objs[0])
     if filename and output:
         raise ValueError("Cannot specify both output and filename.")
     namer = _namer(shortnames)
@@ -657,7 +695,7 @@ def _draw(objs, backrefs, max_depth, extra_ignore, filter, too_many, highlight, 
     try:
         return _draw_with(objs, backrefs, index, ignore, max_depth, filter, too_many,
                           highlight, filename, extra_info, refcounts, namer, output, cull,
-                          extra_node_attrs)
+                          extra_node_attrs, quirk)
     finally:
         if index is not None:
             index.close()
@@ -665,7 +703,8 @@ def _draw(objs, backrefs, max_depth, extra_ignore, filter, too_many, highlight, 
 
 
 def _draw_with(objs, backrefs, index, ignore, max_depth, filter, too_many, highlight,
-               filename, extra_info, refcounts, namer, output, cull, extra_node_attrs):
+               filename, extra_info, refcounts, namer, output, cull, extra_node_attrs,
+               quirk):
     out = []
     write = out.append
     diagram = _Diagram()
@@ -692,6 +731,7 @@ def _draw_with(objs, backrefs, index, ignore, max_depth, filter, too_many, highl
         lines = [namer(type(target))]
         if refcounts:
             own = _OWN_REFERENCES + (1 if index is not None and gc.is_tracked(target) else 0)
+            own -= 1 if id(target) == quirk else 0
             lines[0] += " [%d]" % (sys.getrefcount(target) - own)
         lines.append(_safe_description(target))
         if extra_info:
@@ -749,6 +789,7 @@ def _draw_with(objs, backrefs, index, ignore, max_depth, filter, too_many, highl
                 depth[id(source)] = tdepth + 1
                 queue.append(source)
             n += 1
+            del source  # as objgraph: src and dst linger, and are counted as it counts them
         del neighbours
         if skipped > 0:
             h, s, v = _gradient((0, 1, 1), (0, 1, .3), tdepth + 1, max_depth)

@@ -36,3 +36,39 @@ def test_objgraph_own_suite_passes():
                 "extra-info"):
         assert re.search(rf"^Doctest: {re.escape(doc)}\.txt \.\.\. ok$", done.stdout, re.M), doc
     assert re.search(r"^Doctest: tests.doctest_get_new_ids_prints ... ok$", done.stdout, re.M)
+
+
+def test_same_dot_text_and_counts_as_objgraph(tmp_path):
+    """Drawn with output=, refscope.objgraph writes objgraph's DOT byte for byte (node
+    ids, labels, colours, __del__ markers, too-many nodes, quoting) and counts alike."""
+    import tarfile
+
+    sys.path.insert(0, HERE)
+    try:
+        import objgraph_suite
+    finally:
+        sys.path.remove(HERE)
+    tarball = objgraph_suite.sdist(objgraph_suite.DEFAULT_CACHE)
+    if tarball is None:
+        pytest.skip("objgraph 3.7.0 sdist unavailable (PyPI unreachable)")
+    with tarfile.open(tarball) as tar:
+        member = tar.getmember(f"objgraph-{objgraph_suite.VERSION}/objgraph.py")
+        (tmp_path / "objgraph.py").write_bytes(tar.extractfile(member).read())
+    done = subprocess.run(
+        [sys.executable, os.path.join(HERE, "objgraph_compare.py"), str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    result = json.loads(done.stdout)
+    ours, theirs = result["ours"], result["theirs"]
+    assert ours.keys() == theirs.keys()
+    # None's reference count is the whole process's (each module holds its own Nones).
+    none_count = re.compile(r"NoneType \[\d+\]")
+    for key in ours:
+        if isinstance(ours[key], str):
+            ours[key], theirs[key] = none_count.sub("", ours[key]), none_count.sub("", theirs[key])
+        assert ours[key] == theirs[key], key
+    assert "__del__" in ours["refs/hostile"] and "too_many_" in ours["refs_deep_many/numbers"]
+    assert ours["count_node"] == 3 and ours["by_type"] == 2

@@ -520,6 +520,24 @@ pub fn objgraph_render_png<'py>(
     Ok(PyBytes::new(py, &png))
 }
 
+/// The object's own `__dict__` if it exists already, else None; never creates one (the
+/// `__dict__` attribute would, for functions and for 3.11+ instances whose attributes
+/// live inline). objgraph's edge labels compare referents with it.
+#[pyfunction]
+pub fn objgraph_existing_dict<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let minor = crate::known_types(py)?.minor;
+    let tp = cpython::type_of(obj.as_ptr());
+    if cpython::TypeFlags::of(tp).is_type {
+        // A class's `__dict__` attribute is a mappingproxy, never its tp_dict.
+        return Ok(None);
+    }
+    let dict = cpython::DictSlot::of(tp, minor).materialised_dict(obj.as_ptr());
+    Ok(dict.map(|d| cpython::borrowed(py, d)))
+}
+
 /// Adds this module's functions and classes to `refscope._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(objgraph_type_census, m)?)?;
@@ -528,6 +546,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(objgraph_find_ref_chain, m)?)?;
     m.add_function(wrap_pyfunction!(objgraph_addresses_by_type, m)?)?;
     m.add_function(wrap_pyfunction!(objgraph_unreferenced, m)?)?;
+    m.add_function(wrap_pyfunction!(objgraph_existing_dict, m)?)?;
     m.add_function(wrap_pyfunction!(objgraph_render_svg, m)?)?;
     m.add_function(wrap_pyfunction!(objgraph_render_html, m)?)?;
     m.add_function(wrap_pyfunction!(objgraph_render_png, m)?)?;
