@@ -54,7 +54,7 @@ def drawings(module, roots):
         "refs": dict(max_depth=3),
         "refs_deep_many": dict(max_depth=5, too_many=3),
         "refs_long_names": dict(shortnames=False, max_depth=2),
-        "refs_extras": dict(max_depth=2, extra_info=lambda o: "id %d" % (id(o) % 7),
+        "refs_extras": dict(max_depth=2, extra_info=lambda o: f"id {id(o) % 7}",
                             highlight=lambda o: isinstance(o, Node),
                             extra_node_attrs=lambda o: {"URL": "x\"y", "tooltip": None}),
         "refs_filtered": dict(max_depth=4, filter=lambda o: not isinstance(o, Finalized)),
