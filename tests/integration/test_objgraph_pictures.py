@@ -78,8 +78,7 @@ def drawn(tmp_path_factory):
 def test_every_format_is_written_without_graphviz(drawn):
     where, stdout = drawn
     lines = stdout.splitlines()
-    assert lines[0] == "Graph written to graph.dot (%s nodes)" % re.search(
-        r"\((\d+) nodes\)", lines[0]).group(1)
+    assert re.fullmatch(r"Graph written to graph\.dot \(\d+ nodes\)", lines[0]), lines[0]
     for ext in ("svg", "png", "html"):
         assert re.search(rf"^Graph written to .*objgraph-\w+\.dot \(\d+ nodes\)\n"
                          rf"Image generated as graph\.{ext}$", stdout, re.M), stdout
