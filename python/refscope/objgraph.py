@@ -361,7 +361,7 @@ def find_backref_chain(obj, predicate, max_depth=20, extra_ignore=()):
     there is none within ``max_depth`` steps. ``extra_ignore``: ids of objects to skip."""
     ignore = _ignored_ids(extra_ignore, id(sys._getframe()))
     gc.collect()
-    index = _core.ReferrerIndex(gc.get_objects(), ignore)
+    index = _core.objgraph_referrer_index(gc.get_objects(), ignore)
     try:
         return index.shortest_chain(obj, predicate, max_depth)
     finally:
@@ -691,7 +691,7 @@ def _draw(objs, backrefs, max_depth, extra_ignore, filter, too_many, highlight, 
     ignore.add(id(sys._getframe()))
     ignore.add(id(sys._getframe(1)))
     gc.collect()
-    index = _core.ReferrerIndex(gc.get_objects(), list(ignore)) if backrefs else None
+    index = _core.objgraph_referrer_index(gc.get_objects(), list(ignore)) if backrefs else None
     try:
         return _draw_with(objs, backrefs, index, ignore, max_depth, filter, too_many,
                           highlight, filename, extra_info, refcounts, namer, output, cull,

@@ -187,11 +187,17 @@ impl ReferrerIndex {
     }
 }
 
-#[pymethods]
+/// A [`ReferrerIndex`] of `objects` (normally `gc.get_objects()`); objects whose `id()`
+/// is in `ignore` are never reported as referrers.
+#[pyfunction]
+pub fn objgraph_referrer_index(
+    objects: &Bound<'_, PyList>,
+    ignore: Vec<usize>,
+) -> PyResult<ReferrerIndex> {
+    ReferrerIndex::new(objects, ignore)
+}
+
 impl ReferrerIndex {
-    /// Walks `objects` (normally `gc.get_objects()`); objects whose `id()` is in `ignore`
-    /// are never reported as referrers.
-    #[new]
     fn new(objects: &Bound<'_, PyList>, ignore: Vec<usize>) -> PyResult<Self> {
         let items = cpython::list_items(objects.as_ptr());
         if items.len() >= u32::MAX as usize - 1 {
@@ -226,7 +232,10 @@ impl ReferrerIndex {
             ignored: ignore.into_iter().collect(),
         })
     }
+}
 
+#[pymethods]
+impl ReferrerIndex {
     /// `gc.get_referrers(obj)` as of the snapshot, less the ignored objects.
     fn referrers<'py>(
         &self,
@@ -550,6 +559,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(objgraph_render_svg, m)?)?;
     m.add_function(wrap_pyfunction!(objgraph_render_html, m)?)?;
     m.add_function(wrap_pyfunction!(objgraph_render_png, m)?)?;
+    m.add_function(wrap_pyfunction!(objgraph_referrer_index, m)?)?;
     m.add_class::<ReferrerIndex>()?;
     Ok(())
 }
