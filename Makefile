@@ -39,10 +39,11 @@ test-rust: ## cargo tests of the pure core (unit + property tests)
 test-python: wheel ## pytest with the wheel installed in every CPython 3.10-3.13 found
 	bash scripts/test-matrix.sh dist
 
-lint: $(STAMP) ## cargo fmt --check, clippy -D warnings, ruff
+lint: $(STAMP) ## cargo fmt --check, clippy -D warnings, ruff, the import contract
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -q -- -D warnings
-	$(VENV)/bin/ruff check python tests benches examples
+	$(VENV)/bin/ruff check python tests benches examples scripts
+	$(PY) scripts/check_import_contract.py
 
 fmt: $(STAMP) ## Format Rust and Python code
 	cargo fmt --all

@@ -21,6 +21,21 @@ from ._errors import RefscopeError
 from ._report import Cycle, CycleEntry, CycleGroup, CycleReport, FixHint
 from .monitor import Monitor
 
+# --- Terminal output (used by refscope.cli; public so other tools decide the same way) ---
+
+
+def color_wanted(stream: object) -> bool:
+    """Whether text written to ``stream`` should be coloured: ``stream.isatty()`` is true
+    and the ``NO_COLOR`` environment variable is unset or empty. ``CycleReport.to_text()``
+    decides this for stdout; pass ``color=refscope.color_wanted(sys.stderr)`` when the
+    text goes elsewhere."""
+    from ._report import _colour_wanted
+
+    return _colour_wanted(stream)
+
+
+# --- end of terminal output ---
+
 try:
     __version__ = _version("refscope")
 except _PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -39,6 +54,7 @@ __all__ = [
     "assert_no_cycles",
     "capture",
     "collect",
+    "color_wanted",
     "find_circular_references",
     "find_cycles",
     "__version__",

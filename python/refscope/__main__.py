@@ -1,8 +1,8 @@
-"""`python -m refscope`: the same as the `refscope` command (see refscope._cli)."""
+"""`python -m refscope`: the same as the `refscope` command (see refscope.cli)."""
 
 import sys
 
-from ._cli import main
+from refscope.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 from . import _core
 from ._report import CycleReport
+from ._saferepr import guarded_repr
 
 # Serialises refscope's own changes to gc's debug flags and gc.garbage.
 _gc_state_lock = threading.RLock()
@@ -84,7 +85,7 @@ def find_cycles(
             objects,
             keep_objects=keep_objects,
             frame_locals=frame_locals,
-            repr_locals=bool(repr_locals),
+            local_repr=guarded_repr if repr_locals else None,
             materialize_dicts=bool(materialize_dicts),
         )
     return CycleReport(analysis)

@@ -1,5 +1,6 @@
 """Type stubs of refscope's private native module (users import `refscope`)."""
 
+from collections.abc import Callable
 from os import PathLike
 from typing import Any, final
 
@@ -62,9 +63,11 @@ def analyze(
     keep_objects: bool = True,
     frame_locals: bool = True,
     fold_instance_dicts: bool = True,
-    repr_locals: bool = False,
+    local_repr: Callable[[Any], str] | None = None,
     materialize_dicts: bool = False,
 ) -> CycleAnalysis: ...
+
+def _internal_error_for_tests() -> None: ...
 
 # --- refscope.objgraph support ---
 

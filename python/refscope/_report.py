@@ -88,7 +88,7 @@ class FixHint(NamedTuple):
     fix: str
     """Stable name of the fix: ``weakmethod``, ``weak-closure``, ``weakref-back-reference``,
     ``del-exception``, ``clear-traceback``, ``clear-frame-local``, ``context-manager``,
-    ``weakref`` or ``none-needed``."""
+    ``weakref``, ``clear-namespace``, ``self-recursive-closure`` or ``none-needed``."""
     advice: str
     """What to change."""
     why: str

@@ -122,7 +122,7 @@ def test_a_script_that_raises_gets_its_traceback_its_report_and_exit_code_1(tmp_
     assert traceback_part.startswith("Traceback (most recent call last):")
     assert 'File "script.py", line 19, in <module>' in traceback_part
     assert traceback_part.rstrip().endswith("RuntimeError: the script failed")
-    assert "_cli.py" not in traceback_part  # only the script's frames, as python shows
+    assert "refscope" not in traceback_part  # only the script's frames, as python shows
     assert "__main__.Node .me" in report_part
 
 
@@ -304,8 +304,56 @@ def test_a_non_daemon_thread_is_waited_for_and_its_cycles_reported(tmp_path):
 def test_a_syntax_error_is_reported_like_python_with_exit_code_1(tmp_path):
     write_script(tmp_path, "def broken(:\n    pass\n")
     result = refscope("run", "script.py", cwd=tmp_path, check_code=1)
+    python = subprocess.run(
+        [sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    # the error only, as python prints it (which names the script by its absolute path)
+    assert result.stderr.replace('"script.py"', f'"{tmp_path / "script.py"}"') == python.stderr
+    assert result.stderr.startswith('  File "script.py", line 1\n')
     assert "SyntaxError" in result.stderr
-    assert "refscope: " not in result.stderr  # nothing ran, so no report
+    assert "refscope" not in result.stderr  # nothing ran, so no report
+
+
+def unwritable_directory(tmp_path):
+    """A directory this process cannot create files in (root ignores permission bits)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    for candidate in (locked, Path("/sys"), Path("/proc/self")):
+        try:
+            (candidate / "probe.txt").open("a").close()
+        except OSError:
+            return candidate
+        (candidate / "probe.txt").unlink()
+    pytest.skip("no unwritable directory on this machine")
+
+
+def test_an_unwritable_output_path_is_a_usage_error_before_the_script_runs(tmp_path):
+    write_script(tmp_path, "raise SystemExit('the script must not run')\n")
+    target = unwritable_directory(tmp_path) / "report.html"
+    result = refscope("run", "-o", str(target), "script.py", cwd=tmp_path, check_code=2)
+    assert f"refscope run: error: -o '{target}': cannot write there: " in result.stderr
+    assert "usage: refscope run" in result.stderr
+    assert "the script must not run" not in result.stderr
+    assert not target.exists()
+
+
+def test_an_existing_output_file_is_checked_without_being_changed(tmp_path):
+    write_script(tmp_path, "raise SystemExit('the script must not run')\n")
+    (tmp_path / "report.csv.txt").write_text("kept")
+    refscope("run", "-o", "nowhere/r.txt", "script.py", cwd=tmp_path, check_code=2)
+    result = refscope("run", "-o", "report.csv.txt", "script.py", cwd=tmp_path, check_code=1)
+    assert result.stderr.startswith("the script must not run")  # it ran: the path was fine
+    assert (tmp_path / "report.csv.txt").read_text().startswith("refscope: 0 cycles")
+
+
+def test_one_cycle_is_counted_in_the_singular(tmp_path):
+    write_script(tmp_path, "ring = []\nring.append(ring)\ndel ring\n")
+    result = refscope(
+        "run", "--fail-on-cycles", "-o", "report.txt", "script.py", cwd=tmp_path, check_code=3
+    )
+    assert result.stderr.startswith("refscope: 1 cycle (1 shape) among 1 object; report written")
+    assert "refscope: the script created 1 reference cycle (exit code 3" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -350,6 +398,14 @@ def test_bad_arguments_are_a_usage_error_with_exit_code_2(tmp_path, args, messag
     assert message in result.stderr
     assert "usage: refscope" in result.stderr
     assert "the script must not run" not in result.stderr
+
+
+def test_the_top_level_help_lists_every_command_of_the_cli_package(tmp_path):
+    from refscope.cli import command_modules
+
+    result = refscope("--help", cwd=tmp_path, check_code=0)
+    for name, module in command_modules().items():
+        assert re.search(rf"^    {name} +{re.escape(module.HELP.split()[0])}", result.stdout, re.M)
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["demo"]], ids=["top", "run", "demo"])

@@ -196,3 +196,62 @@ def test_a_list_that_contains_itself_gets_no_hint():
     ring.append(ring)
     group = only_group(refscope.find_cycles([ring]))
     assert group.hint is None
+
+
+class Owner:
+    def __init__(self):
+        self.parts = [Part(self)]
+
+
+class Part:
+    def __init__(self, owner):
+        setattr(self, "my owner", owner)
+
+
+class Tree:
+    def __init__(self):
+        self.children = [Leaf(self)]
+
+
+class Leaf:
+    def __init__(self, tree):
+        self._parent = tree
+
+
+def test_an_attribute_set_with_setattr_is_read_with_getattr_in_the_advice(no_automatic_gc):
+    Owner()
+    group = only_group(refscope.collect())
+    assert group.hint.fix == "weakref-back-reference"
+    assert "getattr(self, 'my owner')()" in group.hint.advice
+    assert "self.[" not in group.hint.advice
+
+
+def test_a_leading_underscore_is_kept_in_the_advice(no_automatic_gc):
+    Tree()
+    group = only_group(refscope.collect())
+    assert hinted_edge(group) == ("Leaf", "._parent")
+    assert "self._parent()" in group.hint.advice
+
+
+def test_functions_defined_by_exec_in_a_namespace_get_a_namespace_hint(no_automatic_gc):
+    namespace = {}
+    exec("def handler():\n    return 1\n", namespace)
+    del namespace["__builtins__"]
+    del namespace
+    group = only_group(refscope.collect())
+    assert group.hint.fix == "clear-namespace"
+    assert "namespace.clear()" in group.hint.advice
+
+
+def make_recursive_helper():
+    def walk(n):
+        return 0 if n == 0 else walk(n - 1)
+
+    return walk(3)
+
+
+def test_a_recursive_nested_function_is_explained_as_such(no_automatic_gc):
+    make_recursive_helper()
+    group = only_group(refscope.collect())
+    assert group.hint.fix == "self-recursive-closure"
+    assert "`walk`" in group.hint.advice

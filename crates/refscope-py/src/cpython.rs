@@ -148,6 +148,280 @@ pub fn generic_getattr(obj: ObjPtr, name: &CStr) -> Option<ObjPtr> {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Type facts through `type`'s own descriptors.
+//
+// Looking an attribute up on a class (`PyObject_GetAttr(cls, "__dictoffset__")`, even the
+// generic lookup) consults the *metaclass* first: a metaclass attribute or property named
+// `__dictoffset__`, `__module__` or `__basicsize__` shadows `type`'s own member, returns
+// whatever it likes and may run user code. refscope instead calls the descriptors that
+// `type` (and `BaseException`) define for these names, taken once from `type.__dict__`:
+// member descriptors read the PyTypeObject field (`PyMember_GetOne`, Python/structmember.c)
+// and getset descriptors call type's C getter (`type_qualname`, `type_module`, `type_dict`
+// in Objects/typeobject.c), whatever the metaclass defines. They work under the limited API
+// on every CPython version (3.10–3.13 checked), unlike reading PyTypeObject fields directly.
+// ---------------------------------------------------------------------------------------
+
+/// An attribute of a class read through `type`'s own descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeAttr {
+    /// `tp_name`-derived or `ht_qualname` (getset `type_qualname`).
+    Qualname,
+    /// `__module__` from the class's own dict, or `tp_name`'s prefix (getset `type_module`).
+    Module,
+    /// A mappingproxy of `tp_dict` (getset `type_dict`).
+    Dict,
+    /// `tp_bases` (getset `type_get_bases`).
+    Bases,
+    /// `tp_mro` (member).
+    Mro,
+    /// `tp_base` (member).
+    Base,
+    /// `tp_basicsize` (member).
+    BasicSize,
+    /// `tp_itemsize` (member).
+    ItemSize,
+    /// `tp_dictoffset` (member).
+    DictOffset,
+}
+
+const TYPE_ATTRS: [(TypeAttr, &CStr); 9] = [
+    (TypeAttr::Qualname, c"__qualname__"),
+    (TypeAttr::Module, c"__module__"),
+    (TypeAttr::Dict, c"__dict__"),
+    (TypeAttr::Bases, c"__bases__"),
+    (TypeAttr::Mro, c"__mro__"),
+    (TypeAttr::Base, c"__base__"),
+    (TypeAttr::BasicSize, c"__basicsize__"),
+    (TypeAttr::ItemSize, c"__itemsize__"),
+    (TypeAttr::DictOffset, c"__dictoffset__"),
+];
+
+/// The builtin descriptors refscope calls directly; each holds a strong reference for the
+/// life of the process (they belong to static types, which are never freed).
+struct BuiltinDescriptors {
+    type_attrs: [usize; TYPE_ATTRS.len()],
+    exception_args: usize,
+    method_descriptor_type: usize,
+}
+
+static BUILTIN_DESCRIPTORS: std::sync::OnceLock<BuiltinDescriptors> = std::sync::OnceLock::new();
+
+/// Borrowed `owner.__dict__[name]` of a static builtin type, found by pointer-free string
+/// comparison over `PyDict_Next` (no `__eq__`/`__hash__` runs).
+fn static_type_member(owner: *mut ffi::PyTypeObject, name: &CStr) -> Option<ObjPtr> {
+    let dict = class_dict(owner)?;
+    let wanted = name.to_str().ok()?;
+    let mut found = None;
+    for_each_dict_item(dict, |key, value| {
+        if str_text(key).as_deref() == Some(wanted) {
+            found = Some(value);
+            false
+        } else {
+            true
+        }
+    });
+    found
+}
+
+/// Reads the descriptors once (module initialisation). Needs the GIL.
+pub fn load_builtin_descriptors() -> Result<(), &'static str> {
+    if BUILTIN_DESCRIPTORS.get().is_some() {
+        return Ok(());
+    }
+    // SAFETY: PyType_Type and PyExc_BaseException are static objects of the interpreter.
+    let (type_type, base_exception, list_type) = unsafe {
+        (
+            std::ptr::addr_of_mut!(ffi::PyType_Type),
+            ffi::PyExc_BaseException as *mut ffi::PyTypeObject,
+            std::ptr::addr_of_mut!(ffi::PyList_Type),
+        )
+    };
+    let mut type_attrs = [0usize; TYPE_ATTRS.len()];
+    for (slot, (_, name)) in type_attrs.iter_mut().zip(TYPE_ATTRS) {
+        let descr = static_type_member(type_type, name).ok_or("type lacks a descriptor")?;
+        // SAFETY: keeping the descriptor alive for the life of the process.
+        unsafe { ffi::Py_IncRef(descr) };
+        *slot = descr as usize;
+    }
+    let args = static_type_member(base_exception, c"args").ok_or("BaseException.args")?;
+    let sizeof = static_type_member(list_type, c"__sizeof__").ok_or("list.__sizeof__")?;
+    // SAFETY: as above.
+    unsafe { ffi::Py_IncRef(args) };
+    let descriptors = BuiltinDescriptors {
+        type_attrs,
+        exception_args: args as usize,
+        method_descriptor_type: type_of(sizeof) as usize,
+    };
+    if BUILTIN_DESCRIPTORS.set(descriptors).is_err() {
+        // Another thread won (cannot happen with the GIL held); our references leak, once.
+    }
+    Ok(())
+}
+
+fn builtin_descriptors() -> Option<&'static BuiltinDescriptors> {
+    BUILTIN_DESCRIPTORS.get()
+}
+
+/// New reference to `descr.__get__(obj, type(obj))`, calling the descriptor's C slot.
+fn call_descriptor(descr: ObjPtr, obj: ObjPtr) -> Option<ObjPtr> {
+    let get = slot(type_of(descr), ffi::Py_tp_descr_get);
+    if get.is_null() {
+        return None;
+    }
+    // SAFETY: tp_descr_get has the descrgetfunc signature (object.h); `descr` is a member,
+    // getset or method descriptor of a builtin type whose getter is C code that checks
+    // `obj`'s type (descr_check in Objects/descrobject.c) and reads its C struct. A NULL
+    // result comes with an exception set, which we clear.
+    unsafe {
+        let get = std::mem::transmute::<*mut c_void, ffi::descrgetfunc>(get);
+        let value = get(descr, obj, type_of(obj) as ObjPtr);
+        if value.is_null() {
+            ffi::PyErr_Clear();
+            None
+        } else {
+            Some(value)
+        }
+    }
+}
+
+/// True for type objects (instances of `type` or of a metaclass), read from tp_flags.
+pub fn is_type(obj: ObjPtr) -> bool {
+    type_flags(type_of(obj)) & (ffi::Py_TPFLAGS_TYPE_SUBCLASS as u64) != 0
+}
+
+/// New reference to attribute `which` of class `tp`, read by `type`'s own descriptor.
+pub fn type_attr(tp: *mut ffi::PyTypeObject, which: TypeAttr) -> Option<ObjPtr> {
+    let descriptors = builtin_descriptors()?;
+    if !is_type(tp as ObjPtr) {
+        return None;
+    }
+    let position = TYPE_ATTRS.iter().position(|(attr, _)| *attr == which)?;
+    call_descriptor(descriptors.type_attrs[position] as ObjPtr, tp as ObjPtr)
+}
+
+/// A numeric attribute of a class (`__basicsize__`, `__dictoffset__`...), from its C struct.
+pub fn type_number(tp: *mut ffi::PyTypeObject, which: TypeAttr) -> Option<i64> {
+    let value = type_attr(tp, which)?;
+    let number = int_value(value);
+    decref(value);
+    number
+}
+
+/// A text attribute of a class (`__qualname__`, `__module__`), None unless a str.
+pub fn type_text(tp: *mut ffi::PyTypeObject, which: TypeAttr) -> Option<String> {
+    let value = type_attr(tp, which)?;
+    let text = str_text(value);
+    decref(value);
+    text
+}
+
+/// Borrowed `tp_dict` of a class: the dict behind `type.__dict__`'s mappingproxy, found by
+/// traversing the proxy (mappingproxy_traverse visits only its mapping), so neither the
+/// proxy's methods nor the metaclass run.
+pub fn class_dict(tp: *mut ffi::PyTypeObject) -> Option<ObjPtr> {
+    // SAFETY: PyType_Type is static; for it (and during loading) the descriptor table may
+    // not exist yet, so fall back to PyObject_GenericGetAttr on `type` itself, whose
+    // metaclass is `type` (no user code can be involved).
+    let proxy = match builtin_descriptors() {
+        Some(_) => type_attr(tp, TypeAttr::Dict)?,
+        None => generic_getattr(tp as ObjPtr, c"__dict__")?,
+    };
+    let mut dict: Option<ObjPtr> = None;
+    let slots = TraverseSlots::of(type_of(proxy));
+    let _ = for_each_referent(&slots, proxy, &mut |referent| {
+        // SAFETY: PyDict_Check reads the type of a live referent.
+        if dict.is_none() && unsafe { ffi::PyDict_Check(referent) } != 0 {
+            dict = Some(referent);
+        }
+    });
+    // The class holds its tp_dict, so the borrowed dict outlives the proxy we drop here.
+    decref(proxy);
+    dict
+}
+
+/// Borrowed value of `name` in the first class of `tp`'s MRO whose own dict has it, as
+/// `_PyType_Lookup` finds it (Objects/typeobject.c), but comparing keys as text over
+/// `PyDict_Next` so no key's `__eq__`/`__hash__` runs and no metaclass is consulted.
+pub fn type_lookup(tp: *mut ffi::PyTypeObject, name: &str) -> Option<ObjPtr> {
+    let mro = type_attr(tp, TypeAttr::Mro)?;
+    let mut found = None;
+    // SAFETY: tp_mro is a tuple (PyTuple_Check guards a NULL/None mro of a type being
+    // built); its items are borrowed while we hold the tuple.
+    let count = unsafe {
+        if ffi::PyTuple_Check(mro) != 0 {
+            ffi::PyTuple_Size(mro)
+        } else {
+            0
+        }
+    };
+    for i in 0..count {
+        // SAFETY: i is in range of the tuple we hold.
+        let cls = unsafe { ffi::PyTuple_GetItem(mro, i) };
+        if cls.is_null() || !is_type(cls) {
+            continue;
+        }
+        let Some(dict) = class_dict(cls as *mut ffi::PyTypeObject) else {
+            continue;
+        };
+        for_each_dict_item(dict, |key, value| {
+            if str_text(key).as_deref() == Some(name) {
+                found = Some(value);
+                false
+            } else {
+                true
+            }
+        });
+        if found.is_some() {
+            break;
+        }
+    }
+    decref(mro);
+    found
+}
+
+/// New reference to the `__sizeof__` that `tp`'s MRO resolves to, when it is a builtin C
+/// method (a `method_descriptor`, as `list.__sizeof__` or `object.__sizeof__`); None when
+/// a Python class defines its own `__sizeof__` (refscope never calls it). Found without
+/// the instance: its own `__dict__` and `__getattribute__` are not consulted
+/// (`weakref.proxy` and `super` forward attribute lookups; this does not), which is also
+/// how `sys.getsizeof` finds it (`_PyObject_LookupSpecial` on the type).
+pub fn builtin_sizeof_method(tp: *mut ffi::PyTypeObject) -> Option<ObjPtr> {
+    let descriptors = builtin_descriptors()?;
+    let method = type_lookup(tp, "__sizeof__")?;
+    if type_of(method) as usize != descriptors.method_descriptor_type {
+        return None;
+    }
+    // SAFETY: a borrowed value of a live class dict; the caller gets its own reference.
+    unsafe { ffi::Py_IncRef(method) };
+    Some(method)
+}
+
+/// `method(obj)` for a method from [`builtin_sizeof_method`] of `obj`'s type.
+pub fn call_sizeof(method: ObjPtr, obj: ObjPtr) -> Option<i64> {
+    // SAFETY: `method` is a method_descriptor of a builtin type (C code) that the caller
+    // holds; it type-checks `obj` (descr_check). The result is a new reference or NULL
+    // with an exception set, which we clear.
+    unsafe {
+        let result =
+            ffi::PyObject_CallFunctionObjArgs(method, obj, std::ptr::null_mut::<ffi::PyObject>());
+        if result.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let size = int_value(result);
+        ffi::Py_DecRef(result);
+        size
+    }
+}
+
+/// New reference to an exception's `args`, read by `BaseException`'s own getter
+/// (BaseException_get_args), never a subclass's `args` property.
+pub fn exception_args(exc: ObjPtr) -> Option<ObjPtr> {
+    let descriptors = builtin_descriptors()?;
+    call_descriptor(descriptors.exception_args as ObjPtr, exc)
+}
+
 /// Drops a new reference obtained from this module.
 pub fn decref(obj: ObjPtr) {
     // SAFETY: obj is a new (owned) reference handed out by this module.
@@ -422,15 +696,25 @@ pub fn borrowed(py: pyo3::Python<'_>, obj: ObjPtr) -> pyo3::Bound<'_, pyo3::PyAn
 /// Where an instance keeps its own `__dict__` pointer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DictSlot {
-    /// The type gives instances no `__dict__`.
+    /// The type gives instances no `__dict__` (or refscope does not know where it is on
+    /// this CPython version: then the dict is not looked through, which is safe).
     None,
-    /// CPython 3.11+ "managed dict" (Py_TPFLAGS_MANAGED_DICT): the pointer lives in the
-    /// pre-header, three words before the object (MANAGED_DICT_OFFSET in
+    /// CPython 3.11-3.13 "managed dict" (Py_TPFLAGS_MANAGED_DICT): the pointer lives in
+    /// the pre-header, three words before the object (MANAGED_DICT_OFFSET in
     /// Include/internal/pycore_object.h of 3.12 and 3.13; `_PyObject_ManagedDictPointer`
     /// in 3.11's Objects/object.c).
     Managed { minor: u8 },
     /// `tp_dictoffset` > 0: the pointer is at this offset inside the object.
     Offset(isize),
+    /// `tp_dictoffset` < 0 (a `__dict__` on an int/tuple/bytes subclass, 3.10 and 3.11):
+    /// counted from the end of the variable-size object, as `_PyObject_GetDictPtr` does in
+    /// Objects/object.c of 3.10/3.11:
+    /// `offset + _PyObject_VAR_SIZE(tp, abs(Py_SIZE(obj)))`.
+    FromEnd {
+        offset: isize,
+        basicsize: isize,
+        itemsize: isize,
+    },
 }
 
 /// Py_TPFLAGS_MANAGED_DICT, bit 4 since CPython 3.11 (Include/object.h).
@@ -440,23 +724,30 @@ impl DictSlot {
     /// How instances of heap type `tp` store their dict, on CPython 3.`minor`.
     pub fn of(tp: *mut ffi::PyTypeObject, minor: u8) -> Self {
         if minor >= 11 && type_flags(tp) & TPFLAGS_MANAGED_DICT != 0 {
-            // Checked against 3.11, 3.12, 3.13; 3.14 keeps MANAGED_DICT_OFFSET at -3 words.
-            return DictSlot::Managed { minor };
+            // The pre-header layout was checked against 3.11, 3.12 and 3.13 only.
+            return if (11..=13).contains(&minor) {
+                DictSlot::Managed { minor }
+            } else {
+                DictSlot::None
+            };
         }
-        let offset = generic_getattr(tp as ObjPtr, c"__dictoffset__")
-            .and_then(|v| {
-                let n = int_value(v);
-                decref(v);
-                n
-            })
-            .unwrap_or(0);
-        // A negative offset (counted from the end of a variable-size object) is left out:
-        // such types (int/tuple/bytes subclasses with a __dict__) are rare in cycles.
+        let offset = type_number(tp, TypeAttr::DictOffset).unwrap_or(0);
         if offset > 0 {
-            DictSlot::Offset(offset as isize)
-        } else {
-            DictSlot::None
+            return DictSlot::Offset(offset as isize);
         }
+        // 3.12+ gives every such type a managed dict (tp_dictoffset == -1), handled above.
+        if offset < 0 && offset != -1 && (10..=11).contains(&minor) {
+            let basicsize = type_number(tp, TypeAttr::BasicSize).unwrap_or(0);
+            let itemsize = type_number(tp, TypeAttr::ItemSize).unwrap_or(0);
+            if basicsize > 0 && itemsize > 0 {
+                return DictSlot::FromEnd {
+                    offset: offset as isize,
+                    basicsize: basicsize as isize,
+                    itemsize: itemsize as isize,
+                };
+            }
+        }
+        DictSlot::None
     }
 
     /// The instance's own dict if it exists already; never creates one.
@@ -478,6 +769,20 @@ impl DictSlot {
             DictSlot::Offset(offset) => unsafe {
                 *((obj as *const u8).offset(offset) as *const usize)
             },
+            DictSlot::FromEnd {
+                offset,
+                basicsize,
+                itemsize,
+            } => {
+                // SAFETY: the type is a variable-size type (itemsize > 0), so the object
+                // is a PyVarObject; the computed slot is where CPython itself keeps the
+                // dict pointer (_PyObject_GetDictPtr, 3.10/3.11), inside the allocation.
+                let items = unsafe { ffi::Py_SIZE(obj) }.unsigned_abs() as isize;
+                let pointer = std::mem::size_of::<usize>() as isize;
+                let size = (basicsize + items * itemsize + pointer - 1) & !(pointer - 1);
+                // SAFETY: as above.
+                unsafe { *((obj as *const u8).offset(size + offset) as *const usize) }
+            }
         };
         // SAFETY: a non-null dict pointer names a live dict owned by the object.
         (raw != 0 && unsafe { ffi::PyDict_Check(raw as ObjPtr) } != 0).then_some(raw as ObjPtr)
@@ -515,33 +820,20 @@ impl OwnedRefs {
         self.taken = i + 1;
     }
 
-    /// A list that takes over the references, in order (all must have been taken).
-    pub fn into_list(
-        mut self,
-        py: pyo3::Python<'_>,
-    ) -> pyo3::PyResult<pyo3::Bound<'_, pyo3::types::PyList>> {
+    /// Owned handles that take over the references, in order (all must have been taken).
+    pub fn into_owned(mut self, py: pyo3::Python<'_>) -> Vec<pyo3::Py<pyo3::PyAny>> {
         assert_eq!(
             self.taken,
             self.objects.len(),
-            "every reference is taken before into_list"
+            "every reference is taken before into_owned"
         );
         let refs = std::mem::take(&mut self.objects);
         self.taken = 0;
-        // SAFETY: PyList_New returns a new list with NULL slots (or NULL with an error);
-        // PyList_SetItem steals each reference we own and cannot fail for an index in range.
-        unsafe {
-            let list = ffi::PyList_New(refs.len() as ffi::Py_ssize_t);
-            if list.is_null() {
-                for obj in refs {
-                    ffi::Py_DecRef(obj);
-                }
-                return Err(pyo3::PyErr::fetch(py));
-            }
-            for (i, obj) in refs.into_iter().enumerate() {
-                ffi::PyList_SetItem(list, i as ffi::Py_ssize_t, obj);
-            }
-            Ok(pyo3::Bound::from_owned_ptr(py, list).cast_into_unchecked())
-        }
+        refs.into_iter()
+            // SAFETY: each pointer carries one strong reference taken by `take_reference`,
+            // which the handle adopts.
+            .map(|obj| unsafe { pyo3::Bound::from_owned_ptr(py, obj) }.unbind())
+            .collect()
     }
 }
 

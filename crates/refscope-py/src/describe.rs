@@ -5,7 +5,7 @@
 //! through `getattr` only on builtin types that cannot be subclassed (frame, function,
 //! method, cell, code, traceback, generator), whose attributes are C getters.
 
-use crate::cpython::{self, DictSlot, ObjPtr, TypeFlags};
+use crate::cpython::{self, DictSlot, ObjPtr, TypeAttr, TypeFlags};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -61,8 +61,9 @@ impl KnownTypes {
 }
 
 /// What refscope caches per type while describing one report.
-#[derive(Clone)]
 struct TypeFacts {
+    /// The builtin `__sizeof__` the type resolves to (see `cpython::builtin_sizeof_method`).
+    sizeof_method: Option<Py<PyAny>>,
     /// Where instances keep their `__dict__` (read without creating it).
     dict_slot: DictSlot,
     name: String,
@@ -91,6 +92,9 @@ pub struct Describer<'py> {
     /// When set (`repr_locals=True`), frame locals are shown with this guarded `repr()`
     /// (`refscope._saferepr.guarded_repr`) instead of safe descriptions.
     pub local_repr: Option<Bound<'py, PyAny>>,
+    /// An exception that must reach the caller (`KeyboardInterrupt` from a user
+    /// `__repr__`): describing stops adding reprs once it is set.
+    pending_error: Option<PyErr>,
 }
 
 const MAX_TEXT: usize = 60;
@@ -108,15 +112,21 @@ impl<'py> Describer<'py> {
             attribute_names: FxHashMap::default(),
             frame_locals: true,
             local_repr: None,
+            pending_error: None,
         }
     }
 
     fn facts(&mut self, tp: *mut ffi::PyTypeObject) -> Rc<TypeFacts> {
-        let known = self.known;
+        let (known, py) = (self.known, self.py);
         self.types
             .entry(tp as usize)
-            .or_insert_with(|| Rc::new(type_facts(tp, &known)))
+            .or_insert_with(|| Rc::new(type_facts(py, tp, &known)))
             .clone()
+    }
+
+    /// The exception a user `__repr__` raised that must propagate (see `pending_error`).
+    pub fn take_error(&mut self) -> Option<PyErr> {
+        self.pending_error.take()
     }
 
     /// Qualified name of `obj`'s type.
@@ -220,17 +230,12 @@ impl<'py> Describer<'py> {
                     .unwrap_or_else(|| "?".into())
             ),
             ObjectKind::Type => {
-                let name = cpython::generic_getattr(obj, c"__qualname__")
-                    .map(|q| {
-                        let text = cpython::str_text(q);
-                        cpython::decref(q);
-                        text.unwrap_or_else(|| "?".into())
-                    })
+                let name = cpython::type_text(obj as *mut ffi::PyTypeObject, TypeAttr::Qualname)
                     .unwrap_or_else(|| "?".into());
                 format!("class {name}")
             }
             ObjectKind::Exception => {
-                let message = cpython::generic_getattr(obj, c"args").and_then(|args| {
+                let message = cpython::exception_args(obj).and_then(|args| {
                     let first = cpython::sequence_item(
                         args,
                         &TypeFlags {
@@ -314,12 +319,11 @@ impl<'py> Describer<'py> {
 
     fn shallow_size(&mut self, obj: ObjPtr, facts: &TypeFacts) -> u64 {
         let gc_head = if facts.is_gc { 16 } else { 0 };
-        if !facts.flags.is_heap_type {
-            // A static type's __sizeof__ is C code: safe to call, and exact.
-            if let Ok(size) = self.bound(obj).call_method0("__sizeof__") {
-                if let Some(v) = cpython::int_value(size.as_ptr()) {
-                    return v.max(0) as u64 + gc_head;
-                }
+        if let Some(method) = &facts.sizeof_method {
+            // A builtin C `__sizeof__` (found on the type, never through the instance):
+            // safe to call, and exact, as sys.getsizeof would say.
+            if let Some(v) = cpython::call_sizeof(method.as_ptr(), obj) {
+                return v.max(0) as u64 + gc_head;
             }
         }
         let mut size = facts.basicsize;
@@ -332,7 +336,11 @@ impl<'py> Describer<'py> {
     fn frame_info(&mut self, frame: ObjPtr) -> FrameInfo {
         let location = self.frame_location(frame);
         let mut stack = vec![location.clone()];
-        let mut current = self.builtin_attr(frame, "f_back");
+        let mut current = if self.may_follow_f_back() {
+            self.builtin_attr(frame, "f_back")
+        } else {
+            None
+        };
         while let Some(f) = current {
             if f.is_none() || stack.len() >= MAX_STACK {
                 break;
@@ -343,9 +351,15 @@ impl<'py> Describer<'py> {
         let mut locals = Vec::new();
         if self.frame_locals {
             for (name, value) in self.frame_local_items(frame).into_iter().take(MAX_LOCALS) {
-                let summary = match &self.local_repr {
-                    Some(function) => crate::extras::guarded_repr(function, &value),
-                    None => self.short(value.as_ptr()),
+                let summary = match (&self.local_repr, &self.pending_error) {
+                    (Some(function), None) => match crate::extras::guarded_repr(function, &value) {
+                        Ok(text) => text,
+                        Err(error) => {
+                            self.pending_error = Some(error);
+                            break;
+                        }
+                    },
+                    _ => self.short(value.as_ptr()),
                 };
                 locals.push((name, summary));
             }
@@ -381,6 +395,9 @@ impl<'py> Describer<'py> {
     /// `(name, value)` of a frame's locals. `frame.f_locals` is a dict (3.10–3.12) or a
     /// FrameLocalsProxy (3.13+); both are builtin mappings.
     fn frame_local_items(&self, frame: ObjPtr) -> Vec<(String, Bound<'py, PyAny>)> {
+        if !self.may_read_frame_locals() {
+            return Vec::new();
+        }
         let Some(locals) = self.builtin_attr(frame, "f_locals") else {
             return Vec::new();
         };
@@ -415,23 +432,7 @@ impl<'py> Describer<'py> {
         let facts = self.facts(cpython::type_of(src));
         let label = match facts.kind {
             ObjectKind::Frame => self.frame_label(src, dst),
-            ObjectKind::Function => self.attr_label(
-                src,
-                dst,
-                &[
-                    "__closure__",
-                    "__globals__",
-                    "__defaults__",
-                    "__kwdefaults__",
-                    "__code__",
-                    "__annotations__",
-                    "__module__",
-                    "__doc__",
-                    "__name__",
-                    "__qualname__",
-                    "__dict__",
-                ],
-            ),
+            ObjectKind::Function => self.function_label(src, dst),
             ObjectKind::Method => self.attr_label(src, dst, &["__self__", "__func__"]),
             ObjectKind::Cell => self.attr_label(src, dst, &["cell_contents"]),
             ObjectKind::Traceback => self.attr_label(src, dst, &["tb_frame", "tb_next"]),
@@ -440,19 +441,22 @@ impl<'py> Describer<'py> {
                 dst,
                 &["co_consts", "co_names", "co_filename", "co_name"],
             ),
-            ObjectKind::Generator => self.attr_label(
-                src,
-                dst,
-                &[
-                    "gi_frame",
-                    "cr_frame",
-                    "ag_frame",
-                    "gi_code",
-                    "cr_code",
-                    "cr_await",
-                    "gi_yieldfrom",
-                ],
-            ),
+            ObjectKind::Generator => {
+                let frames: &[&'static str] = if self.may_read_generator_frame() {
+                    &["gi_frame", "cr_frame", "ag_frame"]
+                } else {
+                    &[]
+                };
+                self.attr_label(src, dst, frames)
+                    .or_else(|| {
+                        self.attr_label(
+                            src,
+                            dst,
+                            &["gi_code", "cr_code", "cr_await", "gi_yieldfrom"],
+                        )
+                    })
+                    .or_else(|| self.generator_local_label(src, dst))
+            }
             ObjectKind::Type => self.type_label(src, dst),
             _ => None,
         };
@@ -468,6 +472,80 @@ impl<'py> Describer<'py> {
             .unwrap_or_else(|| "?".into())
     }
 
+    /// Label of a function's reference. `__dict__` and `__annotations__` are not read
+    /// through their getters, which create an empty dict when there is none (funcobject.c,
+    /// `func_get_dict`/`func_get_annotations`): the dict is read from its slot, and the
+    /// only other dict func_traverse visits is then the annotations.
+    fn function_label(&self, function: ObjPtr, dst: ObjPtr) -> Option<String> {
+        let label = self.attr_label(
+            function,
+            dst,
+            &[
+                "__closure__",
+                "__globals__",
+                "__defaults__",
+                "__kwdefaults__",
+                "__code__",
+                "__module__",
+                "__doc__",
+                "__name__",
+                "__qualname__",
+            ],
+        );
+        if label.is_some() {
+            return label;
+        }
+        let own_dict =
+            DictSlot::of(cpython::type_of(function), self.known.minor).materialised_dict(function);
+        if own_dict == Some(dst) {
+            Some(".__dict__".into())
+        } else if cpython::is_exact_dict(dst) {
+            Some(".__annotations__".into())
+        } else {
+            None
+        }
+    }
+
+    /// Whether a frame's locals can be read without changing the heap: `frame.f_locals`
+    /// on 3.10-3.12 writes a dict of the locals into the frame (PyFrame_FastToLocals), and
+    /// `gi_frame` on 3.11+ creates a frame object for the generator's frame; 3.13 answers
+    /// with a FrameLocalsProxy (PEP 667). For garbage (`materialise_dicts`) it is harmless.
+    fn may_read_frame_locals(&self) -> bool {
+        self.materialise_dicts || self.known.minor >= 13
+    }
+
+    fn may_read_generator_frame(&self) -> bool {
+        self.materialise_dicts || self.known.minor == 10
+    }
+
+    /// Label of a generator's (coroutine's, async generator's) reference to a local
+    /// variable of its suspended frame: since 3.11 the generator visits its frame's
+    /// locals itself (gen_traverse -> _PyFrame_Traverse), so the edge is generator ->
+    /// value, named by the frame's local.
+    fn generator_local_label(&self, generator: ObjPtr, dst: ObjPtr) -> Option<String> {
+        if !self.may_read_generator_frame() {
+            return None;
+        }
+        let frame = ["gi_frame", "cr_frame", "ag_frame"]
+            .iter()
+            .find_map(|name| self.builtin_attr(generator, name))?;
+        if frame.is_none() || cpython::type_of(frame.as_ptr()) as usize != self.known.frame {
+            return None;
+        }
+        let items = self.frame_local_items(frame.as_ptr());
+        if let Some((name, _)) = items.iter().find(|(_, v)| v.as_ptr() == dst) {
+            return Some(format!("generator frame local {name}"));
+        }
+        if cpython::type_of(dst) as usize == self.known.cell {
+            let contents = self.builtin_attr(dst, "cell_contents")?;
+            let (name, _) = items
+                .iter()
+                .find(|(_, v)| v.as_ptr() == contents.as_ptr())?;
+            return Some(format!("generator frame cell {name}"));
+        }
+        None
+    }
+
     fn attr_label(&self, src: ObjPtr, dst: ObjPtr, names: &[&'static str]) -> Option<String> {
         names.iter().find_map(|name| {
             let value = self.builtin_attr(src, name)?;
@@ -479,9 +557,14 @@ impl<'py> Describer<'py> {
         if let Some(label) = self.attr_label(
             frame,
             dst,
-            &["f_back", "f_code", "f_globals", "f_builtins", "f_trace"],
+            &["f_code", "f_globals", "f_builtins", "f_trace"],
         ) {
             return Some(label);
+        }
+        if self.may_follow_f_back() {
+            if let Some(label) = self.attr_label(frame, dst, &["f_back"]) {
+                return Some(label);
+            }
         }
         let items = self.frame_local_items(frame);
         if let Some((name, _)) = items.iter().find(|(_, v)| v.as_ptr() == dst) {
@@ -496,16 +579,31 @@ impl<'py> Describer<'py> {
                 }
             }
         }
-        self.attr_label(frame, dst, &["f_locals"])
+        if self.may_read_frame_locals() {
+            return self.attr_label(frame, dst, &["f_locals"]);
+        }
+        None
+    }
+
+    /// `frame.f_back` on 3.11+ creates a frame object for the caller's frame when it has
+    /// none yet (PyFrame_GetBack -> _PyFrame_GetFrameObject): harmless for garbage only.
+    fn may_follow_f_back(&self) -> bool {
+        self.materialise_dicts || self.known.minor == 10
     }
 
     fn type_label(&self, cls: ObjPtr, dst: ObjPtr) -> Option<String> {
-        for name in [c"__mro__", c"__bases__", c"__base__", c"__module__"] {
-            if let Some(value) = cpython::generic_getattr(cls, name) {
+        let attrs = [
+            (TypeAttr::Mro, "__mro__"),
+            (TypeAttr::Bases, "__bases__"),
+            (TypeAttr::Base, "__base__"),
+            (TypeAttr::Module, "__module__"),
+        ];
+        for (attr, name) in attrs {
+            if let Some(value) = cpython::type_attr(cls as *mut ffi::PyTypeObject, attr) {
                 let same = value == dst;
                 cpython::decref(value);
                 if same {
-                    return Some(format!(".{}", name.to_string_lossy()));
+                    return Some(format!(".{name}"));
                 }
             }
         }
@@ -562,7 +660,7 @@ impl<'py> Describer<'py> {
                     }
                 }
             }
-            if let Some(args) = cpython::generic_getattr(src, c"args") {
+            if let Some(args) = cpython::exception_args(src) {
                 cpython::decref(args);
                 if args == dst {
                     return Some(".args".into());
@@ -642,7 +740,7 @@ impl<'py> Describer<'py> {
         }
         let mut ordered: Vec<Bound<'py, PyAny>> = Vec::new();
         let mut blocked: Vec<Bound<'py, PyAny>> = Vec::new();
-        if let Some(mro) = cpython::generic_getattr(tp as ObjPtr, c"__mro__") {
+        if let Some(mro) = cpython::type_attr(tp, TypeAttr::Mro) {
             let mro = cpython::owned(self.py, mro);
             if let Ok(classes) = mro.cast::<PyTuple>() {
                 for cls in classes.iter() {
@@ -676,25 +774,28 @@ impl<'py> Describer<'py> {
         names: &mut Vec<Bound<'py, PyAny>>,
         blocked: &mut Vec<Bound<'py, PyAny>>,
     ) {
-        let Some(proxy) = cpython::generic_getattr(cls.as_ptr(), c"__dict__") else {
+        if !cpython::is_type(cls.as_ptr()) {
+            return;
+        }
+        let Some(dict) = cpython::class_dict(cls.as_ptr() as *mut ffi::PyTypeObject) else {
             return;
         };
-        let proxy = cpython::owned(self.py, proxy);
-        let Ok(items) = proxy.call_method0("items") else {
-            return;
-        };
-        let Ok(items) = items.try_iter() else { return };
-        for pair in items.flatten() {
-            let Ok(pair) = pair.cast::<PyTuple>() else {
-                continue;
-            };
-            let (Ok(key), Ok(value)) = (pair.get_item(0), pair.get_item(1)) else {
-                continue;
-            };
+        // Strong references first: what follows calls C getters, and nothing borrowed
+        // from the dict may be used across a call.
+        let mut pairs = Vec::new();
+        cpython::for_each_dict_item(dict, |key, value| {
+            pairs.push((self.bound(key), self.bound(value)));
+            true
+        });
+        for (key, value) in pairs {
             let value_type = cpython::type_of(value.as_ptr());
             let (get, set) = cpython::descriptor_slots(value_type);
-            let user_descriptor = TypeFlags::of(value_type).is_heap_type && get;
-            if set || user_descriptor {
+            // Looking a name up in an instance calls the class attribute's `__get__` when
+            // the instance has no value of its own: a data descriptor always, any other
+            // descriptor (classmethod chains to its function's `__get__` on 3.10-3.12,
+            // user descriptors) then. Only plain functions (a C `__get__` that binds) stay.
+            let plain_function = value_type as usize == self.known.function;
+            if set || (get && !plain_function) {
                 blocked.push(key);
                 continue;
             }
@@ -824,27 +925,12 @@ fn location(entry: &StackEntry) -> String {
     format!("{}:{} in {}", entry.filename, entry.lineno, entry.function)
 }
 
-fn type_facts(tp: *mut ffi::PyTypeObject, known: &KnownTypes) -> TypeFacts {
+fn type_facts(py: Python<'_>, tp: *mut ffi::PyTypeObject, known: &KnownTypes) -> TypeFacts {
     let flags = TypeFlags::of(tp);
-    let text = |name: &std::ffi::CStr| {
-        cpython::generic_getattr(tp as ObjPtr, name).and_then(|v| {
-            let t = cpython::str_text(v);
-            cpython::decref(v);
-            t
-        })
-    };
-    let number = |name: &std::ffi::CStr| {
-        cpython::generic_getattr(tp as ObjPtr, name)
-            .and_then(|v| {
-                let n = cpython::int_value(v);
-                cpython::decref(v);
-                n
-            })
-            .unwrap_or(0)
-            .max(0) as u64
-    };
-    let qualname = text(c"__qualname__").unwrap_or_else(|| "?".into());
-    let module = text(c"__module__").unwrap_or_default();
+    // Read through `type`'s own descriptors: a metaclass cannot shadow them (cpython.rs).
+    let number = |attr: TypeAttr| cpython::type_number(tp, attr).unwrap_or(0).max(0) as u64;
+    let qualname = cpython::type_text(tp, TypeAttr::Qualname).unwrap_or_else(|| "?".into());
+    let module = cpython::type_text(tp, TypeAttr::Module).unwrap_or_default();
     let name = if module.is_empty() || module == "builtins" {
         qualname.clone()
     } else {
@@ -883,6 +969,8 @@ fn type_facts(tp: *mut ffi::PyTypeObject, known: &KnownTypes) -> TypeFacts {
         ObjectKind::Other
     };
     TypeFacts {
+        sizeof_method: cpython::builtin_sizeof_method(tp)
+            .map(|method| cpython::owned(py, method).unbind()),
         dict_slot: if flags.is_heap_type && !flags.is_type {
             DictSlot::of(tp, known.minor)
         } else {
@@ -892,8 +980,8 @@ fn type_facts(tp: *mut ffi::PyTypeObject, known: &KnownTypes) -> TypeFacts {
         qualname,
         flags,
         kind,
-        basicsize: number(c"__basicsize__"),
-        itemsize: number(c"__itemsize__"),
+        basicsize: number(TypeAttr::BasicSize),
+        itemsize: number(TypeAttr::ItemSize),
         is_gc: cpython::type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) != 0,
     }
 }

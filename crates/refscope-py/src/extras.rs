@@ -84,25 +84,25 @@ impl<'py> AllocationSites<'py> {
     }
 }
 
-/// `refscope._saferepr.guarded_repr`, for `repr_locals=True`.
-pub fn guarded_repr_function(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    py.import("refscope._saferepr")?.getattr("guarded_repr")
-}
-
-/// The guarded repr of `value` (the function never raises; a failure to call it at all
-/// is reported the same way).
-pub fn guarded_repr(function: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> String {
+/// The guarded repr of `value`, by the function the Python side passed in
+/// (`refscope._saferepr.guarded_repr`, for `repr_locals=True`). That function turns
+/// ordinary exceptions into text itself; what still escapes it (`KeyboardInterrupt`,
+/// `SystemExit`, anything not an `Exception`) propagates to the caller.
+pub fn guarded_repr(function: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let py = function.py();
     match function.call1((value,)) {
         Ok(text) => {
-            cpython::str_text(text.as_ptr()).unwrap_or_else(|| "<repr failed: not a str>".into())
+            Ok(cpython::str_text(text.as_ptr())
+                .unwrap_or_else(|| "<repr failed: not a str>".into()))
         }
-        Err(error) => format!(
+        Err(error) if !error.is_instance_of::<pyo3::exceptions::PyException>(py) => Err(error),
+        Err(error) => Ok(format!(
             "<repr failed: {}>",
             error
-                .get_type(function.py())
+                .get_type(py)
                 .name()
                 .map(|n| n.to_string())
                 .unwrap_or_default()
-        ),
+        )),
     }
 }

@@ -29,7 +29,7 @@ use refscope_core::report::text::{self, TextOptions};
 use refscope_core::report::{CycleRecord, Report, StackEntry};
 use refscope_core::scc::strongly_connected_components;
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 create_exception!(
     _core,
@@ -57,10 +57,17 @@ fn known_types(py: Python<'_>) -> PyResult<KnownTypes> {
 /// (kept alive only as long as this object, and only when asked), and the report (plain
 /// data), which is described from the objects on first use when they are kept, or at
 /// once when they are not.
-#[pyclass(module = "refscope._core")]
+///
+/// The class is frozen and safe to share between threads: the kept objects sit behind a
+/// lock in a Rust vector (Python code cannot reach or mutate it; gc sees it through
+/// `__traverse__`), and every user of them takes its own handle (`Arc`) first, so
+/// `release()` in one thread never pulls objects from under a description in another.
+#[pyclass(module = "refscope._core", frozen)]
 struct CycleAnalysis {
-    /// Every analysed object, by node id.
-    members: Option<Py<PyList>>,
+    /// Every analysed object, by node id, one strong reference each.
+    members: Mutex<Option<Members>>,
+    /// The Python callable giving the guarded repr of frame locals (`repr_locals=True`).
+    local_repr: Option<Py<PyAny>>,
     /// Component `i`'s objects are `members[n]` for `n` in
     /// `component_members[component_offsets[i]..component_offsets[i + 1]]`.
     component_members: Vec<u32>,
@@ -114,18 +121,20 @@ impl CycleAnalysis {
         if let Some(report) = self.report.get() {
             return Ok(report);
         }
-        let members = self.members(py)?;
+        // Our own handle on the objects: they stay alive for the whole description,
+        // whatever another thread (or code run by a guarded repr) does to the report.
+        let members = self.members()?;
         let report = without_panics("describing the cycles", || self.describe(py, &members))?;
         Ok(self.report.get_or_init(|| report))
     }
 
-    fn describe(&self, py: Python<'_>, members: &Bound<'_, PyList>) -> PyResult<Report> {
-        let objects = cpython::list_items(members.as_ptr());
+    fn describe(&self, py: Python<'_>, members: &Members) -> PyResult<Report> {
+        let objects: Vec<cpython::ObjPtr> = members.iter().map(|o| o.as_ptr()).collect();
         let mut describer = Describer::new(py, known_types(py)?);
         describer.frame_locals = self.options.frame_locals;
         describer.materialise_dicts = self.options.materialize_dicts;
-        if self.options.repr_locals && self.options.frame_locals {
-            describer.local_repr = Some(extras::guarded_repr_function(py)?);
+        if self.options.frame_locals {
+            describer.local_repr = self.local_repr.as_ref().map(|f| f.bind(py).clone());
         }
         let mut report = Report {
             analysed_count: self.analysed_count,
@@ -161,6 +170,9 @@ impl CycleAnalysis {
             }
             report.cycles.push(record);
         }
+        if let Some(error) = describer.take_error() {
+            return Err(error);
+        }
         Ok(report)
     }
 
@@ -174,9 +186,14 @@ impl CycleAnalysis {
         Ok(&self.report(py)?.cycles[index])
     }
 
-    fn members<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        match &self.members {
-            Some(list) => Ok(list.bind(py).clone()),
+    /// A handle on the kept objects (see the type's docs), or why there is none.
+    fn members(&self) -> PyResult<Members> {
+        let guard = self
+            .members
+            .lock()
+            .map_err(|_| RefscopeError::new_err("the report's object list is unusable"))?;
+        match &*guard {
+            Some(members) => Ok(members.clone()),
             None => Err(PyValueError::new_err(
                 "this report did not keep the analysed objects (keep_objects=False, or release() was called); \
                  its text, labels and descriptions are still available",
@@ -212,27 +229,27 @@ impl CycleAnalysis {
     /// True while the analysed objects are kept.
     #[getter]
     fn keeps_objects(&self) -> bool {
-        self.members.is_some()
+        self.members.lock().map(|m| m.is_some()).unwrap_or(false)
     }
 
     /// Objects of cycle `index`, in order (each refers to the next, the last to the first).
     fn cycle_objects<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyList>> {
         let index = self.check_cycle(index)?;
-        let members = self.members(py)?;
-        let items: PyResult<Vec<_>> = self
+        let members = self.members()?;
+        let items: Vec<cpython::ObjPtr> = self
             .positions(index)
             .iter()
-            .map(|&p| members.get_item(p as usize))
+            .map(|&p| members[p as usize].as_ptr())
             .collect();
-        PyList::new(py, items?)
+        cpython::new_list(py, &items)
     }
 
     /// Objects of every cycle, one list per cycle; with `close=True` each list ends with
     /// its first object again (the recipe's format).
     #[pyo3(signature = (close=false))]
     fn all_cycle_objects<'py>(&self, py: Python<'py>, close: bool) -> PyResult<Bound<'py, PyList>> {
-        let members = self.members(py)?;
-        let objects = cpython::list_items(members.as_ptr());
+        let members = self.members()?;
+        let objects: Vec<cpython::ObjPtr> = members.iter().map(|o| o.as_ptr()).collect();
         let mut cycles = Vec::with_capacity(self.cycle_count());
         for index in 0..self.cycle_count() {
             let positions = self.positions(index);
@@ -254,16 +271,16 @@ impl CycleAnalysis {
         index: usize,
     ) -> PyResult<Bound<'py, PyList>> {
         let index = self.check_cycle(index)?;
-        let members = self.members(py)?;
+        let members = self.members()?;
         let (start, end) = (
             self.component_offsets[index] as usize,
             self.component_offsets[index + 1] as usize,
         );
-        let items: PyResult<Vec<_>> = self.component_members[start..end]
+        let items: Vec<cpython::ObjPtr> = self.component_members[start..end]
             .iter()
-            .map(|&n| members.get_item(n as usize))
+            .map(|&n| members[n as usize].as_ptr())
             .collect();
-        PyList::new(py, items?)
+        cpython::new_list(py, &items)
     }
 
     /// Edge labels of cycle `index`: label `i` names the reference from object `i` to `i + 1`.
@@ -362,21 +379,21 @@ impl CycleAnalysis {
     /// The report as text: groups first, largest first, then up to
     /// `max_cycles_per_group` example cycles (0 = all) of the first `max_groups` groups
     /// (0 = all), each listing up to `max_objects_per_cycle` objects (0 = all).
-    #[pyo3(signature = (color=false, max_objects_per_cycle=100, max_cycles_per_group=1, max_groups=100))]
+    #[pyo3(signature = (color=false, max_objects_per_cycle=Limit(100), max_cycles_per_group=Limit(1), max_groups=Limit(100)))]
     fn to_text(
         &self,
         py: Python<'_>,
         color: bool,
-        max_objects_per_cycle: usize,
-        max_cycles_per_group: usize,
-        max_groups: usize,
+        max_objects_per_cycle: Limit,
+        max_cycles_per_group: Limit,
+        max_groups: Limit,
     ) -> PyResult<String> {
         let (report, groups) = (self.report(py)?, self.groups(py)?);
         let options = TextOptions {
             color,
-            max_objects_per_cycle,
-            max_cycles_per_group,
-            max_groups,
+            max_objects_per_cycle: max_objects_per_cycle.0,
+            max_cycles_per_group: max_cycles_per_group.0,
+            max_groups: max_groups.0,
         };
         Ok(text::render(report, groups, &options))
     }
@@ -384,21 +401,30 @@ impl CycleAnalysis {
     /// The report as JSON (format `refscope.report`, version 1): at most `max_groups`
     /// groups, `max_cycles_per_group` cycles per group and `max_objects_per_cycle`
     /// objects per cycle (0 = all, for each), indented by `indent` spaces (None = compact).
-    #[pyo3(signature = (indent=None, max_groups=1000, max_cycles_per_group=10, max_objects_per_cycle=1000))]
+    #[pyo3(signature = (indent=None, max_groups=Limit(1000), max_cycles_per_group=Limit(10), max_objects_per_cycle=Limit(1000)))]
     fn to_json(
         &self,
         py: Python<'_>,
-        indent: Option<usize>,
-        max_groups: usize,
-        max_cycles_per_group: usize,
-        max_objects_per_cycle: usize,
+        indent: Option<Limit>,
+        max_groups: Limit,
+        max_cycles_per_group: Limit,
+        max_objects_per_cycle: Limit,
     ) -> PyResult<String> {
         let (report, groups) = (self.report(py)?, self.groups(py)?);
+        let indent = match indent {
+            Some(Limit(width)) if width > json::MAX_INDENT => {
+                return Err(PyValueError::new_err(format!(
+                    "indent must be between 0 and {} spaces, got {width}",
+                    json::MAX_INDENT
+                )))
+            }
+            indent => indent.map(|Limit(width)| width),
+        };
         let options = JsonOptions {
             indent,
-            max_groups,
-            max_cycles_per_group,
-            max_objects_per_cycle,
+            max_groups: max_groups.0,
+            max_cycles_per_group: max_cycles_per_group.0,
+            max_objects_per_cycle: max_objects_per_cycle.0,
         };
         Ok(py.detach(|| json::render(report, groups, &options)))
     }
@@ -406,19 +432,19 @@ impl CycleAnalysis {
     /// The report as Graphviz DOT source: one cluster per drawn cycle, at most
     /// `max_groups` groups, `max_cycles_per_group` cycles each and
     /// `max_objects_per_cycle` objects per cycle (0 = all, for each).
-    #[pyo3(signature = (max_groups=100, max_cycles_per_group=1, max_objects_per_cycle=50))]
+    #[pyo3(signature = (max_groups=Limit(100), max_cycles_per_group=Limit(1), max_objects_per_cycle=Limit(50)))]
     fn to_dot(
         &self,
         py: Python<'_>,
-        max_groups: usize,
-        max_cycles_per_group: usize,
-        max_objects_per_cycle: usize,
+        max_groups: Limit,
+        max_cycles_per_group: Limit,
+        max_objects_per_cycle: Limit,
     ) -> PyResult<String> {
         let (report, groups) = (self.report(py)?, self.groups(py)?);
         let options = DotOptions {
-            max_groups,
-            max_cycles_per_group,
-            max_objects_per_cycle,
+            max_groups: max_groups.0,
+            max_cycles_per_group: max_cycles_per_group.0,
+            max_objects_per_cycle: max_objects_per_cycle.0,
         };
         Ok(py.detach(|| dot::render(report, groups, &options)))
     }
@@ -426,22 +452,22 @@ impl CycleAnalysis {
     /// The report as one SVG document: a ring per group of cycles (its example), largest
     /// group first, at most `max_groups` rings (0 = all) of at most `max_objects`
     /// objects each (0 = all).
-    #[pyo3(signature = (max_objects=50, max_groups=100))]
-    fn to_svg(&self, py: Python<'_>, max_objects: usize, max_groups: usize) -> PyResult<String> {
+    #[pyo3(signature = (max_objects=Limit(50), max_groups=Limit(100)))]
+    fn to_svg(&self, py: Python<'_>, max_objects: Limit, max_groups: Limit) -> PyResult<String> {
         let (report, groups) = (self.report(py)?, self.groups(py)?);
         let options = SvgOptions {
-            max_objects,
-            max_cycles: max_groups,
+            max_objects: max_objects.0,
+            max_cycles: max_groups.0,
         };
         Ok(py.detach(|| svg::render(report, groups, &options)))
     }
 
     /// The picture of cycle `index` alone, as an SVG document.
-    #[pyo3(signature = (index, max_objects=50))]
-    fn cycle_svg(&self, py: Python<'_>, index: usize, max_objects: usize) -> PyResult<String> {
+    #[pyo3(signature = (index, max_objects=Limit(50)))]
+    fn cycle_svg(&self, py: Python<'_>, index: usize, max_objects: Limit) -> PyResult<String> {
         let cycle = self.cycle(py, index)?;
         let options = SvgOptions {
-            max_objects,
+            max_objects: max_objects.0,
             max_cycles: 0,
         };
         Ok(svg::render_cycle(self.report(py)?, cycle, &options, None))
@@ -449,15 +475,15 @@ impl CycleAnalysis {
 
     /// Renders the HTML report and writes it to `path` (UTF-8) without holding the GIL
     /// and without a Python copy of the page, which matters for reports of many groups.
-    #[pyo3(signature = (path, title, subtitle, max_groups=1000, max_objects=50))]
+    #[pyo3(signature = (path, title, subtitle, max_groups=Limit(1000), max_objects=Limit(50)))]
     fn write_html(
         &self,
         py: Python<'_>,
         path: PathBuf,
         title: String,
         subtitle: String,
-        max_groups: usize,
-        max_objects: usize,
+        max_groups: Limit,
+        max_objects: Limit,
     ) -> PyResult<()> {
         let (report, groups) = (self.report(py)?, self.groups(py)?);
         let options = html_options(title, subtitle, max_groups, max_objects);
@@ -469,14 +495,14 @@ impl CycleAnalysis {
     }
 
     /// The self-contained HTML report, as a string (the Python side writes the file).
-    #[pyo3(signature = (title, subtitle, max_groups=1000, max_objects=50))]
+    #[pyo3(signature = (title, subtitle, max_groups=Limit(1000), max_objects=Limit(50)))]
     fn to_html(
         &self,
         py: Python<'_>,
         title: String,
         subtitle: String,
-        max_groups: usize,
-        max_objects: usize,
+        max_groups: Limit,
+        max_objects: Limit,
     ) -> PyResult<String> {
         let (report, groups) = (self.report(py)?, self.groups(py)?);
         let options = html_options(title, subtitle, max_groups, max_objects);
@@ -485,23 +511,36 @@ impl CycleAnalysis {
 
     /// Stops keeping the analysed objects alive (describing them first, so the text,
     /// labels and groups stay available).
-    fn release(&mut self, py: Python<'_>) -> PyResult<()> {
-        if self.members.is_some() {
+    fn release(&self, py: Python<'_>) -> PyResult<()> {
+        if self.keeps_objects() {
             self.report(py)?;
         }
-        self.members = None;
+        let released = self.members.lock().ok().and_then(|mut m| m.take());
+        // Dropped outside the lock: freeing the objects may run their finalisers, which
+        // may use this report again.
+        drop(released);
         Ok(())
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        if let Some(members) = &self.members {
-            visit.call(members)?;
+        // The lock is only ever held briefly by a thread holding the GIL, so it is free
+        // while gc (which holds the GIL) traverses; `try_lock` never waits regardless.
+        if let Ok(guard) = self.members.try_lock() {
+            if let Some(members) = &*guard {
+                for object in members.iter() {
+                    visit.call(object)?;
+                }
+            }
+        }
+        if let Some(function) = &self.local_repr {
+            visit.call(function)?;
         }
         Ok(())
     }
 
-    fn __clear__(&mut self) {
-        self.members = None;
+    fn __clear__(&self) {
+        let released = self.members.lock().ok().and_then(|mut m| m.take());
+        drop(released);
     }
 }
 
@@ -517,24 +556,32 @@ impl CycleAnalysis {
 ///
 /// `materialize_dicts=True` (for garbage only) lets labelling create an instance's
 /// `__dict__` when no other way names an attribute; by default the heap is left as it is.
-#[pyo3(signature = (objects, *, keep_objects=true, frame_locals=true, fold_instance_dicts=true, repr_locals=false, materialize_dicts=false))]
-#[allow(clippy::too_many_arguments)]
+///
+/// `local_repr`, when given, is called with each frame local to show (the guarded repr of
+/// `repr_locals=True`); exceptions that are not `Exception`s propagate from it.
+#[pyo3(signature = (objects, *, keep_objects=true, frame_locals=true, fold_instance_dicts=true, local_repr=None, materialize_dicts=false))]
 fn analyze(
     py: Python<'_>,
     objects: &Bound<'_, PyList>,
     keep_objects: bool,
     frame_locals: bool,
     fold_instance_dicts: bool,
-    repr_locals: bool,
+    local_repr: Option<Py<PyAny>>,
     materialize_dicts: bool,
 ) -> PyResult<CycleAnalysis> {
     without_panics("analysing the objects", || {
         let options = DescribeOptions {
             frame_locals,
-            repr_locals,
             materialize_dicts,
         };
-        analyze_objects(py, objects, keep_objects, fold_instance_dicts, options)
+        analyze_objects(
+            py,
+            objects,
+            keep_objects,
+            fold_instance_dicts,
+            options,
+            local_repr,
+        )
     })
 }
 
@@ -542,9 +589,11 @@ fn analyze(
 #[derive(Clone, Copy)]
 struct DescribeOptions {
     frame_locals: bool,
-    repr_locals: bool,
     materialize_dicts: bool,
 }
+
+/// The analysed objects, shared by the report and whoever is using them right now.
+type Members = Arc<Vec<Py<PyAny>>>;
 
 /// Runs `f`, turning a Rust panic (a refscope bug) into a `RefscopeError` instead of
 /// pyo3's `PanicException`, which derives from `BaseException` and would escape the
@@ -568,6 +617,7 @@ fn analyze_objects(
     keep_objects: bool,
     fold_instance_dicts: bool,
     options: DescribeOptions,
+    local_repr: Option<Py<PyAny>>,
 ) -> PyResult<CycleAnalysis> {
     let known = known_types(py)?;
     let mut clock = PhaseClock::start();
@@ -619,21 +669,21 @@ fn analyze_objects(
     let analysed_count = walked.nodes.len() as u64;
     let edge_count = walked.graph.edge_count() as u64;
     // The walk took a reference to every node while it had the object in cache.
-    let members = walked.nodes.into_list(py)?;
+    let members: Members = Arc::new(walked.nodes.into_owned(py));
     clock.lap("members");
     // Taken now, not when the report is described: tracing may have stopped by then.
     let sites = extras::AllocationSites::new(py);
     let allocated_at = if sites.is_active() {
-        let objects = cpython::list_items(members.as_ptr());
         cycle_members
             .iter()
-            .map(|&p| sites.of(objects[p as usize]))
+            .map(|&p| sites.of(members[p as usize].as_ptr()))
             .collect()
     } else {
         Vec::new()
     };
-    let mut analysis = CycleAnalysis {
-        members: Some(members.unbind()),
+    let analysis = CycleAnalysis {
+        members: Mutex::new(Some(members)),
+        local_repr,
         component_members,
         component_offsets,
         cycle_offsets,
@@ -674,27 +724,90 @@ impl PhaseClock {
     }
 }
 
+/// A count limit passed from Python (0 = no limit): an `int` from 0 to `u32::MAX`. Out of
+/// range (negative, or huge) is a `ValueError` naming the accepted range, not pyo3's
+/// `OverflowError`; not an int is a `TypeError`, as Python's own APIs answer.
+#[derive(Clone, Copy, Debug)]
+struct Limit(usize);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Limit {
+    type Error = PyErr;
+
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let py = obj.py();
+        // No repr() of the argument in the message: an int subclass's __repr__ is user code.
+        let value = match obj.extract::<i64>() {
+            Ok(value) => value.to_string(),
+            Err(error) if error.is_instance_of::<pyo3::exceptions::PyOverflowError>(py) => {
+                "an int beyond 64 bits".to_string()
+            }
+            Err(error) => return Err(error),
+        };
+        match value.parse::<i64>() {
+            Ok(n) if (0..=u32::MAX as i64).contains(&n) => Ok(Limit(n as usize)),
+            _ => Err(PyValueError::new_err(format!(
+                "limits are counts from 0 (no limit) to {}, got {value}",
+                u32::MAX
+            ))),
+        }
+    }
+}
+
 /// Options of the HTML page: `max_groups` sections, each picture capped at `max_objects`.
 fn html_options(
     title: String,
     subtitle: String,
-    max_groups: usize,
-    max_objects: usize,
+    max_groups: Limit,
+    max_objects: Limit,
 ) -> HtmlOptions {
     HtmlOptions {
         title,
         subtitle,
-        max_groups,
+        max_groups: max_groups.0,
         svg: SvgOptions {
-            max_objects,
+            max_objects: max_objects.0,
             max_cycles: 0,
         },
     }
 }
 
+/// Panics inside refscope's panic guard: tests check that a panic reaches Python as a
+/// `RefscopeError` and that nothing is printed to the host's stderr.
+#[pyfunction]
+fn _internal_error_for_tests() -> PyResult<()> {
+    without_panics("running the panic self-test", || -> PyResult<()> {
+        panic!("deliberate panic for tests")
+    })
+}
+
+/// A panic inside refscope is a bug that reaches the caller as a `RefscopeError` (see
+/// [`without_panics`]); Rust's default hook would also print it with a backtrace hint to
+/// the host's stderr. This hook keeps refscope's own panics quiet (set
+/// `REFSCOPE_DEBUG_PANICS=1` to see them) and hands every other panic of the process to
+/// the hook that was installed before.
+fn install_quiet_panic_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let ours = info
+                .location()
+                .is_some_and(|location| location.file().contains("refscope-"));
+            if !ours || std::env::var_os("REFSCOPE_DEBUG_PANICS").is_some() {
+                previous(info);
+            }
+        }));
+    });
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    install_quiet_panic_hook();
+    cpython::load_builtin_descriptors().map_err(|what| {
+        RefscopeError::new_err(format!("this CPython lacks a builtin descriptor: {what}"))
+    })?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
+    m.add_function(wrap_pyfunction!(_internal_error_for_tests, m)?)?;
     m.add_class::<CycleAnalysis>()?;
     m.add("RefscopeError", m.py().get_type::<RefscopeError>())?;
     objgraph_support::register(m)?;

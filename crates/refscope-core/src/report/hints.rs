@@ -55,6 +55,11 @@ pub enum FixKind {
     ContextManager,
     /// A weak reference on the edge (no better-known pattern matched).
     WeakReference,
+    /// A namespace dict made for `exec`/`compile` holds functions whose `__globals__` is
+    /// that dict: clear or reuse the namespace.
+    ClearNamespace,
+    /// A nested function that calls itself by name captures its own cell.
+    SelfRecursiveClosure,
     /// The cycle is part of how Python works (classes); nothing to break.
     NoneNeeded,
 }
@@ -71,10 +76,15 @@ impl FixKind {
             FixKind::WeakBackReference => "weakref-back-reference",
             FixKind::ContextManager => "context-manager",
             FixKind::WeakReference => "weakref",
+            FixKind::ClearNamespace => "clear-namespace",
+            FixKind::SelfRecursiveClosure => "self-recursive-closure",
             FixKind::NoneNeeded => "none-needed",
         }
     }
 }
+
+/// Label prefix of a suspended generator's (or coroutine's) frame local.
+const GENERATOR_LOCAL: &str = "generator frame local ";
 
 /// Attribute names that usually point back at an owner.
 const BACK_POINTER_WORDS: &[&str] = &[
@@ -119,10 +129,34 @@ impl<'a> Walk<'a> {
     }
 }
 
+/// The attribute an edge label names: `.child` and `.__dict__['child']` give `child`
+/// (leading underscores kept: `._parent` is `_parent`), `.__dict__['my parent']` gives
+/// `my parent` (set with `setattr`).
 fn attribute_name(label: &str) -> Option<&str> {
     let name = label.strip_prefix('.')?;
-    let name = name.strip_prefix("__dict__").unwrap_or(name);
-    Some(name.trim_start_matches('_'))
+    match name.strip_prefix("__dict__") {
+        Some(key) => key
+            .strip_prefix("['")
+            .and_then(|k| k.strip_suffix("']"))
+            .or(Some(key).filter(|k| !k.is_empty())),
+        None => Some(name),
+    }
+}
+
+/// Python source that reads attribute `name` of `owner`: `owner.name`, or
+/// `getattr(owner, 'my parent')` when the name is not an identifier.
+fn attribute_access(owner: &str, name: &str) -> String {
+    let identifier = name
+        .chars()
+        .next()
+        .is_some_and(|c| c == '_' || c.is_alphabetic())
+        && name.chars().all(|c| c == '_' || c.is_alphanumeric());
+    if identifier {
+        format!("{owner}.{name}")
+    } else {
+        // The label already holds the key escaped as a Python string literal's body.
+        format!("getattr({owner}, '{name}')")
+    }
 }
 
 fn names_back_pointer(label: &str) -> bool {
@@ -263,6 +297,26 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
         }
     }
 
+    // 1b. A suspended generator or coroutine whose own frame local leads back to it (an
+    // asyncio Task kept in its coroutine's local: `me = asyncio.current_task()`).
+    if let Some(p) = walk.find(|p| walk.label(p).starts_with(GENERATOR_LOCAL)) {
+        let name = &walk.label(p)[GENERATOR_LOCAL.len()..];
+        return Some(make(
+            p,
+            FixKind::ClearFrameLocal,
+            format!(
+                "don't keep `{name}` in the suspended {}'s own locals: `del {name}` (or set it to None) before \
+                 the next `await`/`yield`, or fetch it when needed (`asyncio.current_task()`) instead of holding it",
+                short_type(walk.object(p))
+            ),
+            format!(
+                "while a generator or coroutine is suspended its frame keeps every local alive, and the local \
+                 `{name}` leads back to the {} itself (an asyncio Task holds its coroutine)",
+                short_type(walk.object(p))
+            ),
+        ));
+    }
+
     // 2. Bound methods and closures stored on their own object.
     if let Some(p) = walk.find(|p| kind_at(p) == ObjectKind::Method && walk.label(p) == ".__self__")
     {
@@ -273,14 +327,43 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
             FixKind::WeakMethod,
             format!(
                 "store `weakref.WeakMethod(...)` instead of the bound method at `{}` and call it as \
-                 `ref = self.{}; method = ref(); method and method(...)`",
+                 `ref = {}; method = ref(); method and method(...)`",
                 walk.label(store),
-                attribute_name(walk.label(store)).unwrap_or("callback")
+                attribute_access("self", attribute_name(walk.label(store)).unwrap_or("callback"))
             ),
             format!(
                 "a bound method holds a strong reference to its `__self__` (a {} object), and it is stored on \
                  that same object (or in something it owns)",
                 short_type(owner)
+            ),
+        ));
+    }
+    // A nested function that calls itself: function -> closure -> its own cell -> function.
+    let only_closure_parts = walk
+        .find(|p| {
+            !matches!(
+                kind_at(p),
+                ObjectKind::Function | ObjectKind::Tuple | ObjectKind::Cell
+            )
+        })
+        .is_none();
+    if let (true, Some(p)) = (
+        only_closure_parts,
+        walk.find(|p| walk.label(p).contains("closure var ")),
+    ) {
+        let label = walk.label(p);
+        let name = &label[label.find("closure var ").unwrap_or(0) + "closure var ".len()..];
+        return Some(make(
+            p,
+            FixKind::SelfRecursiveClosure,
+            format!(
+                "the nested function `{name}` calls itself by name, so it captures its own cell: define it \
+                 at module level (or as a method), pass it to itself as an argument, or set `{name} = None` in \
+                 the enclosing function once it is no longer needed"
+            ),
+            format!(
+                "a closure keeps the cells of the names it uses alive, and the cell of `{name}` holds the \
+                 function itself: every call of the enclosing function leaves one such cycle"
             ),
         ));
     }
@@ -328,12 +411,12 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
     let instances = walk.find(|p| kind_at(p) == ObjectKind::Instance).is_some();
     if let Some(p) = back_pointer(&walk) {
         let (from, to) = (walk.object(p), walk.next(p));
-        let name = attribute_name(walk.label(p)).unwrap_or("parent");
+        let access = attribute_access("self", attribute_name(walk.label(p)).unwrap_or("parent"));
         return Some(make(
             p,
             FixKind::WeakBackReference,
             format!(
-                "make `{}` a `weakref.ref` to the {} (store `weakref.ref(owner)`, read it as `self.{name}()`), \
+                "make `{}` a `weakref.ref` to the {} (store `weakref.ref(owner)`, read it as `{access}()`), \
                  or a `weakref.proxy`",
                 edge_text(from, walk.label(p)),
                 short_type(to)
@@ -348,7 +431,28 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
         ));
     }
 
-    // 5. Anything else.
+    // 5. A namespace made for exec()/compile(): dict ['f'] -> function .__globals__ -> dict.
+    if let Some(p) = walk.find(|p| {
+        kind_at(p) == ObjectKind::Function
+            && walk.label(p) == ".__globals__"
+            && walk.next(p).kind == ObjectKind::Dict
+    }) {
+        let namespace = (p + 1) % walk.len();
+        return Some(make(
+            namespace,
+            FixKind::ClearNamespace,
+            "the dict is the global namespace of functions defined in it (with `exec` or `compile`): reuse \
+             one namespace instead of making one per call, or `namespace.clear()` when its functions are no \
+             longer needed"
+                .into(),
+            "a function refers to its module's namespace through `__globals__`, and the namespace refers to \
+             the function by name; a real module lives for ever, a namespace made for `exec` becomes a cycle \
+             of garbage when dropped"
+                .into(),
+        ));
+    }
+
+    // 6. Anything else.
     if walk.find(|p| kind_at(p) == ObjectKind::Type).is_some() {
         let p = walk.find(|p| kind_at(p) == ObjectKind::Type).unwrap_or(0);
         return Some(make(

@@ -16,10 +16,13 @@ pub const FORMAT_NAME: &str = "refscope.report";
 /// Value of the `version` field; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Widest indentation `render` accepts; wider is clamped (the binding refuses it first).
+pub const MAX_INDENT: usize = 64;
+
 /// How to render JSON.
 #[derive(Debug, Clone, Copy)]
 pub struct JsonOptions {
-    /// Spaces of indentation; `None` for the most compact form.
+    /// Spaces of indentation (at most [`MAX_INDENT`]); `None` for the most compact form.
     pub indent: Option<usize>,
     /// At most this many groups, the largest, listed (0 = all); `groups_omitted` counts
     /// the rest.
@@ -235,7 +238,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &JsonOptions) -> 
     let written = match options.indent {
         None => serde_json::to_writer(&mut out, &document),
         Some(width) => {
-            let indent = vec![b' '; width];
+            let indent = vec![b' '; width.min(MAX_INDENT)];
             let formatter = serde_json::ser::PrettyFormatter::with_indent(&indent);
             let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
             document.serialize(&mut serializer)

@@ -1,10 +1,39 @@
-"""`refscope demo`: the recipe's cases, found and explained."""
+"""``refscope demo``: the recipe's cases, found and explained."""
 
 from __future__ import annotations
 
+import argparse
 import gc
 import sys
 import time
+from typing import TextIO
+
+import refscope
+
+from ._common import UsageError
+
+HELP = "create the recipe's cycles (a __del__ pair, a frame cycle, a ring) and report them"
+DESCRIPTION = (
+    "Create a __del__ pair, a frame cycle from a caught exception and a ring of objects, "
+    "collect them with refscope.collect() and print the report."
+)
+EPILOG = "Exit codes: 0 success, 2 usage error."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ring-size",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="objects in the ring (default: 100000)",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.ring_size < 1:
+        raise UsageError("--ring-size must be at least 1")
+    return show_demo(ring_size=args.ring_size)
 
 
 class B:
@@ -45,10 +74,8 @@ def make_ring(size: int) -> None:
     node.next = first
 
 
-def run(ring_size: int = 100_000, out=None) -> int:
+def show_demo(ring_size: int = 100_000, out: TextIO | None = None) -> int:
     """Create the recipe's cycles, collect them with refscope and print the report."""
-    import refscope
-
     out = out or sys.stdout
     was_enabled = gc.isenabled()
     gc.disable()  # as the recipe's server does: nothing is collected behind our back

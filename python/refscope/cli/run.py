@@ -1,8 +1,8 @@
-"""The `refscope` command line (also `python -m refscope`).
+"""``refscope run SCRIPT [ARGS...]``: run a script and report the reference cycles it created.
 
 Exit codes (see docs/cli.md): 0 success; the script's own exit code when it calls
 ``sys.exit``; 1 when the script raises; 2 usage errors; 3 ``--fail-on-cycles`` and the
-script, which otherwise succeeded, created reference cycles.
+script, which otherwise succeeded, created reference cycles; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TextIO
 
+import refscope
+
+from ._common import EXIT_USAGE, UsageError, output_format, plural, write_output
+
 EXIT_SCRIPT_RAISED = 1
-EXIT_USAGE = 2
 EXIT_CYCLES_FOUND = 3
 EXIT_INTERRUPTED = 130
 
@@ -31,40 +34,24 @@ SLOW_ANALYSIS_SECONDS = 0.5
 # frames take the oldest six).
 TRACE_FRAMES = 25
 
-OUTPUT_FORMATS = {".txt": "text", ".json": "json", ".html": "html"}
+HELP = "run a Python script and report the reference cycles it created"
+DESCRIPTION = (
+    "Run SCRIPT like 'python SCRIPT ARGS...' and report the reference cycles that became "
+    "garbage while it ran: every cycle the garbage collector found (or would have found at "
+    "the end) among the objects the script dropped. Its module globals stay alive until the "
+    "report is made, as in a normal run. The report goes to stderr, or to the file given "
+    "with -o."
+)
+EPILOG = (
+    "Options go before SCRIPT; everything after SCRIPT is passed to it. Exit codes: the "
+    "script's own (0 when it ends normally, its sys.exit code), 1 if it raised (the "
+    "traceback is printed and the report still made), 2 for a usage error (the script does "
+    f"not run), {EXIT_CYCLES_FOUND} with --fail-on-cycles when cycles were found and the "
+    f"script otherwise succeeded, {EXIT_INTERRUPTED} if it was interrupted."
+)
 
 
-class UsageError(Exception):
-    """A bad command line: reported with the usage, exit code 2."""
-
-
-def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    """The top-level parser, and each command's parser by name."""
-    from . import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="refscope",
-        description="Find the reference cycles a Python program creates, and explain them.",
-        epilog="Run 'refscope COMMAND --help' for a command's options. Exit codes: 0 success, "
-        "1 the script raised, 2 usage error, 3 cycles found with --fail-on-cycles, otherwise "
-        "the script's own sys.exit code.",
-    )
-    parser.add_argument("--version", action="version", version=f"refscope {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    run = commands.add_parser(
-        "run",
-        help="run a Python script and report the reference cycles it created",
-        description="Run SCRIPT like 'python SCRIPT ARGS...' and report the reference cycles "
-        "that became garbage while it ran: every cycle the garbage collector found (or would "
-        "have found at the end) among the objects the script dropped. Its module globals stay "
-        "alive until the report is made, as in a normal run. The report goes to stderr, or to "
-        "the file given with -o.",
-        epilog="Options go before SCRIPT; everything after SCRIPT is passed to it. Exit codes: "
-        "the script's own (0 when it ends normally, its sys.exit code), 1 if it raised (the "
-        "traceback is printed and the report still made), 2 for a usage error, 3 with "
-        "--fail-on-cycles when cycles were found and the script otherwise succeeded.",
-    )
+def add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("script", metavar="SCRIPT", help="path of the Python script to run")
     run.add_argument(
         "script_args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for SCRIPT"
@@ -106,46 +93,53 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
         help="say on stderr what refscope is doing and how long the analysis took",
     )
 
-    demo = commands.add_parser(
-        "demo",
-        help="create the recipe's cycles (a __del__ pair, a frame cycle, a ring) and report them",
-        description="Create a __del__ pair, a frame cycle from a caught exception and a ring "
-        "of objects, collect them with refscope.collect() and print the report.",
-    )
-    demo.add_argument(
-        "--ring-size",
-        type=int,
-        default=100_000,
-        metavar="N",
-        help="objects in the ring (default: 100000)",
-    )
-    return parser, {"run": run, "demo": demo}
 
+def main(args: argparse.Namespace) -> int:
+    if args.max_objects < 0:
+        raise UsageError("--max-objects must be 0 (all) or more")
+    fmt = output_format(args.output)
+    code = _load_script_or_report(args.script)
+    if isinstance(code, int):
+        return code
+    stream = sys.stderr
+    progress = _Progress(args.verbose, stream)
+    if args.trace:
+        import tracemalloc
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser, commands = _build_parser()
-    args = parser.parse_args(argv)
+        # The analysis reads each object's allocation traceback while tracing is on
+        # (CycleEntry.allocated_at), and every format shows it.
+        tracemalloc.start(TRACE_FRAMES)
+    if args.verbose:
+        progress.say(f"running {args.script} (cycles that become garbage are kept for the report)")
+    environment = _ScriptEnvironment(args.script, list(args.script_args))
+    exit_code = 0
+    watch = refscope.capture(frame_locals=not args.no_frame_locals, progress=progress)
+    with watch:
+        with environment as namespace:
+            exit_code = _execute(code, namespace)
+            _join_script_threads()
+        del namespace
+    report = watch.report
+    assert report is not None
+    _flush_standard_streams()
     try:
-        if args.command == "run":
-            return _run_command(args)
-        if args.command == "demo":
-            if args.ring_size < 1:
-                raise UsageError("--ring-size must be at least 1")
-            from ._demo import run
-
-            return run(ring_size=args.ring_size)
-        parser.print_help(sys.stderr)
-        print("\nrefscope: error: a COMMAND is required", file=sys.stderr)
-        return EXIT_USAGE
-    except UsageError as error:
-        command_parser = commands.get(args.command, parser)
-        command_parser.print_usage(sys.stderr)
-        print(f"{command_parser.prog}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-# --------------------------------------------------------------------------------------
-# refscope run
+        _write_report(
+            report, fmt, args.output, args.max_objects, stream, f"refscope run {args.script}"
+        )
+    except OSError as error:
+        # The path was checked before the script ran; it can still vanish meanwhile.
+        print(f"refscope: cannot write the report to {args.output}: {error}", file=stream)
+        return exit_code or EXIT_USAGE
+    # The script's module stays alive until here, as in `python SCRIPT`.
+    del environment
+    if exit_code == 0 and args.fail_on_cycles and len(report):
+        print(
+            f"refscope: the script created {plural(len(report), 'reference cycle')} "
+            f"(exit code {EXIT_CYCLES_FOUND}, --fail-on-cycles)",
+            file=stream,
+        )
+        return EXIT_CYCLES_FOUND
+    return exit_code
 
 
 class _Progress:
@@ -173,28 +167,6 @@ class _Progress:
             elapsed = time.perf_counter() - self.started
             if self.verbose or self.announced or elapsed >= SLOW_ANALYSIS_SECONDS:
                 self.say(f"analysed {objects:,} objects in {elapsed:.2f} s")
-
-
-def _output_format(path: str | None) -> str | None:
-    """The report format for ``-o PATH`` (checked before the script runs)."""
-    if path is None:
-        return None
-    extension = os.path.splitext(path)[1].lower()
-    fmt = OUTPUT_FORMATS.get(extension)
-    if fmt is None:
-        raise UsageError(
-            f"-o {path!r}: the report format follows the file extension, which must be "
-            f"one of {', '.join(OUTPUT_FORMATS)}"
-        )
-    from ._report import CycleReport
-
-    method = {"json": "to_json", "html": "to_html"}.get(fmt)
-    if method is not None and not hasattr(CycleReport, method):
-        raise UsageError(f"-o {path!r}: the {fmt} format is not available in this build")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise UsageError(f"-o {path!r}: directory {directory!r} does not exist")
-    return fmt
 
 
 def _load_script(path: str) -> types.CodeType:
@@ -284,7 +256,7 @@ class _ScriptEnvironment:
 
 
 def _write_report(
-    report: Any,
+    report: refscope.CycleReport,
     fmt: str | None,
     path: str | None,
     max_objects: int,
@@ -292,81 +264,22 @@ def _write_report(
     title: str,
 ) -> None:
     if fmt is None:
-        from ._report import _colour_wanted
-
-        text = report.to_text(color=_colour_wanted(stream), max_objects_per_cycle=max_objects)
-        stream.write(text)
+        color = refscope.color_wanted(stream)
+        stream.write(report.to_text(color=color, max_objects_per_cycle=max_objects))
         stream.flush()
         return
     assert path is not None
     if fmt == "text":
-        text = report.to_text(color=False, max_objects_per_cycle=max_objects)
-        with open(path, "w", encoding="utf-8") as output:
-            output.write(text)
+        write_output(path, report.to_text(color=False, max_objects_per_cycle=max_objects))
     elif fmt == "json":
-        text = report.to_json(indent=2)
-        with open(path, "w", encoding="utf-8") as output:
-            output.write(text)
+        write_output(path, report.to_json(indent=2))
     else:
         report.to_html(path, title=title)
-    groups = getattr(report, "groups", None)
-    shapes = "" if groups is None else f" ({len(groups)} shapes)"
     print(
-        f"refscope: {len(report)} cycles{shapes} among {report.analysed_count:,} objects; "
-        f"report written to {path}",
+        f"refscope: {plural(len(report), 'cycle')} ({plural(len(report.groups), 'shape')}) "
+        f"among {plural(report.analysed_count, 'object')}; report written to {path}",
         file=stream,
     )
-
-
-def _run_command(args: argparse.Namespace) -> int:
-    from ._capture import capture
-
-    if args.max_objects < 0:
-        raise UsageError("--max-objects must be 0 (all) or more")
-    fmt = _output_format(args.output)
-    code = _load_script_or_report(args.script)
-    if isinstance(code, int):
-        return code
-    stream = sys.stderr
-    progress = _Progress(args.verbose, stream)
-    if args.trace:
-        import tracemalloc
-
-        # The analysis reads each object's allocation traceback while tracing is on
-        # (CycleEntry.allocated_at), and every format shows it.
-        tracemalloc.start(TRACE_FRAMES)
-    if args.verbose:
-        progress.say(f"running {args.script} (cycles that become garbage are kept for the report)")
-    environment = _ScriptEnvironment(args.script, list(args.script_args))
-    exit_code = 0
-    watch = capture(
-        frame_locals=not args.no_frame_locals, progress=progress
-    )
-    with watch:
-        with environment as namespace:
-            exit_code = _execute(code, namespace)
-            _join_script_threads()
-        del namespace
-    report = watch.report
-    assert report is not None
-    _flush_standard_streams()
-    try:
-        _write_report(
-            report, fmt, args.output, args.max_objects, stream, f"refscope run {args.script}"
-        )
-    except OSError as error:
-        print(f"refscope: cannot write the report to {args.output}: {error}", file=stream)
-        return exit_code or EXIT_SCRIPT_RAISED
-    # The script's module stays alive until here, as in `python SCRIPT`.
-    del environment
-    if exit_code == 0 and args.fail_on_cycles and len(report):
-        print(
-            f"refscope: the script created {len(report)} reference cycles "
-            f"(exit code {EXIT_CYCLES_FOUND}, --fail-on-cycles)",
-            file=stream,
-        )
-        return EXIT_CYCLES_FOUND
-    return exit_code
 
 
 def _load_script_or_report(path: str) -> types.CodeType | int:
@@ -378,10 +291,13 @@ def _load_script_or_report(path: str) -> types.CodeType | int:
 
 
 def _print_syntax_error() -> int:
+    """Print the script's SyntaxError as ``python SCRIPT`` does: no traceback, since none
+    of its frames ran (the default hook prints ``error.__traceback__``, which holds
+    refscope's own frames, whatever its third argument says)."""
     kind, error, _traceback = sys.exc_info()
-    assert kind is not None
+    assert kind is not None and error is not None
     try:
-        sys.excepthook(kind, error, None)
+        sys.excepthook(kind, error.with_traceback(None), None)
     finally:
         del error, _traceback
     return EXIT_SCRIPT_RAISED
