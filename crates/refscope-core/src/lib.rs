@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod chains;
 pub mod cycles;
 pub mod error;
 pub mod graph;

@@ -1221,6 +1221,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_failure_text_functions(m)?;
     // Heap snapshots (refscope.snapshot).
     heap::register(m)?;
+    objgraph_support::register(m)?;
     Ok(())
 }
 
@@ -1300,3 +1301,6 @@ fn add_failure_text_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(groups_to_text, m)?)?;
     Ok(())
 }
+
+// --- refscope.objgraph support (type census, referrer index, chains, pictures) ---
+mod objgraph_support;
