@@ -15,7 +15,7 @@
 //! string of a diagram is user data and is escaped (control characters are shown as
 //! `\xNN`, which XML could not carry at all).
 
-use super::svg::escape_xml;
+use super::format::escape_xml;
 use std::fmt::Write as _;
 
 /// The shape of a node.

@@ -15,6 +15,10 @@ pub mod png;
 pub mod svg;
 pub mod text;
 
+// Shared by the renderers above (none of which imports another).
+pub mod format;
+pub mod style;
+
 /// One line of a call stack.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StackEntry {
