@@ -34,7 +34,7 @@ demo: build ## Show refscope finding the recipe's cycles (a __del__ pair, a fram
 test: deps lint test-rust test-python ## Run every test: lint, cargo tests, pytest on each Python 3.10-3.13 present
 
 test-rust: ## cargo tests of the pure core (unit + property tests)
-	cargo test -p refscope-core
+	cargo test -p refscope-core --all-features
 
 test-python: wheel ## pytest with the wheel installed in every CPython 3.10-3.13 found
 	bash scripts/test-matrix.sh dist
