@@ -16,11 +16,13 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod chains;
 pub mod cycles;
 pub mod error;
 pub mod graph;
 pub mod index;
 pub mod report;
 pub mod scc;
+pub mod snapshot;
 
 pub use error::CoreError;

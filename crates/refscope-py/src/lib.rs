@@ -15,6 +15,9 @@ mod sizes;
 mod steps;
 mod walk;
 
+// Heap snapshots (refscope.snapshot).
+mod heap;
+
 use describe::{Describer, KnownTypes};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyIndexError, PyOSError, PyValueError};
@@ -379,6 +382,28 @@ impl CycleAnalysis {
         objects_per_cycle: usize,
     ) -> PyResult<(Arc<Report>, &[CycleGroup], usize, usize)> {
         let groups = self.groups(py)?;
+        let shown_groups = if max_groups == 0 {
+            groups.len()
+        } else {
+            max_groups.min(groups.len())
+        };
+        let (report, cycles_per_group, objects_per_cycle) = self.prepare_groups(
+            py,
+            &groups[..shown_groups],
+            cycles_per_group,
+            objects_per_cycle,
+        )?;
+        Ok((report, groups, cycles_per_group, objects_per_cycle))
+    }
+
+    /// [`CycleAnalysis::prepare`] for the groups `shown` (all of them are rendered).
+    fn prepare_groups(
+        &self,
+        py: Python<'_>,
+        shown: &[CycleGroup],
+        cycles_per_group: usize,
+        objects_per_cycle: usize,
+    ) -> PyResult<(Arc<Report>, usize, usize)> {
         let kept = self.keeps_objects();
         let whole = self
             .described_all
@@ -393,32 +418,22 @@ impl CycleAnalysis {
             )
         };
         if kept {
-            let shown_groups = if max_groups == 0 {
-                groups.len()
-            } else {
-                max_groups.min(groups.len())
-            };
-            let needs: Vec<(u32, Need)> = groups[..shown_groups]
+            let needs: Vec<(u32, Need)> = shown
                 .iter()
                 .flat_map(|g| {
-                    let shown = if cycles_per_group == 0 {
+                    let count = if cycles_per_group == 0 {
                         g.cycles.len()
                     } else {
                         cycles_per_group.min(g.cycles.len())
                     };
-                    g.cycles[..shown]
+                    g.cycles[..count]
                         .iter()
                         .map(|&c| (c, Need::prefix(objects_per_cycle)))
                 })
                 .collect();
             self.ensure_described(py, &needs)?;
         }
-        Ok((
-            self.snapshot()?,
-            groups,
-            cycles_per_group,
-            objects_per_cycle,
-        ))
+        Ok((self.snapshot()?, cycles_per_group, objects_per_cycle))
     }
 
     /// Objects and labels of cycle `index` for Python: described in full when the objects
@@ -1203,5 +1218,89 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_internal_error_for_tests, m)?)?;
     m.add_class::<CycleAnalysis>()?;
     m.add("RefscopeError", m.py().get_type::<RefscopeError>())?;
+    add_failure_text_functions(m)?;
+    // Heap snapshots (refscope.snapshot).
+    heap::register(m)?;
+    objgraph_support::register(m)?;
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------
+// The text of some groups only: a failed check (assert_no_cycles, the pytest plugin)
+// shows the groups of the cycles it did not tolerate, rendered by the core's text
+// renderer like every other report.
+
+/// Indexes (in `groups_info` order) of the groups holding any of the cycles `cycles`.
+#[pyfunction]
+fn groups_of_cycles(
+    py: Python<'_>,
+    analysis: PyRef<'_, CycleAnalysis>,
+    cycles: Vec<u32>,
+) -> PyResult<Vec<usize>> {
+    let groups = analysis.groups(py)?;
+    let wanted: rustc_hash::FxHashSet<u32> = cycles.into_iter().collect();
+    Ok(groups
+        .iter()
+        .enumerate()
+        .filter(|(_, group)| group.cycles.iter().any(|c| wanted.contains(c)))
+        .map(|(index, _)| index)
+        .collect())
+}
+
+/// The text report of the groups `groups` (indexes as in `groups_info`, in that order),
+/// without the report's header line (which counts every cycle of the report): the
+/// caller writes its own summary above it.
+#[pyfunction]
+#[pyo3(signature = (analysis, groups, color=false, max_objects_per_cycle=12, max_cycles_per_group=1, max_groups=5))]
+fn groups_to_text(
+    py: Python<'_>,
+    analysis: PyRef<'_, CycleAnalysis>,
+    groups: Vec<usize>,
+    color: bool,
+    max_objects_per_cycle: usize,
+    max_cycles_per_group: usize,
+    max_groups: usize,
+) -> PyResult<String> {
+    let all = analysis.groups(py)?;
+    let mut chosen = Vec::with_capacity(groups.len().min(all.len()));
+    for index in groups {
+        let group = all.get(index).ok_or_else(|| {
+            PyIndexError::new_err(format!(
+                "group index {index} out of range (report has {})",
+                all.len()
+            ))
+        })?;
+        chosen.push(group.clone());
+    }
+    let shown = if max_groups == 0 {
+        chosen.len()
+    } else {
+        max_groups.min(chosen.len())
+    };
+    let (report, max_cycles_per_group, max_objects_per_cycle) = analysis.prepare_groups(
+        py,
+        &chosen[..shown],
+        max_cycles_per_group,
+        max_objects_per_cycle,
+    )?;
+    let options = TextOptions {
+        color,
+        max_objects_per_cycle,
+        max_cycles_per_group,
+        max_groups,
+    };
+    let text = text::render(&report, &chosen, &options);
+    Ok(match text.split_once('\n') {
+        Some((_header, rest)) => rest.trim_start_matches('\n').to_owned(),
+        None => String::new(),
+    })
+}
+
+fn add_failure_text_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(groups_of_cycles, m)?)?;
+    m.add_function(wrap_pyfunction!(groups_to_text, m)?)?;
+    Ok(())
+}
+
+// --- refscope.objgraph support (type census, referrer index, chains, pictures) ---
+mod objgraph_support;

@@ -9,6 +9,9 @@ pub mod groups;
 pub mod hints;
 pub mod html;
 pub mod json;
+pub mod layered;
+#[cfg(feature = "png")]
+pub mod png;
 pub mod svg;
 pub mod text;
 
