@@ -203,6 +203,8 @@ struct BuiltinDescriptors {
     type_attrs: [usize; TYPE_ATTRS.len()],
     exception_args: usize,
     method_descriptor_type: usize,
+    /// `object.__sizeof__`, whose result refscope can compute from the layout.
+    object_sizeof: usize,
 }
 
 static BUILTIN_DESCRIPTORS: std::sync::OnceLock<BuiltinDescriptors> = std::sync::OnceLock::new();
@@ -246,12 +248,17 @@ pub fn load_builtin_descriptors() -> Result<(), &'static str> {
     }
     let args = static_type_member(base_exception, c"args").ok_or("BaseException.args")?;
     let sizeof = static_type_member(list_type, c"__sizeof__").ok_or("list.__sizeof__")?;
+    // SAFETY: PyBaseObject_Type is a static object of the interpreter.
+    let object_type = std::ptr::addr_of_mut!(ffi::PyBaseObject_Type);
+    let object_sizeof =
+        static_type_member(object_type, c"__sizeof__").ok_or("object.__sizeof__")?;
     // SAFETY: as above.
     unsafe { ffi::Py_IncRef(args) };
     let descriptors = BuiltinDescriptors {
         type_attrs,
         exception_args: args as usize,
         method_descriptor_type: type_of(sizeof) as usize,
+        object_sizeof: object_sizeof as usize,
     };
     if BUILTIN_DESCRIPTORS.set(descriptors).is_err() {
         // Another thread won (cannot happen with the GIL held); our references leak, once.
@@ -397,6 +404,11 @@ pub fn builtin_sizeof_method(tp: *mut ffi::PyTypeObject) -> Option<ObjPtr> {
     Some(method)
 }
 
+/// True for `object.__sizeof__` itself (`object___sizeof___impl` in Objects/typeobject.c).
+pub fn is_object_sizeof(method: ObjPtr) -> bool {
+    builtin_descriptors().is_some_and(|d| d.object_sizeof == method as usize)
+}
+
 /// `method(obj)` for a method from [`builtin_sizeof_method`] of `obj`'s type.
 pub fn call_sizeof(method: ObjPtr, obj: ObjPtr) -> Option<i64> {
     // SAFETY: `method` is a method_descriptor of a builtin type (C code) that the caller
@@ -420,6 +432,23 @@ pub fn call_sizeof(method: ObjPtr, obj: ObjPtr) -> Option<i64> {
 pub fn exception_args(exc: ObjPtr) -> Option<ObjPtr> {
     let descriptors = builtin_descriptors()?;
     call_descriptor(descriptors.exception_args as ObjPtr, exc)
+}
+
+/// The hash of an exact `str` or `int` (C code: a str caches its hash, an int computes it
+/// from its digits); None for anything else, whose `__hash__` may be user code.
+pub fn builtin_key_hash(obj: ObjPtr) -> Option<i64> {
+    // SAFETY: the exact-type checks read the object's type pointer; PyObject_Hash on an
+    // exact str or int runs only their C hash functions, which cannot fail.
+    unsafe {
+        if ffi::PyUnicode_CheckExact(obj) == 0 && ffi::PyLong_CheckExact(obj) == 0 {
+            return None;
+        }
+        let hash = ffi::PyObject_Hash(obj);
+        if hash == -1 {
+            ffi::PyErr_Clear();
+        }
+        Some(hash as i64)
+    }
 }
 
 /// Drops a new reference obtained from this module.

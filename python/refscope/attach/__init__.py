@@ -289,10 +289,12 @@ def attach(
     ``format``: ``"text"``, ``"json"`` (or ``"html"`` for ``collect``); ``color`` and
     ``max_objects`` shape the text report, ``frame_locals`` (``collect``, ``monitor``)
     includes frames' local variables, ``limit`` is the number of types ``top`` lists
-    (0: all), ``seconds`` how long ``monitor`` samples. ``timeout`` bounds the debugger
-    and the wait for the target's main thread to reach a safe point; the work then gets
-    as long again (plus ``seconds``). ``debugger``: ``"auto"`` (``sys.remote_exec`` on
-    3.14+, else lldb, else gdb), ``"lldb"`` or ``"gdb"``. ``log`` receives progress lines
+    (0: all), ``seconds`` how long ``monitor`` samples. ``timeout`` bounds the wait for
+    the target's main thread to reach a safe point once the call is queued (the debugger
+    itself gets at least 60 s, and is interrupted, never killed while attached); the work
+    then gets as long again, plus ``seconds`` and 10 minutes. ``debugger``: ``"auto"``
+    (``sys.remote_exec`` on 3.14+, else lldb, else gdb), ``"lldb"`` or ``"gdb"``. ``log``
+    receives progress lines
     and the debugger's output.
     """
     if action not in ACTIONS:
@@ -311,13 +313,13 @@ def attach(
     check_target(pid)
     version = _refscope_version()
     started = time.monotonic()
-    deadline = started + timeout
     channel = _Channel(pid, version)
     try:
-        injected = _inject(pid, channel, debugger, deadline, say)
+        injected = _inject(pid, channel, debugger, timeout, say)
         say(f"queued the bootstrap with {injected.method}; waiting for the main thread")
         try:
-            connection = channel.accept(pid, deadline)
+            # The main thread gets `timeout` from the moment the call is queued.
+            connection = channel.accept(pid, time.monotonic() + timeout)
         except TimeoutError:
             raise AttachError(
                 REASON_TIMEOUT,
@@ -376,7 +378,7 @@ def attach(
 
 
 def _inject(
-    pid: int, channel: _Channel, choice: str, deadline: float, say: Callable[[str], None]
+    pid: int, channel: _Channel, choice: str, timeout: float, say: Callable[[str], None]
 ) -> Any:
     if choice == "auto" and remote_exec_available(pid):
         say("using sys.remote_exec (CPython 3.14+)")
@@ -392,12 +394,9 @@ def _inject(
         )
     last: AttachError | None = None
     for candidate in debuggers:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
         say(f"attaching to {pid} with {candidate.path}")
         try:
-            injected = inject_with_debugger(candidate, pid, channel.bootstrap_path, remaining)
+            injected = inject_with_debugger(candidate, pid, channel.bootstrap_path, timeout)
             say(injected.output.rstrip())
             return injected
         except AttachError as error:
@@ -405,8 +404,5 @@ def _inject(
             if error.reason != REASON_NO_DEBUGGER:
                 raise
             last = error  # this debugger cannot call functions here: try the next one
-    if last is not None:
-        raise last
-    raise AttachError(
-        REASON_TIMEOUT, f"the time-out passed before a debugger could attach to {pid}"
-    )
+    assert last is not None
+    raise last

@@ -21,6 +21,7 @@ in the target's own code).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -97,17 +98,24 @@ def lldb_command(debugger: Debugger, pid: int, code: str) -> list[str]:
     # refuses "function with unknown type"). lldb stops at the first failing command and
     # detaches on exit (it never kills a process it attached to).
     commands = [
-        "expr -l c -- void *$refscope_apc = (void *)((int (*)(void *, void *))Py_AddPendingCall)",
-        "expr -l c -- void *$refscope_run = (void *)((int (*)(const char *))PyRun_SimpleString)",
-        "expr -l c -- void *$refscope_strdup = (void *)((char *(*)(const char *))strdup)",
-        f"expr -l c {timeout} -- void *$refscope_arg = "
-        f"((void *(*)(const char *))$refscope_strdup)({_c_string(code)})",
+        # One expression, compiled once (the target is stopped meanwhile); a process
+        # without Py_AddPendingCall fails to compile it, so nothing runs there.
+        f"expr -l c {timeout} -- "
+        "void *refscope_run = (void *)((int (*)(const char *))PyRun_SimpleString); "
+        "void *refscope_add = (void *)((int (*)(void *, void *))Py_AddPendingCall); "
+        f"void *$refscope_arg = ((void *(*)(const char *))strdup)({_c_string(code)}); "
+        "(int)((int (*)(void *, void *))refscope_add)(refscope_run, $refscope_arg)",
         "p $refscope_arg",
-        f"expr -l c {timeout} -- (int)((int (*)(void *, void *))$refscope_apc)"
-        "($refscope_run, $refscope_arg)",
         "process detach",
     ]
-    argv = [debugger.path, "--batch", "--no-lldbinit", "-p", str(pid)]
+    # The target stays stopped from the attach to the detach: don't let lldb read the
+    # debug information of every library first (seconds for a libpython with DWARF).
+    argv = [
+        debugger.path, "--batch", "--no-lldbinit",
+        "-O", "settings set target.preload-symbols false",
+        "-O", "settings set symbols.load-on-demand true",
+        "-p", str(pid),
+    ]
     for command in commands:
         argv += ["-o", command]
     return argv
@@ -136,9 +144,19 @@ class Injected:
     output: str
 
 
+# However short the caller's --timeout, the debugger gets this long: a debugger that is
+# killed while attached leaves its breakpoints (lldb's on the dynamic loader's
+# rendezvous, _dl_debug_state) in the target, which then dies of SIGTRAP at its next
+# dlopen. Past the limit it is interrupted (SIGINT: lldb and gdb abandon what they do and
+# go on to the detach), and only killed if it still has not exited after INTERRUPT_GRACE.
+MIN_DEBUGGER_SECONDS = 60.0
+INTERRUPT_GRACE_SECONDS = 60.0
+
+
 def _run_debugger(argv: list[str], pid: int, timeout: float) -> tuple[int | None, str]:
-    """Run the debugger in its own process group; on time-out kill the debugger (never
-    the target) and wake the target in case it was left in a stop."""
+    """Run the debugger in its own process group and return (exit code, output); the exit
+    code is None when it had to be interrupted. Never signals the target except SIGCONT,
+    which a process that is not stopped ignores."""
     process = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -148,28 +166,28 @@ def _run_debugger(argv: list[str], pid: int, timeout: float) -> tuple[int | None
         text=True,
         errors="replace",
     )
+    output = ""
     try:
-        output, _ = process.communicate(timeout=timeout)
+        output, _ = process.communicate(timeout=max(timeout, MIN_DEBUGGER_SECONDS))
         code: int | None = process.returncode
     except subprocess.TimeoutExpired:
         code = None
-        for sig, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except OSError:
-                pass
-            try:
-                output, _ = process.communicate(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                output = ""
-    finally:
-        # A debugger that dies, or lldb's known detach bug, can leave the target in a
-        # group stop; SIGCONT is ignored by a process that is not stopped.
         try:
+            process.send_signal(signal.SIGINT)
+            output, _ = process.communicate(timeout=INTERRUPT_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            output = (output or "") + (
+                "\nrefscope: the debugger did not exit after SIGINT and was killed; its "
+                "breakpoints may remain in the target"
+            )
+    finally:
+        # lldb's known detach bug can leave the target in a group stop; SIGCONT is
+        # ignored by a process that is not stopped.
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGCONT)
-        except OSError:
-            pass
     return code, output or ""
 
 
@@ -231,8 +249,8 @@ def _diagnose(debugger: Debugger, pid: int, code: int | None, output: str) -> At
     if code is None:
         return error(
             "timeout",
-            f"{debugger.name} did not finish within the time-out; it was stopped and the "
-            f"target {pid} left running",
+            f"{debugger.name} did not finish within the time-out; it was interrupted, which "
+            f"makes it detach, and the target {pid} left running",
         )
     return error(
         "failed",
@@ -241,9 +259,46 @@ def _diagnose(debugger: Debugger, pid: int, code: int | None, output: str) -> At
     )
 
 
+def probe_gdb(debugger: Debugger, timeout: float) -> None:
+    """Check, on a scratch process of our own, that gdb can call a function in a process.
+
+    Where gdb cannot restore the CPU's extended register state after a call ("Couldn't
+    write extended state status: Bad address", gdb 13 on CPUs with AMX), the interrupted
+    system call of the stopped thread returns ERESTARTNOHAND (errno 514) to the program:
+    a Python target dies of ``OSError: [Errno 514]``. So the target is never given to a
+    gdb that fails here."""
+    scratch = subprocess.Popen(
+        ["sleep", "120"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        argv = [debugger.path, "-batch", "-nx", "-nw", "-p", str(scratch.pid),
+                "-ex", "set unwindonsignal on", "-ex", "p (int)getpid()", "-ex", "detach"]
+        returncode, output = _run_debugger(argv, scratch.pid, timeout)
+    finally:
+        scratch.kill()
+        scratch.wait()
+    if returncode is not None and re.search(rf"\$1 = {scratch.pid}\b", output):
+        return
+    if "couldn't write extended state status" in output.lower():
+        why = ("it cannot restore the CPU's extended register state after a call (\"Couldn't "
+               "write extended state status\", e.g. on CPUs with AMX)")
+    else:
+        why = "it could not call a function in a scratch process"
+    raise AttachError(
+        "no-debugger",
+        f"{debugger.name} is not usable on this machine: {why}, which would break the target; "
+        "install lldb instead (Debian/Ubuntu: `apt-get install lldb-16`) and pass "
+        "--debugger lldb (or auto)",
+        output,
+    )
+
+
 def inject_with_debugger(
     debugger: Debugger, pid: int, bootstrap_path: str, timeout: float
 ) -> Injected:
+    if debugger.kind == "gdb":
+        probe_gdb(debugger, timeout)
     code = pending_call_code(bootstrap_path)
     build = lldb_command if debugger.kind == "lldb" else gdb_command
     returncode, output = _run_debugger(build(debugger, pid, code), pid, timeout)

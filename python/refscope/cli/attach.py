@@ -81,8 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=30.0,
         metavar="S",
-        help="seconds for the debugger and for the target to reach a safe point; past them "
-        "the debugger is stopped and the target left as it was (default: 30)",
+        help="seconds for the target's main thread to reach a safe point once the call is "
+        "queued; past them nothing has run in it and refscope gives up (default: 30)",
     )
     parser.add_argument(
         "--debugger",
