@@ -364,6 +364,8 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     });
 
     let mut in_refs: Vec<u32> = vec![0; nodes.len()];
+    // Each object's refcount, read while its header is in cache (u32::MAX: immortal).
+    let mut refcounts: Vec<u32> = Vec::with_capacity(nodes.len() * 3 / 2);
     let mut referents: Vec<ObjPtr> = Vec::new();
     let mut labels: Vec<EdgeLabel> = Vec::new();
     let mut pairs: Vec<(ObjPtr, ObjPtr)> = Vec::new();
@@ -372,6 +374,11 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     while i < nodes.len() {
         let obj = nodes[i];
         let tp = cpython::type_of(obj);
+        refcounts.push(if cpython::is_immortal(obj, input.minor) {
+            u32::MAX
+        } else {
+            cpython::refcount(obj).clamp(0, u32::MAX as isize - 1) as u32
+        });
         let facts_id = if last_type.0 == tp as usize {
             last_type.1
         } else {
@@ -457,15 +464,19 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         }
     }
     for (v, &obj) in nodes.iter().enumerate() {
-        if cpython::is_immortal(obj, input.minor) {
+        if refcounts[v] == u32::MAX {
             walker
                 .builder
                 .add_root(RootKind::Immortal, v as u32, "immortal", 0);
             continue;
         }
-        let ours =
-            (v < tracked) as i64 + held_by_us.get(&(obj as usize)).copied().unwrap_or(0) as i64;
-        let surplus = cpython::refcount(obj) as i64 - in_refs[v] as i64 - ours;
+        let held = if held_by_us.is_empty() {
+            0
+        } else {
+            held_by_us.get(&(obj as usize)).copied().unwrap_or(0)
+        };
+        let ours = (v < tracked) as i64 + held as i64;
+        let surplus = refcounts[v] as i64 - in_refs[v] as i64 - ours;
         if surplus > 0 {
             let label = if surplus == 1 {
                 "held from outside the heap (1 reference from C code)".to_string()
