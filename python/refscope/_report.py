@@ -107,11 +107,13 @@ class CycleGroup:
         "hint",
         "_report",
         "_example_index",
+        "_index",
         "_example",
     )
 
-    def __init__(self, report: CycleReport, info: tuple[Any, ...]) -> None:
+    def __init__(self, report: CycleReport, info: tuple[Any, ...], index: int = 0) -> None:
         signature, key, count, example, total_size, has_finalizer, hint = info
+        self._index = index
         self.signature: str = signature
         """``"type label -> type label -> ..."`` from the least rotation of the cycle."""
         self.key: str = key
@@ -132,6 +134,12 @@ class CycleGroup:
         if self._example is None:
             self._example = self._report._cycle(self._example_index)
         return self._example
+
+    @property
+    def cycle_indexes(self) -> list[int]:
+        """Indexes into the report's :attr:`CycleReport.cycles` of every cycle of this
+        group, in report order (the first is the example)."""
+        return list(self._report._analysis.group_cycles(self._index))
 
     def __repr__(self) -> str:
         return f"<CycleGroup {self.key} ×{self.count}: {self.signature[:120]}>"
@@ -243,7 +251,10 @@ class CycleReport:
     def groups(self) -> list[CycleGroup]:
         """Cycles grouped by signature: most cycles first, then most bytes, then by
         signature. Identical leaks made 10,000 times are one group with ``count == 10000``."""
-        return [CycleGroup(self, info) for info in self._analysis.groups_info()]
+        return [
+            CycleGroup(self, info, index)
+            for index, info in enumerate(self._analysis.groups_info())
+        ]
 
     @property
     def sccs(self) -> list[list[object]]:

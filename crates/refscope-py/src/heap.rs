@@ -247,7 +247,7 @@ impl Walker {
             if module_globals {
                 format!("global {text}")
             } else {
-                format!("[{}]", crate::describe::quote(&text))
+                format!("[{}]", refscope_core::report::label::quote(&text))
             }
         } else if let Some(v) = cpython::int_value(key) {
             format!("[{v}]")

@@ -31,7 +31,7 @@ use refscope_core::report::html::{self, HtmlOptions};
 use refscope_core::report::json::{self, JsonOptions};
 use refscope_core::report::svg::{self, SvgOptions};
 use refscope_core::report::text::{self, TextOptions};
-use refscope_core::report::{CycleRecord, ObjectRecord, Report, StackEntry};
+use refscope_core::report::{CycleRecord, EdgeLabel, ObjectRecord, Report, StackEntry};
 use refscope_core::scc::strongly_connected_components;
 use rustc_hash::FxHashMap;
 use std::path::PathBuf;
@@ -165,7 +165,7 @@ impl Need {
 /// A cycle described outside the lock, to merge into [`Described`].
 struct NewCycle {
     cycle: u32,
-    labels: Option<Vec<String>>,
+    labels: Option<Vec<EdgeLabel>>,
     /// `(position, record)` for the positions described now.
     records: Vec<(usize, ObjectRecord)>,
     /// For the positions without a record yet (first description only): which of
@@ -439,7 +439,7 @@ impl CycleAnalysis {
     /// Objects and labels of cycle `index` for Python: described in full when the objects
     /// are kept; otherwise as described before they were let go, or else read from its
     /// group's example (the same types and labels, without descriptions).
-    fn cycle_view(&self, py: Python<'_>, index: usize) -> PyResult<Vec<(ObjectRecord, String)>> {
+    fn cycle_view(&self, py: Python<'_>, index: usize) -> PyResult<Vec<(ObjectRecord, EdgeLabel)>> {
         let index = self.check_cycle(index)?;
         if self.keeps_objects() {
             self.ensure_described(py, &[(index as u32, Need::all())])?;
@@ -617,7 +617,7 @@ impl CycleAnalysis {
         Ok(self
             .cycle_view(py, index)?
             .into_iter()
-            .map(|(_, label)| label)
+            .map(|(_, label)| label.to_string())
             .collect())
     }
 
@@ -639,7 +639,7 @@ impl CycleAnalysis {
                 info.set_item("size", record.size)?;
                 info.set_item("address", record.address)?;
                 info.set_item("has_finalizer", record.has_finalizer)?;
-                info.set_item("label", label)?;
+                info.set_item("label", label.as_str())?;
                 if let Some(frame) = &record.frame {
                     let stack: Vec<(String, i64, String)> = frame
                         .stack
