@@ -154,11 +154,13 @@ def take_heap_snapshot(
     probe: object,
     probe_names: list[str],
     probe_values: list[Any],
+    probe_frame: object,
     python_version: str,
     pid: int,
     taken_at: int,
 ) -> HeapSnapshot: ...
 def load_heap_snapshot(path: str | PathLike[str]) -> HeapSnapshot: ...
+def heap_frame_layout_supported(frame: object, values: list[Any]) -> bool: ...
 def heap_inline_names_supported(
     probe: object, probe_names: list[str], probe_values: list[Any]
 ) -> bool: ...
