@@ -402,16 +402,23 @@ def test_another_refscope_version_in_the_target_exits_8(tmp_path, attach_works):
 STUCK_TARGET = """
     import gc, signal, sys, threading, time
 
-    def report(signum, frame):
-        # Runs in the main thread, which then also runs the call refscope queued
-        # (signal handlers and pending calls are handled together).
-        print("woken", flush=True)
+    class Woken(Exception):
+        pass
 
-    signal.signal(signal.SIGUSR1, report)
+    def wake(signum, frame):
+        # Runs in the main thread, which also runs the call refscope queued (signal
+        # handlers and pending calls are handled at the same check of the eval breaker).
+        raise Woken
+
+    signal.signal(signal.SIGUSR1, wake)
     callbacks = len(gc.callbacks)
     print("ready", flush=True)
-    time.sleep(600)  # C code: the main thread reaches no safe point until a signal
-    time.sleep(0)
+    try:
+        time.sleep(600)  # C code: the main thread reaches no safe point until a signal
+    except Woken:
+        print("woken", flush=True)
+    for _ in range(3):
+        time.sleep(0)  # a few more checks of the eval breaker
     print(
         "state", callbacks == len(gc.callbacks), "refscope" in sys.modules,
         sorted(t.name for t in threading.enumerate()), flush=True,
