@@ -52,8 +52,10 @@ class _GcState:
         if not same:
             now[:] = self.callbacks
             restored.append("gc.callbacks")
-        if len(gc.garbage) > self.garbage_length:
-            # Only the work can have appended; entries that were there stay.
+        if len(gc.garbage) > self.garbage_length and not self.debug & gc.DEBUG_SAVEALL:
+            # Only the work can have appended; entries that were there stay. (A process
+            # that set DEBUG_SAVEALL itself gets what the collection found, as from
+            # refscope.collect().)
             del gc.garbage[self.garbage_length :]
             restored.append("gc.garbage")
         return restored
