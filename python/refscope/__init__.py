@@ -16,10 +16,16 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
 from ._analysis import collect, find_circular_references, find_cycles
-from ._capture import Capture, CyclesFoundError, assert_no_cycles, capture
+from ._capture import AllowList, Capture, CyclesFoundError, assert_no_cycles, capture
 from ._errors import RefscopeError
+from ._gc import CollectionInProgressError
 from ._report import Cycle, CycleEntry, CycleGroup, CycleReport, FixHint
 from .monitor import Monitor
+
+# --- Heap snapshots ---
+from .snapshot import Snapshot, load, snapshot
+
+# --- end of heap snapshots ---
 
 # --- Terminal output (used by refscope.cli; public so other tools decide the same way) ---
 
@@ -58,4 +64,11 @@ __all__ = [
     "find_circular_references",
     "find_cycles",
     "__version__",
+    # gc state and checks for test tools
+    "AllowList",
+    "CollectionInProgressError",
+    # Heap snapshots
+    "Snapshot",
+    "load",
+    "snapshot",
 ]

@@ -5,14 +5,10 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Iterable
-from contextlib import contextmanager
 
-from . import _core
+from . import _core, _gc
 from ._report import CycleReport
 from ._saferepr import guarded_repr
-
-# Serialises refscope's own changes to gc's debug flags and gc.garbage.
-_gc_state_lock = threading.RLock()
 
 
 def _as_object_list(garbage: Iterable[object] | None, caller: str) -> list[object]:
@@ -37,18 +33,6 @@ def _as_object_list(garbage: Iterable[object] | None, caller: str) -> list[objec
     return list(iterator)
 
 
-@contextmanager
-def _automatic_gc_paused():
-    """Keep the collector from running (and reshaping the heap) while we measure it."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def find_cycles(
     garbage: Iterable[object] | None = None,
     *,
@@ -70,6 +54,9 @@ def find_cycles(
     is cut to 200 characters, and runaway recursion is caught. With ``keep_objects=True``
     the reprs are taken when the report is first used.
 
+    Flags are read by truthiness (``keep_objects=0`` is ``False``). Automatic gc is not
+    paused meanwhile, and gc's state is left untouched.
+
     Otherwise no user ``__repr__``, ``__eq__``, ``__hash__`` or ``__getattr__`` runs.
     Attribute labels are read from an instance ``__dict__`` if it exists, else by looking
     up, in the instance itself, the names its class's code uses (CPython 3.11+ keeps
@@ -80,14 +67,16 @@ def find_cycles(
     left exactly as it is and such an attribute is labelled ``?``.
     """
     objects = _as_object_list(garbage, "find_cycles")
-    with _automatic_gc_paused():
-        analysis = _core.analyze(
-            objects,
-            keep_objects=keep_objects,
-            frame_locals=frame_locals,
-            local_repr=guarded_repr if repr_locals else None,
-            materialize_dicts=bool(materialize_dicts),
-        )
+    # Automatic gc is not paused: the walk holds a strong reference to every object it
+    # reports and runs no Python code, so a collection meanwhile cannot free or change
+    # what it reads, and pausing it would change process-wide state other threads use.
+    analysis = _core.analyze(
+        objects,
+        keep_objects=bool(keep_objects),
+        frame_locals=bool(frame_locals),
+        local_repr=guarded_repr if repr_locals else None,
+        materialize_dicts=bool(materialize_dicts),
+    )
     return CycleReport(analysis)
 
 
@@ -100,8 +89,7 @@ def find_circular_references(garbage: Iterable[object] | None = None) -> list[li
     exactly once, and there is no recursion limit.
     """
     objects = _as_object_list(garbage, "find_circular_references")
-    with _automatic_gc_paused():
-        analysis = _core.analyze(objects, keep_objects=True, fold_instance_dicts=False)
+    analysis = _core.analyze(objects, keep_objects=True, fold_instance_dicts=False)
     del objects
     return analysis.all_cycle_objects(close=True)
 
@@ -120,21 +108,18 @@ def collect(
     live as long as the report; once it is gone, the next collection frees them (and a
     ``collect()`` would report them again).
     ``report.collected`` is what ``gc.collect()`` returned. ``frame_locals`` and
-    ``repr_locals`` are as for :func:`find_cycles`.
+    ``repr_locals`` are as for :func:`find_cycles`; flags are read by truthiness.
+
+    Only refscope's own ``DEBUG_SAVEALL`` is undone: flags, the enabled state and entries
+    of ``gc.garbage`` that you (or another thread) set are never overwritten. Raises
+    :class:`refscope.CollectionInProgressError` when called while this thread's own
+    collection runs (from a ``__del__`` or a gc callback), where ``gc.collect()`` would do
+    nothing; while another thread's collection runs, it waits for that one to end.
     """
-    with _gc_state_lock:
-        flags = gc.get_debug()
-        saved = gc.garbage[:]
-        del gc.garbage[:]
-        gc.set_debug(flags | gc.DEBUG_SAVEALL)
-        try:
-            collected = gc.collect()
-        finally:
-            gc.set_debug(flags)
-            found = gc.garbage[:]
-            # A user who set DEBUG_SAVEALL expects the garbage in gc.garbage: keep it there.
-            gc.garbage[:] = saved + found if flags & gc.DEBUG_SAVEALL else saved
-            del saved
+    keep_objects = bool(keep_objects)
+    taker = _CollectionTaker()
+    collected = _gc.collect(2, taker)
+    found, taker.found = taker.found or [], None
     try:
         report = find_cycles(
             found,
@@ -145,9 +130,26 @@ def collect(
         )
     finally:
         del found
-    if collected and not keep_objects and not flags & gc.DEBUG_SAVEALL:
+    if collected and not keep_objects and not _gc.user_debug_flags() & gc.DEBUG_SAVEALL:
         # Still unreachable, they would be found (and reported) again by the next
         # collection made with DEBUG_SAVEALL; free them now.
         gc.collect()
     report.collected = collected
     return report
+
+
+class _CollectionTaker:
+    """The garbage of the one collection :func:`collect` runs (in its own thread)."""
+
+    __slots__ = ("thread", "found")
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+        self.found: list[object] | None = None
+
+    def _gc_start(self, info: dict[str, int]) -> bool:
+        return self.found is None and threading.get_ident() == self.thread
+
+    def _gc_stop(self, info: dict[str, int], found: list[object] | None) -> None:
+        if found is not None and self.found is None:
+            self.found = found

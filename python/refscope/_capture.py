@@ -5,7 +5,8 @@ How a block is watched (and so exactly what counts):
 1. On entry, one full ``gc.collect()`` runs with the caller's own gc settings, so garbage
    made before the block is freed (or kept in ``gc.garbage`` if the caller asked for that)
    and is never attributed to the block.
-2. While the block runs, a ``gc.callbacks`` hook sets ``gc.DEBUG_SAVEALL`` for the length
+2. While the block runs, refscope's gc hook (:mod:`refscope._gc`, shared with
+   ``collect()`` and ``Monitor``) sets ``gc.DEBUG_SAVEALL`` for the length
    of each collection, automatic or explicit (``gc.collect()``, ``refscope.collect()``),
    takes what that collection found out of ``gc.garbage`` again and keeps it until the
    block ends. So code in the block sees gc behave as usual (finalisers run, weak
@@ -20,6 +21,10 @@ the block dropped. Collections triggered by other threads during the block count
 Garbage that is not on a cycle (a list hanging off a cycle) is analysed but reported only
 as part of what a cycle holds.
 
+With ``new_objects_only=True`` step 1 is replaced by ``gc.freeze()`` of every object that
+exists on entry (until the block ends): only objects created in the block are examined,
+so older garbage the block releases is not reported.
+
 Nesting: every active capture receives the garbage of every collection, so an inner
 capture reports its own block and the outer one still sees the inner block's cycles.
 """
@@ -27,82 +32,16 @@ capture reports its own block and the outer one still sees the inner block's cyc
 from __future__ import annotations
 
 import functools
-import gc
 import inspect
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
-from ._analysis import _gc_state_lock, find_cycles
+from . import _core, _gc
+from ._analysis import find_cycles
 from ._report import Cycle, CycleReport
 
-__all__ = ["Capture", "CyclesFoundError", "assert_no_cycles", "capture"]
-
-# Captures currently watching, outermost first. The gc hook is in gc.callbacks exactly
-# while this list is not empty.
-_active_captures: list[Capture] = []
-# Per collection in progress: len(gc.garbage) at its start, and whether the hook turned
-# DEBUG_SAVEALL on (and so must take the found objects back out of gc.garbage).
-_collection_garbage_start = 0
-_collection_set_saveall = False
-
-
-def _gc_hook_start(phase: str, info: dict[str, int]) -> None:
-    """First of gc.callbacks: turn DEBUG_SAVEALL on for the collection about to run.
-
-    The hook is split in two, first and last in ``gc.callbacks``, so that another hook of
-    the same kind (``refscope.Monitor``, or a user's) registered before the capture sees
-    the collection's garbage in ``gc.garbage`` too before it is taken out again.
-    Neither half may raise (gc would report it as unraisable) or keep a reference to a
-    frame or an exception (that would be a cycle of refscope's own).
-    """
-    global _collection_garbage_start, _collection_set_saveall
-    if phase != "start":
-        return
-    callbacks = gc.callbacks
-    if callbacks[-1] is not _gc_hook_stop:
-        # A hook appended since the capture began would run after ours and find nothing:
-        # move ours back to the end. (gc walks the list by index, and ours runs first, so
-        # every callback still runs once in this collection.)
-        try:
-            callbacks.remove(_gc_hook_stop)
-        except ValueError:
-            pass
-        callbacks.append(_gc_hook_stop)
-    flags = gc.get_debug()
-    _collection_garbage_start = len(gc.garbage)
-    _collection_set_saveall = not flags & gc.DEBUG_SAVEALL
-    if _collection_set_saveall:
-        gc.set_debug(flags | gc.DEBUG_SAVEALL)
-
-
-def _gc_hook_stop(phase: str, info: dict[str, int]) -> None:
-    """Last of gc.callbacks: keep what the collection found for the active captures."""
-    global _collection_set_saveall
-    if phase != "stop":
-        return
-    start = min(_collection_garbage_start, len(gc.garbage))
-    found = gc.garbage[start:]
-    if _collection_set_saveall:
-        del gc.garbage[start:]
-        gc.set_debug(gc.get_debug() & ~gc.DEBUG_SAVEALL)
-        _collection_set_saveall = False
-    for active in tuple(_active_captures):  # another thread may enter or leave meanwhile
-        active._found.extend(found)
-
-
-def _install_hook() -> None:
-    if not any(callback is _gc_hook_start for callback in gc.callbacks):
-        gc.callbacks.insert(0, _gc_hook_start)
-        gc.callbacks.append(_gc_hook_stop)
-
-
-def _remove_hook() -> None:
-    gc.callbacks[:] = [
-        callback
-        for callback in gc.callbacks
-        if callback is not _gc_hook_start and callback is not _gc_hook_stop
-    ]
+__all__ = ["AllowList", "Capture", "CyclesFoundError", "assert_no_cycles", "capture"]
 
 
 class Capture:
@@ -115,12 +54,13 @@ class Capture:
     __slots__ = (
         "keep_objects",
         "frame_locals",
+        "new_objects_only",
         "progress",
         "report",
         "elapsed",
         "_found",
         "_state",
-        "_saved",
+        "_frozen",
     )
 
     def __init__(
@@ -129,9 +69,16 @@ class Capture:
         keep_objects: bool = False,
         frame_locals: bool = True,
         progress: Callable[[str, int], None] | None = None,
+        new_objects_only: bool = False,
     ) -> None:
-        self.keep_objects = keep_objects
-        self.frame_locals = frame_locals
+        if progress is not None and not callable(progress):
+            raise TypeError(
+                f"capture() argument 'progress' must be callable or None, not "
+                f"{type(progress).__name__}"
+            )
+        self.keep_objects = bool(keep_objects)
+        self.frame_locals = bool(frame_locals)
+        self.new_objects_only = bool(new_objects_only)
         self.progress = progress
         self.report: CycleReport | None = None
         """What the block left behind; set when the block ends, even if it raised."""
@@ -139,7 +86,16 @@ class Capture:
         """Seconds spent in the final collection and the analysis."""
         self._found: list[object] = []
         self._state = "new"
-        self._saved: tuple[bool, int, list[object]] | None = None
+        self._frozen = False
+
+    # gc collections, delivered by refscope._gc while the block runs.
+
+    def _gc_start(self, info: dict[str, int]) -> bool:
+        return self._state == "active"
+
+    def _gc_stop(self, info: dict[str, int], found: list[object] | None) -> None:
+        if found:
+            self._found.extend(found)
 
     def __enter__(self) -> Capture:
         if self._state != "new":
@@ -147,33 +103,37 @@ class Capture:
                 "a refscope.capture() object can be used for one block only; "
                 "call refscope.capture() again for another block"
             )
-        with _gc_state_lock:
-            gc.collect()  # garbage from before the block is not the block's
-            self._saved = (gc.isenabled(), gc.get_debug(), gc.garbage[:])
-            _active_captures.append(self)
-            _install_hook()
-            self._state = "active"
+        self._frozen = self.new_objects_only and _gc.freeze_old_objects()
+        if not self._frozen:
+            _gc.collect(2)  # garbage from before the block is not the block's
+        self._state = "active"
+        _gc.subscribe(self)
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
         del exc_type, exc, tb  # never keep the traceback: it would be a cycle of ours
-        self._finish(analyse=True)
+        self.close(analyse=True)
         return False
 
-    def _finish(self, *, analyse: bool) -> None:
-        """End the watch: collect, restore gc's state, and analyse unless told not to."""
+    def close(self, *, analyse: bool = True) -> None:
+        """End the block (what leaving the ``with`` statement does): collect once more,
+        stop watching and, unless ``analyse=False``, analyse what the block left behind
+        into :attr:`report`. For a block that is not a ``with`` statement (a test
+        framework's hook: enter with ``__enter__()``, end with ``close()``)."""
         if self._state != "active":
             raise RuntimeError("this refscope.capture() block is not active")
-        self._state = "done"
         started = time.perf_counter()
         try:
-            with _gc_state_lock:
-                try:
-                    if analyse and self.progress is not None:
-                        self.progress("collecting", len(self._found))
-                    gc.collect()
-                finally:
-                    self._stop_watching()
+            try:
+                if analyse and self.progress is not None:
+                    self.progress("collecting", len(self._found))
+                _gc.collect(2)
+            finally:
+                self._state = "done"
+                _gc.unsubscribe(self)
+                if self._frozen:
+                    self._frozen = False
+                    _gc.unfreeze_old_objects()
             found, self._found = self._found, []
             if not analyse:
                 return
@@ -192,28 +152,9 @@ class Capture:
             if self.progress is not None:
                 self.progress("analysed", count)
         finally:
+            self._found = []
             if self.elapsed is None:
                 self.elapsed = time.perf_counter() - started
-
-    def _stop_watching(self) -> None:
-        if self in _active_captures:
-            _active_captures.remove(self)
-        if not _active_captures:
-            _remove_hook()
-        saved, self._saved = self._saved, None
-        if saved is None:
-            return
-        enabled, flags, garbage = saved
-        # What the caller had in gc.garbage, plus the block's garbage when the caller
-        # itself asked for DEBUG_SAVEALL (as refscope.collect() does).
-        if flags & gc.DEBUG_SAVEALL:
-            garbage = garbage + self._found
-        gc.garbage[:] = garbage
-        gc.set_debug(flags)
-        if enabled:
-            gc.enable()
-        else:
-            gc.disable()
 
     def __repr__(self) -> str:
         if self.report is None:
@@ -226,6 +167,7 @@ def capture(
     keep_objects: bool = False,
     frame_locals: bool = True,
     progress: Callable[[str, int], None] | None = None,
+    new_objects_only: bool = False,
 ) -> Capture:
     """Report the reference cycles that became garbage while a block ran.
 
@@ -247,10 +189,29 @@ def capture(
     garbage kept so far), ``"analysing"`` and ``"analysed"`` (``objects``: how many are
     analysed), so a tool can show progress on a long analysis.
 
-    gc's enabled state, debug flags and ``gc.garbage`` are as they were on entry when the
-    block ends, even if it raises. See this module's documentation for exactly what counts.
+    ``new_objects_only=True`` reports only cycles among objects created during the block:
+    instead of a full collection on entry, every older object is moved to gc's permanent
+    generation (``gc.freeze()``) until the block has ended, so no collection during the
+    block examines them, and older garbage that the block releases is freed later,
+    unreported. It is also much cheaper on a large heap. When the process has frozen
+    objects of its own (``gc.get_freeze_count() > 0``), refscope does not freeze (it
+    could not unfreeze only its part) and runs the full collection instead.
+
+    Options that are flags are read by truthiness, as ``if`` reads them. Raises
+    :class:`refscope.CollectionInProgressError` when it is called while this thread's
+    own collection runs (from a ``__del__``), where it could not collect.
+
+    refscope's own changes to gc's state (``DEBUG_SAVEALL`` during a collection, the
+    freeze) are undone when the block ends, even if it raises; what you set yourself,
+    in this thread or another, is left as you set it. See this module's documentation for
+    exactly what counts.
     """
-    return Capture(keep_objects=keep_objects, frame_locals=frame_locals, progress=progress)
+    return Capture(
+        keep_objects=keep_objects,
+        frame_locals=frame_locals,
+        progress=progress,
+        new_objects_only=new_objects_only,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -277,8 +238,13 @@ def _qualified_names(cls: type) -> tuple[str, ...]:
     return tuple(names)
 
 
-class _Allow:
-    """A compiled allow-list: type objects, type names, and predicates over a Cycle."""
+class AllowList:
+    """A compiled allow-list: type objects, type names, and predicates over a Cycle.
+
+    What :func:`assert_no_cycles` and the pytest plugin tolerate; ``allow`` takes what
+    ``assert_no_cycles(allow=...)`` takes. :meth:`allowed_indexes` says which cycles of a
+    report it tolerates.
+    """
 
     __slots__ = ("types", "names", "predicates")
 
@@ -364,119 +330,17 @@ class _Allow:
 
 
 # --------------------------------------------------------------------------------------
-# The failure: CyclesFoundError and its message.
+# The failure: CyclesFoundError and its message (rendered by the core, like every report).
 
-
-class _Group(NamedTuple):
-    """A group of offending cycles when the report has no ``groups`` of its own."""
-
-    signature: str
-    count: int
-    example: Cycle
-    total_size: int
-    has_finalizer: bool
-    hint: Any = None
-
-
-def _signature(cycle: Cycle) -> str:
-    return " -> ".join(f"{entry.type} {entry.label}" for entry in cycle.entries)
-
-
-def _offending_groups(report: CycleReport, offending: list[int]) -> list[Any]:
-    """The report's groups whose cycles are offending (largest first)."""
-    cycles = report.cycles
-    wanted = set(offending)
-    groups = getattr(report, "groups", None)
-    if groups is not None:
-        index_by_address = {cycle.entries[0].address: i for i, cycle in enumerate(cycles)}
-        chosen = []
-        for group in groups:
-            example = group.example
-            index = next(
-                (index_by_address[e.address] for e in example.entries
-                 if e.address in index_by_address),
-                None,
-            )
-            if index in wanted:
-                chosen.append(group)
-        return chosen
-    by_signature: dict[str, list[Cycle]] = {}
-    for index in offending:
-        by_signature.setdefault(_signature(cycles[index]), []).append(cycles[index])
-    fallback = [
-        _Group(
-            signature,
-            len(members),
-            members[0],
-            sum(entry.size for cycle in members for entry in cycle.entries),
-            any(cycle.has_finalizer for cycle in members),
-        )
-        for signature, members in by_signature.items()
-    ]
-    fallback.sort(key=lambda group: (-group.count, -group.total_size, group.signature))
-    return fallback
-
-
-def _render_cycle(cycle: Cycle, max_objects: int) -> list[str]:
-    lines = []
-    shown = cycle.entries if max_objects <= 0 else cycle.entries[:max_objects]
-    for position, entry in enumerate(shown):
-        marker = " [__del__]" if entry.has_finalizer else ""
-        lines.append(f"    {entry.type}{marker}  {entry.description}")
-        last = position == len(cycle.entries) - 1
-        back = " (back to the first object)" if last else ""
-        lines.append(f"      --[{entry.label}]-->{back}")
-    if len(shown) < len(cycle.entries):
-        lines.append(f"    ... {len(cycle.entries) - len(shown)} more objects on this cycle")
-    return lines
-
-
-def format_failure(
-    report: CycleReport,
-    offending: list[int],
-    *,
-    allowed_count: int = 0,
-    where: str = "the block",
-    max_groups: int = 5,
-    max_objects_per_cycle: int = 12,
-) -> str:
-    """The text of a CyclesFoundError: a summary, each group with its fix, an example."""
-    groups = _offending_groups(report, offending)
-    cycles_word = "cycle" if len(offending) == 1 else "cycles"
-    shapes = f"{len(groups)} shape" + ("" if len(groups) == 1 else "s")
-    lines = [
-        f"refscope: {len(offending)} reference {cycles_word} ({shapes}) became garbage in "
-        f"{where}"
-        + (f"; {allowed_count} more allowed" if allowed_count else ""),
-    ]
-    for number, group in enumerate(groups[:max_groups], 1):
-        finaliser = ", holds a finaliser (__del__)" if group.has_finalizer else ""
-        lines.append("")
-        lines.append(
-            f"Group {number}: {group.count} × {group.signature}  "
-            f"({group.total_size:,} bytes{finaliser})"
-        )
-        hint = group.hint
-        if hint is not None:
-            lines.append(f"  fix: {hint.advice}")
-            if getattr(hint, "why", ""):
-                lines.append(f"  why: {hint.why}")
-        example = group.example
-        objects = "object" if len(example) == 1 else "objects"
-        lines.append(
-            f"  example: {len(example)} {objects} (component of {example.component_size})"
-        )
-        lines.extend(_render_cycle(example, max_objects_per_cycle))
-    if len(groups) > max_groups:
-        lines.append("")
-        lines.append(f"... and {len(groups) - max_groups} more groups (see the report)")
-    return "\n".join(lines)
+_MESSAGE_MAX_GROUPS = 5
+_MESSAGE_MAX_OBJECTS = 12
 
 
 class CyclesFoundError(AssertionError):
     """Raised by :func:`assert_no_cycles` (and the pytest plugin) when a block created
     reference cycles. ``.report`` is the full :class:`CycleReport` (objects not kept),
-    ``.cycles`` the offending cycles, ``.groups`` their groups."""
+    ``.cycles`` the offending cycles, ``.groups`` the groups holding them (largest
+    first), ``.allowed_count`` how many cycles were tolerated."""
 
     def __init__(
         self,
@@ -492,13 +356,59 @@ class CyclesFoundError(AssertionError):
         self.groups = groups
         self.allowed_count = allowed_count
 
+    @classmethod
+    def from_report(
+        cls,
+        report: CycleReport,
+        offending: Iterable[int] | None = None,
+        *,
+        where: str = "the block",
+        allowed_count: int = 0,
+        note: str = "",
+    ) -> CyclesFoundError:
+        """The error for the cycles ``offending`` (indexes into ``report.cycles``; all of
+        them by default) of ``report``: a summary line, then the core's text report of
+        the groups holding them (at most five, each with its fix hint and an example),
+        then ``note`` if given. For tools that decide themselves what to tolerate (the
+        pytest plugin does)."""
+        indexes = sorted(set(range(len(report)) if offending is None else offending))
+        if any(not 0 <= index < len(report) for index in indexes):
+            raise IndexError(f"cycle index out of range (report has {len(report)} cycles)")
+        analysis = report._analysis
+        group_indexes = _core.groups_of_cycles(analysis, indexes)
+        cycles_word = "cycle" if len(indexes) == 1 else "cycles"
+        shapes = f"{len(group_indexes)} shape" + ("" if len(group_indexes) == 1 else "s")
+        header = (
+            f"refscope: {len(indexes)} reference {cycles_word} ({shapes}) became garbage in "
+            f"{where}" + (f"; {allowed_count} more allowed" if allowed_count else "")
+        )
+        body = _core.groups_to_text(
+            analysis,
+            group_indexes,
+            color=False,
+            max_objects_per_cycle=_MESSAGE_MAX_OBJECTS,
+            max_cycles_per_group=1,
+            max_groups=_MESSAGE_MAX_GROUPS,
+        )
+        message = header + "\n\n" + body.rstrip("\n")
+        if note:
+            message += "\n\n" + note
+        all_groups = report.groups
+        return cls(
+            message,
+            report,
+            [report._cycle(index) for index in indexes],
+            [all_groups[index] for index in group_indexes],
+            allowed_count,
+        )
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled (e.g. to a pytest-xdist controller) as a plain AssertionError with the
         # message: the report holds native data that does not cross processes.
         return (AssertionError, (str(self),))
 
 
-def _check(cap: Capture, allow: _Allow, where: str) -> CyclesFoundError | None:
+def _check(cap: Capture, allow: AllowList, where: str) -> CyclesFoundError | None:
     """The error to raise for a finished capture, or None when nothing offends."""
     report = cap.report
     if report is None or not len(report):
@@ -510,14 +420,8 @@ def _check(cap: Capture, allow: _Allow, where: str) -> CyclesFoundError | None:
     offending = [index for index in range(len(report)) if index not in allowed]
     if not offending:
         return None
-    message = format_failure(report, offending, allowed_count=len(allowed), where=where)
-    cycles = report.cycles
-    return CyclesFoundError(
-        message,
-        report,
-        [cycles[index] for index in offending],
-        _offending_groups(report, offending),
-        len(allowed),
+    return CyclesFoundError.from_report(
+        report, offending, where=where, allowed_count=len(allowed)
     )
 
 
@@ -526,9 +430,9 @@ class _NoCyclesCheck:
 
     __slots__ = ("allow", "frame_locals", "_capture")
 
-    def __init__(self, allow: _Allow, frame_locals: bool) -> None:
+    def __init__(self, allow: AllowList, frame_locals: bool) -> None:
         self.allow = allow
-        self.frame_locals = frame_locals
+        self.frame_locals = bool(frame_locals)
         self._capture: Capture | None = None
 
     def __enter__(self) -> Capture:
@@ -547,9 +451,9 @@ class _NoCyclesCheck:
         if exc_type is not None:
             # The block failed on its own: that error is the one to see.
             del exc_type, exc, tb
-            cap._finish(analyse=False)
+            cap.close(analyse=False)
             return False
-        cap._finish(analyse=True)
+        cap.close(analyse=True)
         _raise_if_offending(cap, self.allow, "the block")
         return False
 
@@ -557,7 +461,7 @@ class _NoCyclesCheck:
         return _decorate(function, self.allow, self.frame_locals)
 
 
-def _raise_if_offending(cap: Capture, allow: _Allow, where: str) -> None:
+def _raise_if_offending(cap: Capture, allow: AllowList, where: str) -> None:
     error = _check(cap, allow, where)
     if error is not None:
         try:
@@ -568,7 +472,7 @@ def _raise_if_offending(cap: Capture, allow: _Allow, where: str) -> None:
             del error
 
 
-def _decorate(function: Callable[..., Any], allow: _Allow, frame_locals: bool) -> Any:
+def _decorate(function: Callable[..., Any], allow: AllowList, frame_locals: bool) -> Any:
     if not callable(function):
         raise TypeError(
             f"assert_no_cycles() decorates functions, not {type(function).__name__}"
@@ -613,7 +517,7 @@ def assert_no_cycles(
     What counts as "created in the block" is what :func:`capture` reports. If the block
     itself raises, that exception propagates and no check is made.
     """
-    compiled = _Allow(allow)
+    compiled = AllowList(allow)
     if function is not None:
         return _decorate(function, compiled, frame_locals)
     return _NoCyclesCheck(compiled, frame_locals)

@@ -28,7 +28,6 @@ one waits until the process has used about ``t / max_overhead`` more seconds of 
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 import threading
 import time
@@ -36,6 +35,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
+from . import _gc
 from ._analysis import find_cycles
 from ._report import CycleReport
 
@@ -140,73 +140,9 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class _FallbackGroup:
-    """A group computed in Python when the report has no ``groups`` (same attributes)."""
-
-    __slots__ = ("signature", "key", "count", "example", "total_size", "has_finalizer", "hint")
-
-    def __init__(self, signature: str, example: Any) -> None:
-        self.signature = signature
-        self.key = hashlib.blake2b(signature.encode("utf-8", "replace"), digest_size=6).hexdigest()
-        self.count = 0
-        self.example = example
-        self.total_size = 0
-        self.has_finalizer = False
-        self.hint = None
-
-
-def _least_rotation(steps: list[tuple[str, str]]) -> int:
-    """Start of the lexicographically least rotation (Booth's algorithm, linear time: a
-    ring of a million objects must not take a million squared comparisons)."""
-    doubled = steps + steps
-    failure = [-1] * len(doubled)
-    least = 0
-    for j in range(1, len(doubled)):
-        item = doubled[j]
-        i = failure[j - least - 1]
-        while i != -1 and item != doubled[least + i + 1]:
-            if item < doubled[least + i + 1]:
-                least = j - i - 1
-            i = failure[i]
-        if i == -1 and item != doubled[least + i + 1]:
-            if item < doubled[least + i + 1]:
-                least = j
-            failure[j - least] = -1
-        else:
-            failure[j - least] = i + 1
-    return least
-
-
-def _canonical_signature(cycle: Any) -> str:
-    """The cycle's (type, label) steps, rotated to the least rotation, as text."""
-    steps = list(zip(cycle.types, cycle.labels, strict=True))
-    if not steps:
-        return ""
-    start = _least_rotation(steps)
-    rotated = steps[start:] + steps[:start]
-    return " -> ".join(f"{type_name} {label}" for type_name, label in rotated)
-
-
-def _fallback_groups(report: CycleReport) -> list[_FallbackGroup]:
-    groups: dict[str, _FallbackGroup] = {}
-    for cycle in report.cycles:
-        signature = _canonical_signature(cycle)
-        group = groups.get(signature)
-        if group is None:
-            group = groups[signature] = _FallbackGroup(signature, cycle)
-        group.count += 1
-        group.total_size += sum(entry.size for entry in cycle.entries)
-        group.has_finalizer = group.has_finalizer or cycle.has_finalizer
-    return sorted(groups.values(), key=lambda g: -g.count)
-
-
 def report_groups(report: CycleReport) -> list[Any]:
-    """``report.groups`` (largest first), or the same computed in Python where the
-    installed report has none."""
-    groups = getattr(report, "groups", None)
-    if groups is None:
-        return _fallback_groups(report)
-    return list(groups)
+    """``report.groups`` (largest first), as a list: the core's groups."""
+    return list(report.groups)
 
 
 def _summarise_groups(report: CycleReport) -> list[_GroupRecord]:
@@ -241,90 +177,82 @@ def _summarise_groups(report: CycleReport) -> list[_GroupRecord]:
 class _Sample:
     """State of one sampled collection, from its "start" callback to its "stop"."""
 
-    __slots__ = ("garbage_start", "added_saveall", "generation", "monitors")
+    __slots__ = ("generation", "monitors")
 
-    def __init__(
-        self, garbage_start: int, added_saveall: bool, generation: int,
-        monitors: tuple[Monitor, ...],
-    ) -> None:
-        self.garbage_start = garbage_start
-        self.added_saveall = added_saveall
+    def __init__(self, generation: int, monitors: tuple[Monitor, ...]) -> None:
         self.generation = generation
         self.monitors = monitors
 
 
 class _GcHub:
-    """The one gc callback shared by every Monitor of the process.
+    """The one subscriber to refscope's gc hooks (:mod:`refscope._gc`) shared by every
+    Monitor of the process.
 
-    Two monitors each turning ``DEBUG_SAVEALL`` on and taking "their" slice of
-    ``gc.garbage`` would take each other's objects; here a collection is sampled once,
-    for every monitor that wants it, and analysed once per ``frame_locals`` setting.
+    A collection is sampled once, for every monitor that wants it, and analysed once per
+    ``frame_locals`` setting. ``refscope._gc`` turns ``DEBUG_SAVEALL`` on for it and
+    hands over exactly what it found.
     """
 
     def __init__(self) -> None:
-        # Guards subscriptions; the gc callback only ever tries it without blocking.
+        # Guards subscriptions (never taken inside a gc callback).
         self.lock = threading.RLock()
         # Serialises Monitor.collect() (its forced and quiet collections go in pairs).
         self.collect_lock = threading.RLock()
         self.monitors: tuple[Monitor, ...] = ()  # replaced, never mutated: read lock-free
-        self.registered = False
+        self.subscribed = False
         self.sample: _Sample | None = None
         self.in_callback = False
         self.quiet_thread: int | None = None
         self.forcing = 0  # Monitor.collect() calls under way
         # Generation -> ids of the objects a sample kept alive with DEBUG_SAVEALL; the next
-        # collection of that generation frees them (or finds them again, see on_stop).
+        # collection of that generation frees them (or finds them again, see _gc_stop).
         self.kept: dict[int, set[int]] = {}
 
     def subscribe(self, monitor: Monitor) -> None:
         with self.lock:
             if not any(m is monitor for m in self.monitors):
                 self.monitors = (*self.monitors, monitor)
-            if not self.registered:
-                gc.callbacks.append(_on_gc)
-                self.registered = True
+            if not self.subscribed:
+                _gc.subscribe(self)
+                self.subscribed = True
 
     def unsubscribe(self, monitor: Monitor) -> None:
         with self.lock:
             self.monitors = tuple(m for m in self.monitors if m is not monitor)
-            self._unregister_if_idle()
+            if self.subscribed and not self.monitors:
+                _gc.unsubscribe(self)
+                self.subscribed = False
+                # Unseen collections may free those objects from now on, and their ids be
+                # reused.
+                self.kept.clear()
 
-    def _unregister_if_idle(self) -> None:
-        # Caller holds self.lock. A sample in flight unregisters from its "stop" callback.
-        if self.registered and not self.monitors and self.sample is None:
-            try:
-                gc.callbacks.remove(_on_gc)
-            except ValueError:
-                pass
-            self.registered = False
-            # Unseen collections may free those objects from now on, and their ids be reused.
-            self.kept.clear()
+    # -- called by refscope._gc inside gc callbacks: never raise, never block -------------
 
-    def on_gc(self, phase: str, info: dict[str, int]) -> None:
-        # Runs inside whatever allocation triggered the collection: never raise, never block.
+    def _gc_start(self, info: dict[str, int]) -> bool:
         # Young collections can come every few hundred microseconds, so the path for a
         # collection that is not sampled allocates nothing and makes no system call.
         if self.in_callback:  # a collection triggered while we analyse (gc forbids it today)
+            return False
+        self.sample = None
+        wanting = self.decide(info)
+        if not wanting:
+            return False
+        self.sample = _Sample(int(info.get("generation", 2)), wanting)
+        return True
+
+    def _gc_stop(self, info: dict[str, int], found: list[object] | None) -> None:
+        if self.in_callback:
             return
-        if phase == "start":
-            wanting = self.decide(info)
-            if not wanting:
-                return
-        elif self.sample is None and not self.kept:
+        if self.sample is None and not self.kept:
             collected = info.get("collected", 0)
             for monitor in self.monitors:
                 monitor._objects_collected += collected
             return
-        else:
-            wanting = ()
         self.in_callback = True
         began = time.perf_counter()
-        involved: list[Monitor] = list(wanting)
+        involved: list[Monitor] = []
         try:
-            if phase == "start":
-                self.on_start(info, wanting)
-            elif phase == "stop":
-                self.on_stop(info, involved)
+            self.on_stop(info, found, involved)
         except BaseException as error:  # noqa: BLE001 - must not escape into gc
             for monitor in involved or self.monitors:
                 monitor._count_error(error)
@@ -353,15 +281,9 @@ class _GcHub:
                 wanting = (*wanting, monitor)
         return wanting
 
-    def on_start(self, info: dict[str, int], wanting: tuple[Monitor, ...]) -> None:
-        generation = int(info.get("generation", 2))
-        flags = gc.get_debug()
-        added = not flags & gc.DEBUG_SAVEALL
-        self.sample = _Sample(len(gc.garbage), added, generation, wanting)
-        if added:
-            gc.set_debug(flags | gc.DEBUG_SAVEALL)
-
-    def on_stop(self, info: dict[str, int], involved: list[Monitor]) -> None:
+    def on_stop(
+        self, info: dict[str, int], found: list[object] | None, involved: list[Monitor]
+    ) -> None:
         generation = int(info.get("generation", 2))
         collected = int(info.get("collected", 0))
         for monitor in self.monitors:
@@ -369,30 +291,15 @@ class _GcHub:
         refound: set[int] = set()
         for kept in [kept for kept in self.kept if kept <= generation]:
             refound |= self.kept.pop(kept)
-        sample = self.sample
-        if sample is None:
+        sample, self.sample = self.sample, None
+        if sample is None or found is None:
             return
-        self.sample = None
         involved.extend(sample.monitors)
-        try:
-            garbage = gc.garbage
-            start = min(sample.garbage_start, len(garbage))
-            found = garbage[start:]
-            if sample.added_saveall:
-                # Exactly what this collection added; what was there before is the user's.
-                del garbage[start:]
-                gc.set_debug(gc.get_debug() & ~gc.DEBUG_SAVEALL)
-                # They live until the next collection of the generation gc moved them to
-                # (CPython gcmodule.c, delete_garbage: survivors go to the next generation).
-                self.kept.setdefault(min(generation + 1, 2), set()).update(map(id, found))
-            if refound:
-                found = [obj for obj in found if id(obj) not in refound]
-        finally:
-            if self.lock.acquire(blocking=False):
-                try:
-                    self._unregister_if_idle()
-                finally:
-                    self.lock.release()
+        # They live until the next collection of the generation gc moved them to
+        # (CPython gcmodule.c, delete_garbage: survivors go to the next generation).
+        self.kept.setdefault(min(generation + 1, 2), set()).update(map(id, found))
+        if refound:
+            found = [obj for obj in found if id(obj) not in refound]
         reports: dict[object, CycleReport] = {}
         try:
             for monitor in sample.monitors:
@@ -415,11 +322,6 @@ class _GcHub:
 
 
 _HUB = _GcHub()
-
-
-def _on_gc(phase: str, info: dict[str, int]) -> None:
-    """The function refscope puts in ``gc.callbacks`` while a Monitor runs."""
-    _HUB.on_gc(phase, info)
 
 
 class Monitor:
@@ -678,7 +580,7 @@ class Monitor:
             self._force_thread = me
             _HUB.forcing += 1
             try:
-                collected = gc.collect(generation)
+                collected = _gc.collect(generation)
                 # Free what that collection kept for the analysis, without sampling it:
                 # otherwise the next /collect/ would find (and report) the same objects.
                 self._force_thread = None

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ._capture import Capture, _Allow, _check
+from ._capture import AllowList, Capture, _check
 
 # Cycles every pytest run makes on its own: `with pytest.raises(E) as excinfo:` in a
 # test makes excinfo -> exception -> traceback -> the test's frame -> excinfo.
@@ -123,15 +123,15 @@ def pytest_runtest_call(item: pytest.Item):  # type: ignore[no-untyped-def]
     if entries is None:
         yield
         return
-    allow = _Allow(entries)
+    allow = AllowList(entries)
     _forget_last_failure()
     cap = Capture(keep_objects=allow.needs_objects)
     cap.__enter__()
     outcome = yield
     if outcome.excinfo is not None:
-        cap._finish(analyse=False)  # the test's own failure is the one to see
+        cap.close(analyse=False)  # the test's own failure is the one to see
         return
-    cap._finish(analyse=True)
+    cap.close(analyse=True)
     error = _check(cap, allow, f"test {item.nodeid}")
     del cap
     if error is not None:

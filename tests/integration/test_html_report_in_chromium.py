@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -212,3 +213,74 @@ def test_a_report_of_100k_distinct_cycles_opens_with_its_largest_groups(browser,
         "0 of 1000 groups match"
     )
     assert browser.page_errors() == []
+
+
+# --- the page's Content-Security-Policy -------------------------------------------------
+
+
+def _filter_status(browser) -> str:
+    """Set by the page's script when it runs: empty when the script was blocked."""
+    return browser.evaluate("document.getElementById('filter-status').textContent")
+
+
+def test_the_script_runs_under_the_pages_own_policy_without_unsafe_inline(page):
+    policy = page.evaluate(
+        "document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]').content"
+    )
+    assert "unsafe-inline" not in policy and "script-src 'sha256-" in policy
+    assert re.fullmatch(r"\d+ groups", _filter_status(page))  # the script ran
+    assert page.page_errors() == []
+
+
+def test_a_script_changed_by_one_character_is_refused_by_the_policy(browser, report_file, tmp_path):
+    # The policy is enforced, not decorative: a page whose script no longer matches the
+    # hash in its policy runs no script (and Chromium says why).
+    _, path = report_file
+    page = path.read_text(encoding="utf-8")
+    start = page.index("<script>") + len("<script>")
+    tampered = tmp_path / "tampered.html"
+    tampered.write_text(page[:start] + " " + page[start:], encoding="utf-8")
+    browser.open(tampered.as_uri())
+    assert _filter_status(browser) == ""
+    errors = browser.page_errors()
+    assert any("Content Security Policy" in error for error in errors), errors
+
+
+def test_the_page_served_by_an_endpoint_runs_its_script_under_the_header_policy(browser):
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from refscope.integrations.wsgi import RefscopeWSGIApp
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - the base class's name
+            pass
+
+    server = make_server("127.0.0.1", 0, RefscopeWSGIApp(), handler_class=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        gc.collect()
+        Resource()  # garbage for the collection the endpoint runs
+        url = f"http://127.0.0.1:{server.server_port}/collect/?format=html"
+        browser.open(url)
+        (response,) = [
+            event["params"]["response"]
+            for event in browser.events[browser.events_of_this_page:]
+            if event["method"] == "Network.responseReceived"
+            and event["params"]["response"]["url"] == url
+        ]
+        headers = {name.lower(): value for name, value in response["headers"].items()}
+        header = headers["content-security-policy"]
+        meta = browser.evaluate(
+            "document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]').content"
+        )
+        assert header == meta + "; frame-ancestors 'none'"
+        assert "unsafe-inline" not in header
+        assert browser.evaluate("document.querySelectorAll('g.node.finalizer').length") >= 1
+        assert re.fullmatch(r"\d+ groups?", _filter_status(browser))  # the script ran
+        assert browser.page_errors() == []
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

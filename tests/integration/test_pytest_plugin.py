@@ -27,8 +27,9 @@ def test_refscope_option_fails_the_test_that_creates_a_cycle_and_shows_the_repor
             "*_ test_leaky _*",
             "refscope: 1 reference cycle (1 shape) became garbage in test "
             "test_sample.py::test_leaky",
-            "Group 1: 1 × test_sample.Node .me*",
-            "  fix: *",
+            "  ×1 * test_sample.Node .me",
+            "Group 1: ×1, 40 B, key *",
+            "  Fix (edge .me): *",
             "*--?.me?--> (back to the first object)",  # fnmatch: [ ] is a class
             "FAILED test_sample.py::test_leaky*",
         ]
@@ -130,7 +131,7 @@ def test_the_marker_takes_an_allow_list_of_types_names_and_predicates(pytester):
         [
             "refscope: 1 reference cycle (1 shape) became garbage in test "
             "test_sample.py::test_other_types_still_fail; 1 more allowed",
-            "Group 1: 1 × test_sample.Other .me*",
+            "  ×1 * test_sample.Other .me",
         ]
     )
 
@@ -347,6 +348,6 @@ def test_under_xdist_each_worker_checks_its_own_tests(pytester):
         [
             "*refscope: 1 reference cycle (1 shape) became garbage in test "
             "test_sample.py::test_leaky?0?*",
-            "*Group 1: 1 × test_sample.Node .me*",
+            "*×1 * test_sample.Node .me*",
         ]
     )

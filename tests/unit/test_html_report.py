@@ -1,8 +1,15 @@
-"""report.to_html(path): the file itself (the browser tests are in tests/integration)."""
+"""report.to_html(path): the file itself (the browser tests are in tests/integration).
+
+The golden page is tests/golden/report.html. After an intended change of the page, rewrite
+it with ``REFSCOPE_UPDATE_GOLDEN=1 python -m pytest tests/unit/test_html_report.py`` and
+review the diff.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 import re
 
 import pytest
@@ -64,6 +71,121 @@ def test_embedded_data_cannot_end_its_script_element_and_round_trips(tmp_path):
     assert page.count("<script") == 2
 
 
+# --- the golden page ----------------------------------------------------------------------
+# Classes claim the module "app" so that type names (and so signatures and keys) do not
+# depend on how pytest imported this file.
+
+
+class Parent:
+    __module__ = "app"
+
+    def __init__(self) -> None:
+        self.child = Child(self)
+
+
+class Child:
+    __module__ = "app"
+
+    def __init__(self, parent: Parent) -> None:
+        self.parent = parent
+
+
+class Connection:
+    __module__ = "app"
+
+    def __init__(self) -> None:
+        self.cursor = Cursor(self)
+
+    def __del__(self) -> None:
+        pass
+
+
+class Cursor:
+    __module__ = "app"
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+
+GOLDEN = pathlib.Path(__file__).resolve().parent.parent / "golden" / "report.html"
+STATIC_PARTS = (
+    ("<style>", "</style>", "/* html_page.css */"),
+    ("<script>", "</script>", "/* html_page.js */"),
+)
+
+
+def normalised_page(page: str) -> str:
+    """The page without what varies between runs and CPython versions (the time, the
+    Python version and pid in the subtitle, addresses, sizes) and with its static
+    stylesheet and script as markers (the Rust golden tests and the browser test them);
+    one element per line so that a change reads as a short diff."""
+    page = re.sub(
+        r"Generated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC by refscope on Python [^,]+, process \d+",
+        "Generated <time> by refscope on Python <version>, process <pid>",
+        page,
+    )
+    page = re.sub(r"0x[0-9a-f]+", "0x0", page)
+    page = re.sub(r"\b\d+(?:\.\d)? (?:B|KiB|MiB|GiB|TiB)\b", "<size>", page)
+    page = re.sub(r'"size":\d+', '"size":0', page)
+    page = re.sub(r"'sha256-[A-Za-z0-9+/=]+'", "'sha256-<hash>'", page)
+    for open_tag, close_tag, marker in STATIC_PARTS:
+        start = page.index(open_tag) + len(open_tag)
+        page = page[:start] + marker + page[page.index(close_tag, start):]
+    for tag in ("</g>", "</tr>", "</section>", "</text>", "</svg>", "</div>"):
+        page = page.replace(tag, tag + "\n")
+    return page
+
+
+def test_the_page_matches_the_golden_file(tmp_path):
+    objects: list[object] = []
+    for _ in range(3):
+        parent = Parent()
+        objects += [parent, parent.child]
+    for _ in range(2):
+        connection = Connection()
+        objects += [connection, connection.cursor]
+    tricky: dict[str, object] = {}
+    tricky['say "hi"\\\n<b>&</b>'] = tricky
+    objects.append(tricky)
+    report = refscope.find_cycles(objects, keep_objects=False)
+    for obj in objects:  # break the cycles: the test leaves no garbage behind
+        if isinstance(obj, dict):
+            obj.clear()
+        else:
+            obj.__dict__.clear()
+    del objects
+    path = tmp_path / "report.html"
+    report.to_html(path, title="refscope: <golden> & report")
+    page = normalised_page(path.read_text(encoding="utf-8"))
+    if os.environ.get("REFSCOPE_UPDATE_GOLDEN"):
+        GOLDEN.write_text(page, encoding="utf-8")
+    assert page == GOLDEN.read_text(encoding="utf-8"), (
+        "the HTML page changed; see this module's docstring to update the golden file"
+    )
+
+
+def test_the_page_carries_a_policy_that_allows_only_its_own_style_and_script(tmp_path):
+    import base64
+    import hashlib
+
+    path = tmp_path / "r.html"
+    hostile_report().to_html(path)
+    page = path.read_text(encoding="utf-8")
+    (policy,) = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', page)
+    assert "unsafe" not in policy
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["default-src"] == "'none'"
+    directive_of = {"<style>": "style-src", "<script>": "script-src"}
+    for open_tag, close_tag, _ in STATIC_PARTS:
+        directive = directive_of[open_tag]
+        start = page.index(open_tag) + len(open_tag)
+        text = page[start:page.index(close_tag, start)]
+        digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+        assert directives[directive] == f"'sha256-{digest}'"
+    # The policy comes before anything from the report (the title is user data).
+    assert page.index("Content-Security-Policy") < page.index("<title>")
+
+
 def test_a_missing_directory_raises_oserror_naming_the_path(tmp_path):
     path = tmp_path / "no" / "such" / "dir" / "r.html"
     with pytest.raises(OSError) as raised:
@@ -123,3 +245,14 @@ def test_allocation_sites_traced_by_tracemalloc_are_in_the_object_details(tmp_pa
     files = {filename for filename, _line, _function in details["allocated_at"]}
     assert __file__ in files
     loop.me = None
+
+
+def test_to_html_without_a_path_returns_the_page_that_write_html_writes(tmp_path):
+    report = hostile_report()
+    page = report.to_html(title="t")
+    assert page.startswith("<!DOCTYPE html>")
+    path = report.write_html(tmp_path / "r.html", title="t")
+    written = pathlib.Path(path).read_text(encoding="utf-8")
+    # Only the generation time may differ between the two renderings.
+    strip = re.compile(r"Generated [^<]* by refscope")
+    assert strip.sub("", written) == strip.sub("", page)

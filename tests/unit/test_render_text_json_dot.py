@@ -410,10 +410,16 @@ def test_dot_draws_finalisers_red_frames_as_hexagons_and_the_hint_edge_orange():
     source = report.to_dot()
     node_lines = [line for line in source.splitlines() if "label=" in line and "->" not in line]
     connection_line = next(line for line in node_lines if "app.Connection" in line)
-    assert 'color="#c62828"' in connection_line
+    # One palette: the finaliser red and the orange of the edge to break are those of
+    # refscope's own SVG picture (and of the HTML page) of the same report.
+    red, orange = "#dc2626", "#ea580c"
+    assert f'fillcolor="{red}"' in connection_line
     frame_line = next(line for line in node_lines if 'label="frame\\n' in line)
     assert "shape=hexagon" in frame_line
-    assert 'color="#ef6c00"' in source
+    assert f'color="{orange}"' in source
+    picture = report.to_svg()
+    assert f'fill="{red}"' in picture.split('data-finalizer="true"')[1].split("</g>")[0]
+    assert f'stroke="{orange}"' in picture.split('class="edge break"')[1].split("</g>")[0]
     dot_to_svg(source)
 
 

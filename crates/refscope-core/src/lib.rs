@@ -9,16 +9,20 @@
 //! * [`graph::Graph`]: compressed sparse rows (CSR) of `u32` node ids.
 //! * [`scc::strongly_connected_components`]: iterative Tarjan, no recursion.
 //! * [`cycles::representative_cycles`]: one short readable cycle per cyclic component.
+//! * [`analysis`]: cycles grouped by cheap step keys before anything is described.
 //! * [`report`]: the report model (objects, cycles, labels) and its renderers.
 //!
 //! Not here: anything that touches a Python object.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
+pub mod chains;
 pub mod cycles;
 pub mod error;
 pub mod graph;
 pub mod index;
 pub mod report;
 pub mod scc;
+pub mod snapshot;
 
 pub use error::CoreError;

@@ -203,6 +203,8 @@ struct BuiltinDescriptors {
     type_attrs: [usize; TYPE_ATTRS.len()],
     exception_args: usize,
     method_descriptor_type: usize,
+    /// `object.__sizeof__`, whose result refscope can compute from the layout.
+    object_sizeof: usize,
 }
 
 static BUILTIN_DESCRIPTORS: std::sync::OnceLock<BuiltinDescriptors> = std::sync::OnceLock::new();
@@ -246,12 +248,17 @@ pub fn load_builtin_descriptors() -> Result<(), &'static str> {
     }
     let args = static_type_member(base_exception, c"args").ok_or("BaseException.args")?;
     let sizeof = static_type_member(list_type, c"__sizeof__").ok_or("list.__sizeof__")?;
+    // SAFETY: PyBaseObject_Type is a static object of the interpreter.
+    let object_type = std::ptr::addr_of_mut!(ffi::PyBaseObject_Type);
+    let object_sizeof =
+        static_type_member(object_type, c"__sizeof__").ok_or("object.__sizeof__")?;
     // SAFETY: as above.
     unsafe { ffi::Py_IncRef(args) };
     let descriptors = BuiltinDescriptors {
         type_attrs,
         exception_args: args as usize,
         method_descriptor_type: type_of(sizeof) as usize,
+        object_sizeof: object_sizeof as usize,
     };
     if BUILTIN_DESCRIPTORS.set(descriptors).is_err() {
         // Another thread won (cannot happen with the GIL held); our references leak, once.
@@ -397,6 +404,11 @@ pub fn builtin_sizeof_method(tp: *mut ffi::PyTypeObject) -> Option<ObjPtr> {
     Some(method)
 }
 
+/// True for `object.__sizeof__` itself (`object___sizeof___impl` in Objects/typeobject.c).
+pub fn is_object_sizeof(method: ObjPtr) -> bool {
+    builtin_descriptors().is_some_and(|d| d.object_sizeof == method as usize)
+}
+
 /// `method(obj)` for a method from [`builtin_sizeof_method`] of `obj`'s type.
 pub fn call_sizeof(method: ObjPtr, obj: ObjPtr) -> Option<i64> {
     // SAFETY: `method` is a method_descriptor of a builtin type (C code) that the caller
@@ -420,6 +432,23 @@ pub fn call_sizeof(method: ObjPtr, obj: ObjPtr) -> Option<i64> {
 pub fn exception_args(exc: ObjPtr) -> Option<ObjPtr> {
     let descriptors = builtin_descriptors()?;
     call_descriptor(descriptors.exception_args as ObjPtr, exc)
+}
+
+/// The hash of an exact `str` or `int` (C code: a str caches its hash, an int computes it
+/// from its digits); None for anything else, whose `__hash__` may be user code.
+pub fn builtin_key_hash(obj: ObjPtr) -> Option<i64> {
+    // SAFETY: the exact-type checks read the object's type pointer; PyObject_Hash on an
+    // exact str or int runs only their C hash functions, which cannot fail.
+    unsafe {
+        if ffi::PyUnicode_CheckExact(obj) == 0 && ffi::PyLong_CheckExact(obj) == 0 {
+            return None;
+        }
+        let hash = ffi::PyObject_Hash(obj);
+        if hash == -1 {
+            ffi::PyErr_Clear();
+        }
+        Some(hash as i64)
+    }
 }
 
 /// Drops a new reference obtained from this module.
@@ -913,5 +942,275 @@ pub fn new_list_of_owned<'py, T>(
             ffi::PyList_SetItem(list, i as ffi::Py_ssize_t, item.into_ptr());
         }
         Ok(pyo3::Bound::from_owned_ptr(py, list).cast_into_unchecked())
+    }
+}
+
+// =======================================================================================
+// Heap snapshots (crate `heap` module). Everything below serves the whole-heap walk of
+// `refscope.snapshot()`; checked against CPython 3.10, 3.11, 3.12 and 3.13.
+// =======================================================================================
+
+/// Reference count of a live object (`Py_REFCNT`).
+#[inline]
+pub fn refcount(obj: ObjPtr) -> isize {
+    // SAFETY: obj is live (module rule); reading the count has no side effect.
+    unsafe { ffi::Py_REFCNT(obj) }
+}
+
+/// True for an immortal object (PEP 683, CPython 3.12 and 3.13): the low 32 bits of the
+/// count, read as signed, are negative (`_Py_IsImmortal` in Include/object.h).
+#[inline]
+pub fn is_immortal(obj: ObjPtr, minor: u8) -> bool {
+    minor >= 12 && (refcount(obj) as u64 as u32 as i32) < 0
+}
+
+/// Turns automatic collection off for the duration of a walk that holds the GIL
+/// throughout (no other thread can observe the change); returns whether it was on.
+pub fn pause_automatic_gc() -> bool {
+    // SAFETY: PyGC_Disable (3.10+) only flips the interpreter's gc flag.
+    unsafe { ffi::PyGC_Disable() != 0 }
+}
+
+/// Restores automatic collection after [`pause_automatic_gc`].
+pub fn resume_automatic_gc(was_enabled: bool) {
+    if was_enabled {
+        // SAFETY: as above.
+        unsafe { ffi::PyGC_Enable() };
+    }
+}
+
+/// `_PyObject_IS_GC`: the type has Py_TPFLAGS_HAVE_GC and, if it has a `tp_is_gc` hook
+/// (only type objects do), the hook says this instance takes part in gc.
+pub fn object_is_gc(obj: ObjPtr) -> bool {
+    let tp = type_of(obj);
+    if type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) == 0 {
+        return false;
+    }
+    let is_gc = slot(tp, ffi::Py_tp_is_gc);
+    if is_gc.is_null() {
+        return true;
+    }
+    // SAFETY: tp_is_gc has the inquiry signature and is called on an instance of its type.
+    unsafe { std::mem::transmute::<*mut c_void, ffi::inquiry>(is_gc)(obj) != 0 }
+}
+
+/// The `object` type.
+pub fn object_type() -> *mut ffi::PyTypeObject {
+    std::ptr::addr_of_mut!(ffi::PyBaseObject_Type)
+}
+
+impl TraverseSlots {
+    /// True when `tp` has a `tp_is_gc` hook (whether an instance is a gc object is then
+    /// decided per instance: only type objects have one).
+    pub fn has_is_gc(tp: *mut ffi::PyTypeObject) -> bool {
+        !slot(tp, ffi::Py_tp_is_gc).is_null()
+    }
+}
+
+/// Borrowed globals dict of a module object (`PyModule_GetDict`, C), None for anything
+/// that is not a module (a `sys.modules` entry can be any object).
+pub fn module_dict(obj: ObjPtr) -> Option<ObjPtr> {
+    // SAFETY: PyModule_Check reads the type; PyModule_GetDict returns the module's own
+    // dict, borrowed, without running code.
+    unsafe {
+        if ffi::PyModule_Check(obj) == 0 {
+            return None;
+        }
+        let dict = ffi::PyModule_GetDict(obj);
+        (!dict.is_null()).then_some(dict)
+    }
+}
+
+/// True for exact `list` / `tuple` (item order is the traversal order).
+pub fn is_exact_list_or_tuple(obj: ObjPtr) -> bool {
+    // SAFETY: type checks of a live object.
+    unsafe { ffi::PyList_CheckExact(obj) != 0 || ffi::PyTuple_CheckExact(obj) != 0 }
+}
+
+/// `(offset, name)` of every object-valued member (`T_OBJECT`/`T_OBJECT_EX`) of
+/// instances of `tp`, along its `tp_base` chain (Include/descrobject.h, PyMemberDef).
+pub fn object_members(tp: *mut ffi::PyTypeObject) -> Vec<(isize, String)> {
+    let mut out = Vec::new();
+    let mut tp = tp;
+    let mut depth = 0;
+    while !tp.is_null() && depth < 64 {
+        let mut member = slot(tp, ffi::Py_tp_members) as *const ffi::PyMemberDef;
+        // SAFETY: tp_members is a NULL-name-terminated array of PyMemberDef.
+        unsafe {
+            while !member.is_null() && !(*member).name.is_null() {
+                let def = &*member;
+                let is_object =
+                    def.type_code == MEMBER_T_OBJECT || def.type_code == MEMBER_T_OBJECT_EX;
+                if is_object && def.flags & MEMBER_RELATIVE_OFFSET == 0 && def.offset > 0 {
+                    let name = CStr::from_ptr(def.name as *const c_char).to_string_lossy();
+                    if !out.iter().any(|(o, _)| *o == def.offset) {
+                        out.push((def.offset, name.into_owned()));
+                    }
+                }
+                member = member.add(1);
+            }
+        }
+        tp = slot(tp, ffi::Py_tp_base) as *mut ffi::PyTypeObject;
+        depth += 1;
+    }
+    out
+}
+
+/// The object pointer stored at `offset` in `obj` (may be NULL).
+///
+/// # Safety
+/// `offset` must come from [`object_members`] of `obj`'s type or one of its bases.
+#[inline]
+pub unsafe fn member_value(obj: ObjPtr, offset: isize) -> ObjPtr {
+    // SAFETY: the caller guarantees a PyObject* field at this offset.
+    unsafe { *((obj as *const u8).offset(offset) as *const ObjPtr) }
+}
+
+/// CPython 3.11–3.13 keep the attributes of most instances inline ("split" dict values,
+/// keyed by the class's shared keys `ht_cached_keys`) until something asks for
+/// `__dict__`. Their traversal visits the values without names; these are the names.
+///
+/// Layouts (checked against each version's Include/internal/pycore_dict.h and
+/// pycore_object.h): `PyDictKeysObject` starts with `dk_refcnt` (8 bytes),
+/// `dk_log2_size`, `dk_log2_index_bytes`, `dk_kind` (one byte each), `dk_version` (4),
+/// `dk_usable` (8), `dk_nentries` (8), then `1 << dk_log2_index_bytes` index bytes and
+/// the `PyDictUnicodeEntry {me_key, me_value}` array. The values: 3.11, a
+/// `PyDictValues *` four words before the object (NULL once the dict exists); 3.12, the
+/// word three words before, tagged with the low bit (`_PyDictOrValues_GetValues` adds
+/// 1); 3.13, embedded after `tp_basicsize` as `{capacity, size, embedded, valid}` bytes
+/// and the pointer array. The offset of `ht_cached_keys` inside `PyHeapTypeObject`
+/// (after `ht_name`, `ht_slots`, `ht_qualname`) is found at start-up by locating a probe
+/// class's distinct `__qualname__` object, then the whole scheme is checked on a probe
+/// instance with known attributes; if anything disagrees, names are left unknown.
+#[derive(Clone, Copy, Debug)]
+pub struct InlineAttributes {
+    minor: u8,
+    cached_keys_offset: usize,
+}
+
+const TPFLAGS_INLINE_VALUES: u64 = 1 << 2;
+const DICT_KEYS_SPLIT: u8 = 2;
+
+impl InlineAttributes {
+    /// Finds and checks the layout with `probe`, an instance of a class whose
+    /// `__qualname__` differs from its name and whose first attributes are `names`, with
+    /// the values `values`.
+    pub fn discover(minor: u8, probe: ObjPtr, names: &[&str], values: &[ObjPtr]) -> Option<Self> {
+        if !(11..=13).contains(&minor) {
+            return None;
+        }
+        let tp = type_of(probe);
+        let flags = type_flags(tp);
+        if flags & (ffi::Py_TPFLAGS_HEAPTYPE as u64) == 0 || flags & TPFLAGS_MANAGED_DICT == 0 {
+            return None;
+        }
+        let qualname = type_attr(tp, TypeAttr::Qualname)?;
+        decref(qualname); // the class keeps it (ht_qualname)
+        let heap_type_size = type_number(
+            std::ptr::addr_of_mut!(ffi::PyType_Type),
+            TypeAttr::BasicSize,
+        )? as usize;
+        let words = heap_type_size / 8;
+        let mut found = None;
+        for i in 0..words {
+            // SAFETY: reading words inside the type object's own allocation
+            // (`type.__basicsize__` bytes, the size of PyHeapTypeObject).
+            let word = unsafe { *(tp as *const usize).add(i) };
+            if word == qualname as usize {
+                if found.is_some() {
+                    return None; // ambiguous
+                }
+                found = Some((i + 1) * 8);
+            }
+        }
+        let layout = InlineAttributes {
+            minor,
+            cached_keys_offset: found?,
+        };
+        if layout.cached_keys_offset + 8 > heap_type_size {
+            return None;
+        }
+        let keys = layout.shared_keys(tp)?;
+        let basicsize = type_number(tp, TypeAttr::BasicSize)? as usize;
+        let inline = layout.values(probe, keys.len(), basicsize)?;
+        if keys.len() < names.len() || inline.len() < values.len() {
+            return None;
+        }
+        for (i, (name, value)) in names.iter().zip(values).enumerate() {
+            if str_text(keys[i]).as_deref() != Some(*name) || inline[i] != *value {
+                return None;
+            }
+        }
+        Some(layout)
+    }
+
+    /// Borrowed key strings of a heap type's shared keys, by entry index; None when the
+    /// type has none.
+    pub fn shared_keys(&self, tp: *mut ffi::PyTypeObject) -> Option<Vec<ObjPtr>> {
+        let flags = type_flags(tp);
+        if flags & (ffi::Py_TPFLAGS_HEAPTYPE as u64) == 0 || flags & TPFLAGS_MANAGED_DICT == 0 {
+            return None;
+        }
+        // SAFETY: heap types are PyHeapTypeObject; the offset was found and checked by
+        // `discover`. The keys object is owned by the type; its fields are read as laid
+        // out above, and its kind byte is checked before the entries are read.
+        unsafe {
+            let keys = *((tp as *const u8).add(self.cached_keys_offset) as *const *const u8);
+            if keys.is_null() || *keys.add(10) != DICT_KEYS_SPLIT {
+                return None;
+            }
+            let log2_index_bytes = *keys.add(9) as u32;
+            let nentries = *(keys.add(24) as *const isize);
+            if !(0..=1 << 16).contains(&nentries) || log2_index_bytes > 20 {
+                return None;
+            }
+            let entries = keys.add(32 + (1usize << log2_index_bytes)) as *const [ObjPtr; 2];
+            Some(
+                (0..nentries as usize)
+                    .map(|i| (*entries.add(i))[0])
+                    .collect(),
+            )
+        }
+    }
+
+    /// The inline values of `obj` (first `count`, NULL where unset), or None when `obj`
+    /// has no inline values now (its dict exists).
+    /// `basicsize` is `type(obj).__basicsize__`.
+    pub fn values(&self, obj: ObjPtr, count: usize, basicsize: usize) -> Option<Vec<ObjPtr>> {
+        let tp = type_of(obj);
+        if type_flags(tp) & TPFLAGS_MANAGED_DICT == 0 {
+            return None;
+        }
+        // SAFETY: managed-dict instances have the pre-header words (3.11, 3.12) or, with
+        // Py_TPFLAGS_INLINE_VALUES, the embedded values after tp_basicsize (3.13), as laid
+        // out above; the values array holds at least the shared keys' entry count.
+        unsafe {
+            let values: *const ObjPtr = match self.minor {
+                11 => *((obj as *const *const ObjPtr).offset(-4)),
+                12 => {
+                    let word = *((obj as *const usize).offset(-3));
+                    if word & 1 == 0 {
+                        return None;
+                    }
+                    (word + 1) as *const ObjPtr
+                }
+                13 => {
+                    if type_flags(tp) & TPFLAGS_INLINE_VALUES == 0 {
+                        return None;
+                    }
+                    let header = (obj as *const u8).add(basicsize);
+                    let capacity = *header as usize;
+                    if *header.add(3) == 0 || capacity < count {
+                        return None; // not valid: the dict holds the attributes
+                    }
+                    header.add(8) as *const ObjPtr
+                }
+                _ => return None,
+            };
+            if values.is_null() {
+                return None;
+            }
+            Some((0..count).map(|i| *values.add(i)).collect())
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! method, cell, code, traceback, generator), whose attributes are C getters.
 
 use crate::cpython::{self, DictSlot, ObjPtr, TypeAttr, TypeFlags};
+use crate::sizes::SizeRule;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -62,17 +63,14 @@ impl KnownTypes {
 
 /// What refscope caches per type while describing one report.
 struct TypeFacts {
-    /// The builtin `__sizeof__` the type resolves to (see `cpython::builtin_sizeof_method`).
-    sizeof_method: Option<Py<PyAny>>,
+    /// How instances are sized (`sizes::SizeRule`).
+    size_rule: SizeRule,
     /// Where instances keep their `__dict__` (read without creating it).
     dict_slot: DictSlot,
     name: String,
     qualname: String,
     flags: TypeFlags,
     kind: ObjectKind,
-    basicsize: u64,
-    itemsize: u64,
-    is_gc: bool,
 }
 
 /// Describes objects and edges; caches per-type facts for one report.
@@ -147,6 +145,17 @@ impl<'py> Describer<'py> {
             has_finalizer: facts.flags.has_finalizer,
             frame,
             allocated_at: Vec::new(),
+        }
+    }
+
+    /// What a cycle shows for an object it does not describe: its type's facts only.
+    pub fn type_record(&mut self, obj: ObjPtr) -> ObjectRecord {
+        let facts = self.facts(cpython::type_of(obj));
+        ObjectRecord {
+            type_name: facts.name.clone(),
+            kind: facts.kind,
+            has_finalizer: facts.flags.has_finalizer,
+            ..Default::default()
         }
     }
 
@@ -318,19 +327,7 @@ impl<'py> Describer<'py> {
     }
 
     fn shallow_size(&mut self, obj: ObjPtr, facts: &TypeFacts) -> u64 {
-        let gc_head = if facts.is_gc { 16 } else { 0 };
-        if let Some(method) = &facts.sizeof_method {
-            // A builtin C `__sizeof__` (found on the type, never through the instance):
-            // safe to call, and exact, as sys.getsizeof would say.
-            if let Some(v) = cpython::call_sizeof(method.as_ptr(), obj) {
-                return v.max(0) as u64 + gc_head;
-            }
-        }
-        let mut size = facts.basicsize;
-        if facts.itemsize > 0 && cpython::int_value(obj).is_none() {
-            size += facts.itemsize * cpython::var_size(obj).unsigned_abs() as u64;
-        }
-        size + gc_head
+        facts.size_rule.size(obj)
     }
 
     fn frame_info(&mut self, frame: ObjPtr) -> FrameInfo {
@@ -928,7 +925,6 @@ fn location(entry: &StackEntry) -> String {
 fn type_facts(py: Python<'_>, tp: *mut ffi::PyTypeObject, known: &KnownTypes) -> TypeFacts {
     let flags = TypeFlags::of(tp);
     // Read through `type`'s own descriptors: a metaclass cannot shadow them (cpython.rs).
-    let number = |attr: TypeAttr| cpython::type_number(tp, attr).unwrap_or(0).max(0) as u64;
     let qualname = cpython::type_text(tp, TypeAttr::Qualname).unwrap_or_else(|| "?".into());
     let module = cpython::type_text(tp, TypeAttr::Module).unwrap_or_default();
     let name = if module.is_empty() || module == "builtins" {
@@ -969,8 +965,7 @@ fn type_facts(py: Python<'_>, tp: *mut ffi::PyTypeObject, known: &KnownTypes) ->
         ObjectKind::Other
     };
     TypeFacts {
-        sizeof_method: cpython::builtin_sizeof_method(tp)
-            .map(|method| cpython::owned(py, method).unbind()),
+        size_rule: SizeRule::of(py, tp, known.minor),
         dict_slot: if flags.is_heap_type && !flags.is_type {
             DictSlot::of(tp, known.minor)
         } else {
@@ -980,8 +975,5 @@ fn type_facts(py: Python<'_>, tp: *mut ffi::PyTypeObject, known: &KnownTypes) ->
         qualname,
         flags,
         kind,
-        basicsize: number(TypeAttr::BasicSize),
-        itemsize: number(TypeAttr::ItemSize),
-        is_gc: cpython::type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) != 0,
     }
 }

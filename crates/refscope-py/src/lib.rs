@@ -11,7 +11,12 @@
 mod cpython;
 mod describe;
 mod extras;
+mod sizes;
+mod steps;
 mod walk;
+
+// Heap snapshots (refscope.snapshot).
+mod heap;
 
 use describe::{Describer, KnownTypes};
 use pyo3::create_exception;
@@ -26,8 +31,9 @@ use refscope_core::report::html::{self, HtmlOptions};
 use refscope_core::report::json::{self, JsonOptions};
 use refscope_core::report::svg::{self, SvgOptions};
 use refscope_core::report::text::{self, TextOptions};
-use refscope_core::report::{CycleRecord, Report, StackEntry};
+use refscope_core::report::{CycleRecord, ObjectRecord, Report, StackEntry};
 use refscope_core::scc::strongly_connected_components;
+use rustc_hash::FxHashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -55,13 +61,16 @@ fn known_types(py: Python<'_>) -> PyResult<KnownTypes> {
 
 /// The result of one analysis: the cycles found, the objects of the cyclic components
 /// (kept alive only as long as this object, and only when asked), and the report (plain
-/// data), which is described from the objects on first use when they are kept, or at
-/// once when they are not.
+/// data), described lazily: cycles are grouped by cheap step keys first (see
+/// `refscope_core::analysis`), and only what is shown is described (each group's example,
+/// and what a renderer or the caller asks for).
 ///
 /// The class is frozen and safe to share between threads: the kept objects sit behind a
 /// lock in a Rust vector (Python code cannot reach or mutate it; gc sees it through
 /// `__traverse__`), and every user of them takes its own handle (`Arc`) first, so
 /// `release()` in one thread never pulls objects from under a description in another.
+/// Descriptions are built without any lock held (they may run a guarded repr) and merged
+/// into the shared report under a short lock; renderers work on an `Arc` of the report.
 #[pyclass(module = "refscope._core", frozen)]
 struct CycleAnalysis {
     /// Every analysed object, by node id, one strong reference each.
@@ -85,10 +94,83 @@ struct CycleAnalysis {
     allocated_at: Vec<Vec<StackEntry>>,
     /// Seconds spent in each phase of the analysis (for benchmarks).
     phase_seconds: Vec<(&'static str, f64)>,
-    /// Descriptions and labels, built once.
-    report: OnceLock<Report>,
+    /// Cycles with equal step keys up to rotation (`refscope_core::analysis`).
+    candidates: Vec<Vec<u32>>,
+    /// Per cycle: its candidate group, and where its step keys' least rotation starts.
+    candidate_of: Vec<u32>,
+    step_start: Vec<u32>,
+    /// Per cycle: shallow bytes of its objects, and whether one has a finaliser.
+    cycle_sizes: Vec<u64>,
+    cycle_finalizer: Vec<bool>,
+    /// What has been described so far.
+    described: Mutex<Described>,
     /// Cycles grouped by signature, computed on first use.
     groups: OnceLock<Vec<CycleGroup>>,
+    /// Every cycle was described in full before the objects were let go.
+    described_all: std::sync::atomic::AtomicBool,
+}
+
+/// The described part of a report: cycles not described yet have empty records.
+struct Described {
+    report: Arc<Report>,
+    /// Per described cycle: which positions have their own record (the others point at
+    /// a record of their type with no description, never shown).
+    real: FxHashMap<u32, Vec<bool>>,
+}
+
+/// Objects described per cycle when a renderer does not say: the largest default cap
+/// of the renderers (`to_json`'s 1000), plus the last objects and those around where
+/// the signature starts (drawn and listed too).
+const DESCRIBED_OBJECTS: usize = 1000;
+const DESCRIBED_TAIL: usize = 8;
+/// Cycles per group kept described when the objects are let go (`to_json`'s default).
+const DESCRIBED_CYCLES_PER_GROUP: usize = 10;
+/// A report of at most this many cycle members is described whole before its objects
+/// are let go, so that small reports keep every description.
+const DESCRIBE_ALL_UP_TO: usize = 50_000;
+
+/// Which positions of a cycle need their own record.
+#[derive(Clone, Copy)]
+struct Need {
+    /// The first `prefix` positions (usize::MAX: all).
+    prefix: usize,
+    /// And `DESCRIBED_TAIL` positions from here (the group's rotation).
+    window: Option<usize>,
+}
+
+impl Need {
+    fn all() -> Self {
+        Need {
+            prefix: usize::MAX,
+            window: None,
+        }
+    }
+
+    fn prefix(limit: usize) -> Self {
+        Need {
+            prefix: if limit == 0 { usize::MAX } else { limit },
+            window: None,
+        }
+    }
+
+    fn wants(&self, position: usize, len: usize) -> bool {
+        position < self.prefix
+            || position + DESCRIBED_TAIL >= len
+            || self
+                .window
+                .is_some_and(|start| (position + len - start) % len < DESCRIBED_TAIL)
+    }
+}
+
+/// A cycle described outside the lock, to merge into [`Described`].
+struct NewCycle {
+    cycle: u32,
+    labels: Option<Vec<String>>,
+    /// `(position, record)` for the positions described now.
+    records: Vec<(usize, ObjectRecord)>,
+    /// For the positions without a record yet (first description only): which of
+    /// `types` stands in for them.
+    placeholders: Vec<(usize, u32)>,
 }
 
 impl CycleAnalysis {
@@ -116,74 +198,309 @@ impl CycleAnalysis {
         (self.component_offsets[index + 1] - self.component_offsets[index]) as u64
     }
 
-    /// The described report, built from the kept objects on first use.
-    fn report(&self, py: Python<'_>) -> PyResult<&Report> {
-        if let Some(report) = self.report.get() {
-            return Ok(report);
-        }
-        // Our own handle on the objects: they stay alive for the whole description,
-        // whatever another thread (or code run by a guarded repr) does to the report.
-        let members = self.members()?;
-        let report = without_panics("describing the cycles", || self.describe(py, &members))?;
-        Ok(self.report.get_or_init(|| report))
+    fn described(&self) -> PyResult<std::sync::MutexGuard<'_, Described>> {
+        self.described
+            .lock()
+            .map_err(|_| RefscopeError::new_err("the report's descriptions are unusable"))
     }
 
-    fn describe(&self, py: Python<'_>, members: &Members) -> PyResult<Report> {
-        let objects: Vec<cpython::ObjPtr> = members.iter().map(|o| o.as_ptr()).collect();
+    /// The report as described so far (a cheap handle; see the type's docs).
+    fn snapshot(&self) -> PyResult<Arc<Report>> {
+        Ok(self.described()?.report.clone())
+    }
+
+    /// Describes what `needs` asks for that is not described yet, when the objects are
+    /// kept (otherwise what was described before they were let go is all there is).
+    fn ensure_described(&self, py: Python<'_>, needs: &[(u32, Need)]) -> PyResult<()> {
+        let missing: Vec<(u32, Need, Option<Vec<bool>>)> = {
+            let described = self.described()?;
+            needs
+                .iter()
+                .filter_map(|&(cycle, need)| {
+                    let len = self.positions(cycle as usize).len();
+                    match described.real.get(&cycle) {
+                        None => Some((cycle, need, None)),
+                        Some(real) => (0..len)
+                            .any(|p| need.wants(p, len) && !real[p])
+                            .then(|| (cycle, need, Some(real.clone()))),
+                    }
+                })
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let Ok(members) = self.members() else {
+            return Ok(());
+        };
+        let described = without_panics("describing the cycles", || {
+            self.describe(py, &members, &missing)
+        })?;
+        let (described, types) = described;
+        let mut state = self.described()?;
+        let state = &mut *state;
+        let report = Arc::make_mut(&mut state.report);
+        // One record per type stands in for every undescribed position of that type.
+        let type_base = report.objects.len() as u32;
+        report.objects.extend(types);
+        for new in described {
+            let real = state
+                .real
+                .entry(new.cycle)
+                .or_insert_with(|| vec![false; new.placeholders.len() + new.records.len()]);
+            let record = &mut report.cycles[new.cycle as usize];
+            if let Some(labels) = new.labels {
+                if record.labels.is_empty() {
+                    record.labels = labels;
+                    record.objects = vec![0; real.len()];
+                    for (position, type_index) in new.placeholders {
+                        record.objects[position] = type_base + type_index;
+                    }
+                }
+            }
+            for (position, object) in new.records {
+                if !real[position] {
+                    real[position] = true;
+                    record.objects[position] = report.objects.len() as u32;
+                    report.objects.push(object);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Descriptions of `missing` cycles (no lock held: a guarded repr may run).
+    fn describe(
+        &self,
+        py: Python<'_>,
+        members: &Members,
+        missing: &[(u32, Need, Option<Vec<bool>>)],
+    ) -> PyResult<(Vec<NewCycle>, Vec<ObjectRecord>)> {
         let mut describer = Describer::new(py, known_types(py)?);
         describer.frame_locals = self.options.frame_locals;
         describer.materialise_dicts = self.options.materialize_dicts;
         if self.options.frame_locals {
             describer.local_repr = self.local_repr.as_ref().map(|f| f.bind(py).clone());
         }
-        let mut report = Report {
-            analysed_count: self.analysed_count,
-            edge_count: self.edge_count,
-            ..Default::default()
-        };
-        report.objects.reserve(self.cycle_members.len());
-        for index in 0..self.cycle_count() {
-            let cycle: Vec<cpython::ObjPtr> = self
+        let mut out = Vec::with_capacity(missing.len());
+        let mut type_index: FxHashMap<usize, u32> = FxHashMap::default();
+        let mut types: Vec<ObjectRecord> = Vec::new();
+        for (cycle, need, real) in missing {
+            let index = *cycle as usize;
+            let objects: Vec<cpython::ObjPtr> = self
                 .positions(index)
                 .iter()
-                .map(|&p| objects[p as usize])
+                .map(|&p| members[p as usize].as_ptr())
                 .collect();
-            let len = cycle.len();
-            let mut record = CycleRecord {
-                objects: Vec::with_capacity(len),
-                labels: Vec::with_capacity(len),
-                component_size: self.component_len(index),
-            };
-            for (i, &obj) in cycle.iter().enumerate() {
-                record.objects.push(report.objects.len() as u32);
-                let mut object = describer.record(obj);
-                if let Some(sites) = self
-                    .allocated_at
-                    .get(self.cycle_offsets[index] as usize + i)
-                {
-                    object.allocated_at = sites.clone();
+            let len = objects.len();
+            let first_time = real.is_none();
+            let labels = first_time.then(|| {
+                (0..len)
+                    .map(|i| {
+                        let prev = objects[(i + len - 1) % len];
+                        describer.edge_label(prev, objects[i], objects[(i + 1) % len])
+                    })
+                    .collect()
+            });
+            let mut records = Vec::new();
+            let mut placeholders = Vec::new();
+            for (position, &obj) in objects.iter().enumerate() {
+                let done = real.as_ref().is_some_and(|r| r[position]);
+                if need.wants(position, len) && !done {
+                    let mut object = describer.record(obj);
+                    if let Some(sites) = self
+                        .allocated_at
+                        .get(self.cycle_offsets[index] as usize + position)
+                    {
+                        object.allocated_at = sites.clone();
+                    }
+                    records.push((position, object));
+                } else if first_time {
+                    let tp = cpython::type_of(obj) as usize;
+                    let index = *type_index.entry(tp).or_insert_with(|| {
+                        types.push(describer.type_record(obj));
+                        (types.len() - 1) as u32
+                    });
+                    placeholders.push((position, index));
                 }
-                report.objects.push(object);
-                let prev = cycle[(i + len - 1) % len];
-                let next = cycle[(i + 1) % len];
-                record.labels.push(describer.edge_label(prev, obj, next));
             }
-            report.cycles.push(record);
+            out.push(NewCycle {
+                cycle: *cycle,
+                labels,
+                records,
+                placeholders,
+            });
         }
         if let Some(error) = describer.take_error() {
             return Err(error);
         }
-        Ok(report)
+        Ok((out, types))
     }
 
+    /// Groups, from the candidates' described examples (computed once).
     fn groups(&self, py: Python<'_>) -> PyResult<&[CycleGroup]> {
-        let report = self.report(py)?;
-        Ok(self.groups.get_or_init(|| groups::group_cycles(report)))
+        if let Some(groups) = self.groups.get() {
+            return Ok(groups);
+        }
+        let examples: Vec<(u32, Need)> = self
+            .candidates
+            .iter()
+            .map(|c| (c[0], Need::prefix(DESCRIBED_OBJECTS)))
+            .collect();
+        self.ensure_described(py, &examples)?;
+        let report = self.snapshot()?;
+        let groups = groups::group_candidates(
+            &report,
+            &self.candidates,
+            |c| self.cycle_sizes[c as usize],
+            |c| self.cycle_finalizer[c as usize],
+        );
+        // The text summary reads the example from where its signature starts.
+        let windows: Vec<(u32, Need)> = groups
+            .iter()
+            .map(|g| {
+                let need = Need {
+                    prefix: DESCRIBED_OBJECTS,
+                    window: Some(g.rotation as usize),
+                };
+                (g.example(), need)
+            })
+            .collect();
+        self.ensure_described(py, &windows)?;
+        Ok(self.groups.get_or_init(|| groups))
     }
 
-    fn cycle<'a>(&'a self, py: Python<'_>, index: usize) -> PyResult<&'a CycleRecord> {
+    /// Describes what a renderer will show: the first `cycles_per_group` cycles of each
+    /// of the first `max_groups` groups (0 = all, for each), `objects_per_cycle` objects
+    /// each; returns the report and groups to render, with the limits it can honour (a
+    /// report that let its objects go shows what it described before).
+    fn prepare(
+        &self,
+        py: Python<'_>,
+        max_groups: usize,
+        cycles_per_group: usize,
+        objects_per_cycle: usize,
+    ) -> PyResult<(Arc<Report>, &[CycleGroup], usize, usize)> {
+        let groups = self.groups(py)?;
+        let shown_groups = if max_groups == 0 {
+            groups.len()
+        } else {
+            max_groups.min(groups.len())
+        };
+        let (report, cycles_per_group, objects_per_cycle) = self.prepare_groups(
+            py,
+            &groups[..shown_groups],
+            cycles_per_group,
+            objects_per_cycle,
+        )?;
+        Ok((report, groups, cycles_per_group, objects_per_cycle))
+    }
+
+    /// [`CycleAnalysis::prepare`] for the groups `shown` (all of them are rendered).
+    fn prepare_groups(
+        &self,
+        py: Python<'_>,
+        shown: &[CycleGroup],
+        cycles_per_group: usize,
+        objects_per_cycle: usize,
+    ) -> PyResult<(Arc<Report>, usize, usize)> {
+        let kept = self.keeps_objects();
+        let whole = self
+            .described_all
+            .load(std::sync::atomic::Ordering::Acquire);
+        let (cycles_per_group, objects_per_cycle) = if kept || whole {
+            (cycles_per_group, objects_per_cycle)
+        } else {
+            let clamp = |limit: usize, most: usize| if limit == 0 { most } else { limit.min(most) };
+            (
+                clamp(cycles_per_group, DESCRIBED_CYCLES_PER_GROUP),
+                clamp(objects_per_cycle, DESCRIBED_OBJECTS),
+            )
+        };
+        if kept {
+            let needs: Vec<(u32, Need)> = shown
+                .iter()
+                .flat_map(|g| {
+                    let count = if cycles_per_group == 0 {
+                        g.cycles.len()
+                    } else {
+                        cycles_per_group.min(g.cycles.len())
+                    };
+                    g.cycles[..count]
+                        .iter()
+                        .map(|&c| (c, Need::prefix(objects_per_cycle)))
+                })
+                .collect();
+            self.ensure_described(py, &needs)?;
+        }
+        Ok((self.snapshot()?, cycles_per_group, objects_per_cycle))
+    }
+
+    /// Objects and labels of cycle `index` for Python: described in full when the objects
+    /// are kept; otherwise as described before they were let go, or else read from its
+    /// group's example (the same types and labels, without descriptions).
+    fn cycle_view(&self, py: Python<'_>, index: usize) -> PyResult<Vec<(ObjectRecord, String)>> {
         let index = self.check_cycle(index)?;
-        Ok(&self.report(py)?.cycles[index])
+        if self.keeps_objects() {
+            self.ensure_described(py, &[(index as u32, Need::all())])?;
+        }
+        let report = self.snapshot()?;
+        let record = &report.cycles[index];
+        if !record.labels.is_empty() {
+            return Ok(record
+                .objects
+                .iter()
+                .zip(&record.labels)
+                .map(|(&o, label)| (report.object(o).clone(), label.clone()))
+                .collect());
+        }
+        // Not described: the same steps as its candidate's first cycle, rotated.
+        let candidate = &self.candidates[self.candidate_of[index] as usize];
+        let example = candidate[0] as usize;
+        let example_record = &report.cycles[example];
+        let len = example_record.objects.len().max(1);
+        let shift =
+            (self.step_start[example] as usize + len - self.step_start[index] as usize) % len;
+        Ok((0..example_record.objects.len())
+            .map(|i| {
+                let at = (i + shift) % len;
+                let known = report.object(example_record.objects[at]);
+                let object = ObjectRecord {
+                    type_name: known.type_name.clone(),
+                    kind: known.kind,
+                    has_finalizer: known.has_finalizer,
+                    ..Default::default()
+                };
+                (object, example_record.labels[at].clone())
+            })
+            .collect())
+    }
+
+    /// What a report keeps described once its objects are gone: everything for small
+    /// reports; otherwise the first cycles of each group (as many as `to_json` shows by
+    /// default), each with the objects the renderers show by default.
+    fn describe_before_release(&self, py: Python<'_>) -> PyResult<()> {
+        let groups = self.groups(py)?;
+        let whole = self.cycle_members.len() <= DESCRIBE_ALL_UP_TO;
+        let needs: Vec<(u32, Need)> = if whole {
+            (0..self.cycle_count() as u32)
+                .map(|c| (c, Need::all()))
+                .collect()
+        } else {
+            groups
+                .iter()
+                .flat_map(|g| {
+                    let shown = DESCRIBED_CYCLES_PER_GROUP.min(g.cycles.len());
+                    g.cycles[..shown]
+                        .iter()
+                        .map(|&c| (c, Need::prefix(DESCRIBED_OBJECTS)))
+                })
+                .collect()
+        };
+        self.ensure_described(py, &needs)?;
+        self.described_all
+            .store(whole, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 
     /// A handle on the kept objects (see the type's docs), or why there is none.
@@ -224,6 +541,18 @@ impl CycleAnalysis {
     #[getter]
     fn phase_seconds(&self) -> Vec<(&'static str, f64)> {
         self.phase_seconds.clone()
+    }
+
+    /// Objects described so far (each group's example, and what was asked for): how
+    /// tests check that describing stays lazy and bounded.
+    #[getter]
+    fn described_object_count(&self) -> PyResult<u64> {
+        Ok(self
+            .described()?
+            .real
+            .values()
+            .map(|r| r.iter().filter(|&&d| d).count() as u64)
+            .sum())
     }
 
     /// True while the analysed objects are kept.
@@ -285,7 +614,11 @@ impl CycleAnalysis {
 
     /// Edge labels of cycle `index`: label `i` names the reference from object `i` to `i + 1`.
     fn cycle_labels(&self, py: Python<'_>, index: usize) -> PyResult<Vec<String>> {
-        Ok(self.cycle(py, index)?.labels.clone())
+        Ok(self
+            .cycle_view(py, index)?
+            .into_iter()
+            .map(|(_, label)| label)
+            .collect())
     }
 
     /// Size of the strongly connected component cycle `index` stands for.
@@ -295,14 +628,10 @@ impl CycleAnalysis {
 
     /// Per object of cycle `index`: a dict of its safe facts.
     fn cycle_info<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let report = self.report(py)?;
-        let cycle = self.cycle(py, index)?;
-        cycle
-            .objects
-            .iter()
-            .zip(&cycle.labels)
-            .map(|(&object, label)| {
-                let record = report.object(object);
+        self.cycle_view(py, index)?
+            .into_iter()
+            .map(|(record, label)| {
+                let record = &record;
                 let info = PyDict::new(py);
                 info.set_item("type", &record.type_name)?;
                 info.set_item("description", &record.description)?;
@@ -388,14 +717,19 @@ impl CycleAnalysis {
         max_cycles_per_group: Limit,
         max_groups: Limit,
     ) -> PyResult<String> {
-        let (report, groups) = (self.report(py)?, self.groups(py)?);
+        let (report, groups, max_cycles_per_group, max_objects_per_cycle) = self.prepare(
+            py,
+            max_groups.0,
+            max_cycles_per_group.0,
+            max_objects_per_cycle.0,
+        )?;
         let options = TextOptions {
             color,
-            max_objects_per_cycle: max_objects_per_cycle.0,
-            max_cycles_per_group: max_cycles_per_group.0,
+            max_objects_per_cycle,
+            max_cycles_per_group,
             max_groups: max_groups.0,
         };
-        Ok(text::render(report, groups, &options))
+        Ok(py.detach(|| text::render(&report, groups, &options)))
     }
 
     /// The report as JSON (format `refscope.report`, version 1): at most `max_groups`
@@ -410,7 +744,12 @@ impl CycleAnalysis {
         max_cycles_per_group: Limit,
         max_objects_per_cycle: Limit,
     ) -> PyResult<String> {
-        let (report, groups) = (self.report(py)?, self.groups(py)?);
+        let (report, groups, max_cycles_per_group, max_objects_per_cycle) = self.prepare(
+            py,
+            max_groups.0,
+            max_cycles_per_group.0,
+            max_objects_per_cycle.0,
+        )?;
         let indent = match indent {
             Some(Limit(width)) if width > json::MAX_INDENT => {
                 return Err(PyValueError::new_err(format!(
@@ -423,10 +762,10 @@ impl CycleAnalysis {
         let options = JsonOptions {
             indent,
             max_groups: max_groups.0,
-            max_cycles_per_group: max_cycles_per_group.0,
-            max_objects_per_cycle: max_objects_per_cycle.0,
+            max_cycles_per_group,
+            max_objects_per_cycle,
         };
-        Ok(py.detach(|| json::render(report, groups, &options)))
+        Ok(py.detach(|| json::render(&report, groups, &options)))
     }
 
     /// The report as Graphviz DOT source: one cluster per drawn cycle, at most
@@ -440,13 +779,18 @@ impl CycleAnalysis {
         max_cycles_per_group: Limit,
         max_objects_per_cycle: Limit,
     ) -> PyResult<String> {
-        let (report, groups) = (self.report(py)?, self.groups(py)?);
+        let (report, groups, max_cycles_per_group, max_objects_per_cycle) = self.prepare(
+            py,
+            max_groups.0,
+            max_cycles_per_group.0,
+            max_objects_per_cycle.0,
+        )?;
         let options = DotOptions {
             max_groups: max_groups.0,
-            max_cycles_per_group: max_cycles_per_group.0,
-            max_objects_per_cycle: max_objects_per_cycle.0,
+            max_cycles_per_group,
+            max_objects_per_cycle,
         };
-        Ok(py.detach(|| dot::render(report, groups, &options)))
+        Ok(py.detach(|| dot::render(&report, groups, &options)))
     }
 
     /// The report as one SVG document: a ring per group of cycles (its example), largest
@@ -454,23 +798,38 @@ impl CycleAnalysis {
     /// objects each (0 = all).
     #[pyo3(signature = (max_objects=Limit(50), max_groups=Limit(100)))]
     fn to_svg(&self, py: Python<'_>, max_objects: Limit, max_groups: Limit) -> PyResult<String> {
-        let (report, groups) = (self.report(py)?, self.groups(py)?);
+        let (report, groups, _, max_objects) = self.prepare(py, max_groups.0, 1, max_objects.0)?;
         let options = SvgOptions {
-            max_objects: max_objects.0,
+            max_objects,
             max_cycles: max_groups.0,
         };
-        Ok(py.detach(|| svg::render(report, groups, &options)))
+        Ok(py.detach(|| svg::render(&report, groups, &options)))
     }
 
     /// The picture of cycle `index` alone, as an SVG document.
     #[pyo3(signature = (index, max_objects=Limit(50)))]
     fn cycle_svg(&self, py: Python<'_>, index: usize, max_objects: Limit) -> PyResult<String> {
-        let cycle = self.cycle(py, index)?;
+        let index = self.check_cycle(index)?;
+        if self.keeps_objects() {
+            self.ensure_described(py, &[(index as u32, Need::prefix(max_objects.0))])?;
+        }
+        let report = self.snapshot()?;
+        if report.cycles[index].labels.is_empty() {
+            return Err(PyValueError::new_err(format!(
+                "cycle {index} was not described before the report let its objects go \
+                 (keep_objects=True keeps every cycle drawable)"
+            )));
+        }
         let options = SvgOptions {
             max_objects: max_objects.0,
             max_cycles: 0,
         };
-        Ok(svg::render_cycle(self.report(py)?, cycle, &options, None))
+        Ok(svg::render_cycle(
+            &report,
+            &report.cycles[index],
+            &options,
+            None,
+        ))
     }
 
     /// Renders the HTML report and writes it to `path` (UTF-8) without holding the GIL
@@ -485,9 +844,9 @@ impl CycleAnalysis {
         max_groups: Limit,
         max_objects: Limit,
     ) -> PyResult<()> {
-        let (report, groups) = (self.report(py)?, self.groups(py)?);
-        let options = html_options(title, subtitle, max_groups, max_objects);
-        py.detach(|| std::fs::write(&path, html::render(report, groups, &options)))
+        let (report, groups, _, max_objects) = self.prepare(py, max_groups.0, 1, max_objects.0)?;
+        let options = html_options(title, subtitle, max_groups.0, max_objects);
+        py.detach(|| std::fs::write(&path, html::render(&report, groups, &options)))
             .map_err(|error| {
                 let errno = error.raw_os_error().unwrap_or(0);
                 PyOSError::new_err((errno, error.to_string(), path.display().to_string()))
@@ -504,16 +863,16 @@ impl CycleAnalysis {
         max_groups: Limit,
         max_objects: Limit,
     ) -> PyResult<String> {
-        let (report, groups) = (self.report(py)?, self.groups(py)?);
-        let options = html_options(title, subtitle, max_groups, max_objects);
-        Ok(py.detach(|| html::render(report, groups, &options)))
+        let (report, groups, _, max_objects) = self.prepare(py, max_groups.0, 1, max_objects.0)?;
+        let options = html_options(title, subtitle, max_groups.0, max_objects);
+        Ok(py.detach(|| html::render(&report, groups, &options)))
     }
 
     /// Stops keeping the analysed objects alive (describing them first, so the text,
     /// labels and groups stay available).
     fn release(&self, py: Python<'_>) -> PyResult<()> {
         if self.keeps_objects() {
-            self.report(py)?;
+            self.describe_before_release(py)?;
         }
         let released = self.members.lock().ok().and_then(|mut m| m.take());
         // Dropped outside the lock: freeing the objects may run their finalisers, which
@@ -668,9 +1027,49 @@ fn analyze_objects(
     }
     let analysed_count = walked.nodes.len() as u64;
     let edge_count = walked.graph.edge_count() as u64;
+    drop(walked.graph);
     // The walk took a reference to every node while it had the object in cache.
     let members: Members = Arc::new(walked.nodes.into_owned(py));
     clock.lap("members");
+
+    // Group before describing: step keys, sizes and finaliser flags of every cycle.
+    let mut reader = steps::StepReader::new(py, known);
+    let mut keys = Vec::with_capacity(cycle_members.len());
+    let mut cycle_sizes = Vec::with_capacity(cycles.len());
+    let mut cycle_finalizer = Vec::with_capacity(cycles.len());
+    for window in cycle_offsets.windows(2) {
+        let nodes = &cycle_members[window[0] as usize..window[1] as usize];
+        let (mut size, mut finalizer) = (0u64, false);
+        for (i, &node) in nodes.iter().enumerate() {
+            let src = members[node as usize].as_ptr();
+            let dst = members[nodes[(i + 1) % nodes.len()] as usize].as_ptr();
+            keys.push(reader.key(src, dst));
+            size += reader.size(src);
+            finalizer |= reader.has_finalizer(src);
+        }
+        cycle_sizes.push(size);
+        cycle_finalizer.push(finalizer);
+    }
+    drop(reader);
+    let candidates = py.detach(|| {
+        refscope_core::analysis::candidate_groups(&refscope_core::analysis::StepKeys {
+            offsets: &cycle_offsets,
+            keys: &keys,
+        })
+    });
+    drop(keys);
+    clock.lap("group");
+    let report = Report {
+        cycles: (0..cycles.len())
+            .map(|i| CycleRecord {
+                component_size: (component_offsets[i + 1] - component_offsets[i]) as u64,
+                ..Default::default()
+            })
+            .collect(),
+        analysed_count,
+        edge_count,
+        ..Default::default()
+    };
     // Taken now, not when the report is described: tracing may have stopped by then.
     let sites = extras::AllocationSites::new(py);
     let allocated_at = if sites.is_active() {
@@ -693,8 +1092,17 @@ fn analyze_objects(
         options,
         allocated_at,
         phase_seconds: clock.phases,
-        report: OnceLock::new(),
+        candidates: candidates.groups,
+        candidate_of: candidates.group_of,
+        step_start: candidates.starts,
+        cycle_sizes,
+        cycle_finalizer,
+        described: Mutex::new(Described {
+            report: Arc::new(report),
+            real: FxHashMap::default(),
+        }),
         groups: OnceLock::new(),
+        described_all: std::sync::atomic::AtomicBool::new(false),
     };
     if !keep_objects {
         analysis.release(py)?;
@@ -757,15 +1165,15 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Limit {
 fn html_options(
     title: String,
     subtitle: String,
-    max_groups: Limit,
-    max_objects: Limit,
+    max_groups: usize,
+    max_objects: usize,
 ) -> HtmlOptions {
     HtmlOptions {
         title,
         subtitle,
-        max_groups: max_groups.0,
+        max_groups,
         svg: SvgOptions {
-            max_objects: max_objects.0,
+            max_objects,
             max_cycles: 0,
         },
     }
@@ -810,5 +1218,89 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_internal_error_for_tests, m)?)?;
     m.add_class::<CycleAnalysis>()?;
     m.add("RefscopeError", m.py().get_type::<RefscopeError>())?;
+    add_failure_text_functions(m)?;
+    // Heap snapshots (refscope.snapshot).
+    heap::register(m)?;
+    objgraph_support::register(m)?;
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------
+// The text of some groups only: a failed check (assert_no_cycles, the pytest plugin)
+// shows the groups of the cycles it did not tolerate, rendered by the core's text
+// renderer like every other report.
+
+/// Indexes (in `groups_info` order) of the groups holding any of the cycles `cycles`.
+#[pyfunction]
+fn groups_of_cycles(
+    py: Python<'_>,
+    analysis: PyRef<'_, CycleAnalysis>,
+    cycles: Vec<u32>,
+) -> PyResult<Vec<usize>> {
+    let groups = analysis.groups(py)?;
+    let wanted: rustc_hash::FxHashSet<u32> = cycles.into_iter().collect();
+    Ok(groups
+        .iter()
+        .enumerate()
+        .filter(|(_, group)| group.cycles.iter().any(|c| wanted.contains(c)))
+        .map(|(index, _)| index)
+        .collect())
+}
+
+/// The text report of the groups `groups` (indexes as in `groups_info`, in that order),
+/// without the report's header line (which counts every cycle of the report): the
+/// caller writes its own summary above it.
+#[pyfunction]
+#[pyo3(signature = (analysis, groups, color=false, max_objects_per_cycle=12, max_cycles_per_group=1, max_groups=5))]
+fn groups_to_text(
+    py: Python<'_>,
+    analysis: PyRef<'_, CycleAnalysis>,
+    groups: Vec<usize>,
+    color: bool,
+    max_objects_per_cycle: usize,
+    max_cycles_per_group: usize,
+    max_groups: usize,
+) -> PyResult<String> {
+    let all = analysis.groups(py)?;
+    let mut chosen = Vec::with_capacity(groups.len().min(all.len()));
+    for index in groups {
+        let group = all.get(index).ok_or_else(|| {
+            PyIndexError::new_err(format!(
+                "group index {index} out of range (report has {})",
+                all.len()
+            ))
+        })?;
+        chosen.push(group.clone());
+    }
+    let shown = if max_groups == 0 {
+        chosen.len()
+    } else {
+        max_groups.min(chosen.len())
+    };
+    let (report, max_cycles_per_group, max_objects_per_cycle) = analysis.prepare_groups(
+        py,
+        &chosen[..shown],
+        max_cycles_per_group,
+        max_objects_per_cycle,
+    )?;
+    let options = TextOptions {
+        color,
+        max_objects_per_cycle,
+        max_cycles_per_group,
+        max_groups,
+    };
+    let text = text::render(&report, &chosen, &options);
+    Ok(match text.split_once('\n') {
+        Some((_header, rest)) => rest.trim_start_matches('\n').to_owned(),
+        None => String::new(),
+    })
+}
+
+fn add_failure_text_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(groups_of_cycles, m)?)?;
+    m.add_function(wrap_pyfunction!(groups_to_text, m)?)?;
+    Ok(())
+}
+
+// --- refscope.objgraph support (type census, referrer index, chains, pictures) ---
+mod objgraph_support;

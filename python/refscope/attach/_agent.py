@@ -152,15 +152,8 @@ def _collect(options: dict[str, Any]) -> dict[str, Any]:
     if fmt == "json":
         body = report.to_json(indent=2)
     elif fmt == "html":
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="refscope-attach-") as directory:
-            path = report.to_html(
-                os.path.join(directory, "report.html"),
-                title=f"refscope attach {os.getpid()} ({sys.argv[0] if sys.argv else '?'})",
-            )
-            with open(path, encoding="utf-8") as page:
-                body = page.read()
+        program = sys.argv[0] if sys.argv else "?"
+        body = report.to_html(title=f"refscope attach {os.getpid()} ({program})")
     else:
         body = report.to_text(
             color=bool(options.get("color", False)),

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._report import Cycle, CycleReport
-from ..monitor import Monitor, report_groups
+from .. import Cycle, CycleGroup, CycleReport, Monitor
 from ._security import AccessPolicy
 
 __all__ = ["Endpoints", "Request", "Response", "ROUTES"]
@@ -28,12 +28,15 @@ _SECURITY_HEADERS = (
     ("Cache-Control", "no-store"),
     ("X-Content-Type-Options", "nosniff"),
 )
+# The small pages made here (cycles/ in HTML) have an inline stylesheet and no script.
 _HTML_POLICY = ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-# CycleReport.to_html() pages are self-contained: inline style, script and pictures.
-_REPORT_PAGE_POLICY = (
-    "Content-Security-Policy",
-    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:",
-)
+# A CycleReport.to_html() page states its own policy in a <meta> element, at the top of
+# its <head> (before the title, the first text from the report): its stylesheet and
+# script by their SHA-256 hashes, nothing else. The header repeats it, and forbids framing
+# (which a <meta> policy cannot).
+_PAGE_POLICY = re.compile(r'<meta http-equiv="Content-Security-Policy" content="([^"<>]+)">')
+_PAGE_HEAD_CHARS = 1024
+_NO_FRAMING = "frame-ancestors 'none'"
 
 
 @dataclass
@@ -107,40 +110,44 @@ def _cycle_to_dict(cycle: Cycle) -> dict[str, Any]:
     }
 
 
-def _group_to_dict(group: Any) -> dict[str, Any]:
-    hint = getattr(group, "hint", None)
-    example = group.example
+def _group_to_dict(group: CycleGroup) -> dict[str, Any]:
     return {
-        "key": str(group.key),
-        "signature": str(group.signature),
-        "count": int(group.count),
-        "total_size": int(group.total_size),
-        "has_finalizer": bool(group.has_finalizer),
-        "hint": getattr(hint, "advice", None) if hint is not None else None,
-        "example": _cycle_to_dict(example) if example is not None else None,
+        "key": group.key,
+        "signature": group.signature,
+        "count": group.count,
+        "total_size": group.total_size,
+        "has_finalizer": group.has_finalizer,
+        "hint": group.hint.advice if group.hint is not None else None,
+        "example": _cycle_to_dict(group.example),
     }
 
 
-def _report_json(report: CycleReport) -> Any:
-    to_json = getattr(report, "to_json", None)
-    if to_json is not None:
-        return json.loads(to_json())
-    return {
-        "analysed_count": report.analysed_count,
-        "edge_count": report.edge_count,
-        "cycles": [_cycle_to_dict(cycle) for cycle in report.cycles],
-    }
+def _collect_json(fields: dict[str, Any], report: CycleReport) -> bytes:
+    """``fields`` and ``"report": report.to_json()`` as one JSON object: the core's JSON
+    text goes in as it is, without being decoded and encoded again."""
+    members = [f"{json.dumps(name)}: {json.dumps(value)}" for name, value in fields.items()]
+    members.append(f'"report": {report.to_json()}')
+    return ("{" + ", ".join(members) + "}").encode("utf-8")
 
 
-def _report_page(report: CycleReport, title: str) -> bytes | None:
-    """``report.to_html()`` (which writes a file) as bytes, where the report has it."""
-    to_html = getattr(report, "to_html", None)
-    if to_html is None:
-        return None
+# --- until CycleReport.to_html() returns the page ---------------------------------------
+def _report_page(report: CycleReport, title: str) -> str:
+    """The page of ``report.to_html()``, which today writes it to a file."""
     with tempfile.TemporaryDirectory(prefix="refscope-") as directory:
         path = Path(directory) / "report.html"
-        to_html(str(path), title=title)
-        return path.read_bytes()
+        report.to_html(path, title=title)
+        return path.read_text(encoding="utf-8")
+# --- end of until -----------------------------------------------------------------------
+
+
+def _page_policy(page: str) -> tuple[str, str]:
+    """The ``Content-Security-Policy`` header for a ``to_html()`` page: the policy the
+    page states for itself, read from the top of its head only (where no report text
+    is), plus no framing; the strict policy of the small pages if it states none."""
+    found = _PAGE_POLICY.search(page, 0, _PAGE_HEAD_CHARS)
+    if found is None:
+        return _HTML_POLICY
+    return ("Content-Security-Policy", f"{found.group(1)}; {_NO_FRAMING}")
 
 
 def _page(title: str, body: str) -> bytes:
@@ -241,26 +248,21 @@ class Endpoints:
             self._collector.reset()  # only the configured monitor keeps an aggregate
         collected = report.collected or 0
         garbage = report.analysed_count
-        groups = [_group_to_dict(group) for group in report_groups(report)]
+        if fmt == "html":
+            page = _report_page(report, f"refscope: Collected: {collected}, Garbage: {garbage}")
+            return Response(
+                200, "text/html; charset=utf-8", page.encode("utf-8"), [_page_policy(page)]
+            )
+        groups = [_group_to_dict(group) for group in report.groups]
         if fmt == "json":
-            body = {
+            fields = {
                 "collected": collected,
                 "garbage": garbage,
                 "cycle_count": len(report),
                 "groups": groups,
-                "report": _report_json(report),
             }
-            return Response(200, "application/json", json.dumps(body).encode("utf-8"))
+            return Response(200, "application/json", _collect_json(fields, report))
         text = report.to_text(color=False, max_objects_per_cycle=_MAX_OBJECTS_PER_CYCLE)
-        if fmt == "html":
-            page = _report_page(report, f"refscope: Collected: {collected}, Garbage: {garbage}")
-            if page is not None:
-                return Response(200, "text/html; charset=utf-8", page, [_REPORT_PAGE_POLICY])
-            body_html = (
-                f"<p>Collected: {collected}<br>Garbage: {garbage}</p>\n<h2>Groups</h2>\n"
-                f"{_groups_table(groups)}\n<h2>Report</h2>\n<pre>{html.escape(text)}</pre>"
-            )
-            return Response(200, "text/html; charset=utf-8", _page("refscope: collect", body_html))
         lines = [f"Collected: {collected}", f"Garbage: {garbage}", f"Groups: {len(groups)}"]
         lines.extend(f"  {g['count']} x [{g['key']}] {g['signature']}" for g in groups)
         lines.append("")

@@ -5,15 +5,13 @@
 //! with a finaliser are red (objgraph's convention), frames are hexagons, and the edge the
 //! group's fix hint says to break is orange and bold, its tooltip the advice.
 //!
-//! Every string is user data and goes through [`escape`]: inside a double-quoted DOT
-//! string, `"` and `\` are escaped (so user text can neither end the string nor form
-//! Graphviz escapes such as `\N` or `\l`), `&` becomes `&amp;` (Graphviz decodes
-//! character entities in labels: a user `&lt;` must not turn into `<`), and line breaks
-//! and other control characters become visible escapes. Nothing is emitted as an HTML-like
-//! `<...>` label, so `<` and `>` stay plain text (objgraph issue #30).
+//! Every string is user data and goes through [`escape_dot`] (see there); colours come from
+//! [`super::style`], so a picture made with Graphviz reads like refscope's own SVG.
 
+use super::format::{escape_dot, human_size, plural};
 use super::groups::CycleGroup;
-use super::text::human_bytes;
+use super::hints::FixHint;
+use super::style::{self, node_style, BREAK_EDGE, EDGE, FAINT_TEXT, TEXT};
 use super::{CycleRecord, ObjectKind, ObjectRecord, Report};
 use std::fmt::Write;
 
@@ -38,30 +36,6 @@ impl Default for DotOptions {
     }
 }
 
-const RED: &str = "#c62828";
-const RED_FILL: &str = "#ffebee";
-const FRAME_FILL: &str = "#e3f2fd";
-const FRAME_LINE: &str = "#1565c0";
-const HINT: &str = "#ef6c00";
-
-/// `text` as the inside of a double-quoted DOT string (see the module docs).
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '&' => out.push_str("&amp;"),
-            '\n' => out.push_str("\\\\n"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn limit(max: usize, len: usize) -> usize {
     if max == 0 {
         len
@@ -77,9 +51,9 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &DotOptions) -> S
     let title = format!(
         "refscope: {} cycle{} in {} group{}{}",
         report.cycles.len(),
-        if report.cycles.len() == 1 { "" } else { "s" },
+        plural(report.cycles.len() as u64),
         groups.len(),
-        if groups.len() == 1 { "" } else { "s" },
+        plural(groups.len() as u64),
         if shown_groups < groups.len() {
             format!(" ({shown_groups} largest drawn)")
         } else {
@@ -90,13 +64,19 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &DotOptions) -> S
     let _ = writeln!(
         out,
         "  graph [label=\"{}\", labelloc=t, fontname=\"Helvetica\", fontsize=14, rankdir=LR];",
-        escape(&title)
+        escape_dot(&title)
     );
-    out.push_str(
-        "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#f5f5f5\", color=\"#616161\", \
-         fontname=\"Helvetica\", fontsize=10];\n",
+    let _ = writeln!(
+        out,
+        "  node [shape=box, style=\"rounded,filled\", fillcolor=\"{}\", color=\"{}\", \
+         fontcolor=\"{TEXT}\", fontname=\"Helvetica\", fontsize=10];",
+        style::OTHER.fill,
+        style::OTHER.stroke,
     );
-    out.push_str("  edge [fontname=\"Helvetica\", fontsize=9, color=\"#424242\"];\n");
+    let _ = writeln!(
+        out,
+        "  edge [fontname=\"Helvetica\", fontsize=9, color=\"{EDGE}\", fontcolor=\"{TEXT}\"];"
+    );
     // With rankdir=LR, Graphviz stacks clusters bottom-up in source order: emitting them
     // last-first puts the largest group at the top of the picture.
     let mut clusters: Vec<String> = Vec::new();
@@ -105,7 +85,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &DotOptions) -> S
         for (nth, &cycle_index) in group.cycles[..shown_cycles].iter().enumerate() {
             let cycle = &report.cycles[cycle_index as usize];
             let hint_edge = if nth == 0 {
-                group.hint.as_ref().map(|h| (h.edge_index as usize, h))
+                group.breakable_edge().zip(group.hint.as_ref())
             } else {
                 None
             };
@@ -114,7 +94,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &DotOptions) -> S
                 "Group {} ×{} · {} · key {}",
                 group_number + 1,
                 group.count(),
-                human_bytes(group.total_size),
+                human_size(group.total_size),
                 group.key
             );
             if shown_cycles > 1 {
@@ -128,8 +108,12 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &DotOptions) -> S
             let _ = writeln!(
                 out,
                 "    graph [label=\"{}\", style=\"rounded\", color=\"{}\", fontsize=11];",
-                escape(&label),
-                if group.has_finalizer { RED } else { "#9e9e9e" }
+                escape_dot(&label),
+                if group.has_finalizer {
+                    style::FINALIZER.fill
+                } else {
+                    FAINT_TEXT
+                }
             );
             render_cycle(&mut out, report, cycle, &id, hint_edge, options);
             out.push_str("  }\n");
@@ -155,24 +139,27 @@ fn node_attributes(object: &ObjectRecord) -> String {
     // The label keeps its own line breaks (as DOT's \n) while user text's are escaped.
     let label = label
         .split('\n')
-        .map(escape)
+        .map(escape_dot)
         .collect::<Vec<_>>()
         .join("\\n");
     let mut attributes = format!(
         "label=\"{label}\", tooltip=\"{}\"",
-        escape(&object.description)
+        escape_dot(&object.description)
     );
-    if object.kind == ObjectKind::Frame {
+    // Every object gets its kind's colours (the defaults are those of "other" objects).
+    let colours = node_style(object.kind, object.has_finalizer);
+    if colours != style::OTHER {
         let _ = write!(
             attributes,
-            ", shape=hexagon, style=filled, fillcolor=\"{FRAME_FILL}\", color=\"{FRAME_LINE}\""
+            ", fillcolor=\"{}\", color=\"{}\", fontcolor=\"{}\"",
+            colours.fill, colours.stroke, colours.text
         );
     }
+    if object.kind == ObjectKind::Frame {
+        attributes.push_str(", shape=hexagon, style=filled");
+    }
     if object.has_finalizer {
-        let _ = write!(
-            attributes,
-            ", color=\"{RED}\", fontcolor=\"{RED}\", fillcolor=\"{RED_FILL}\", penwidth=2"
-        );
+        attributes.push_str(", penwidth=2");
     }
     attributes
 }
@@ -182,7 +169,7 @@ fn render_cycle(
     report: &Report,
     cycle: &CycleRecord,
     id: &str,
-    hint_edge: Option<(usize, &super::hints::FixHint)>,
+    hint_edge: Option<(usize, &FixHint)>,
     options: &DotOptions,
 ) {
     let len = cycle.objects.len();
@@ -213,13 +200,13 @@ fn render_cycle(
         } else {
             (format!("{id}o0"), cycle.labels[position].as_str())
         };
-        let mut attributes = format!("label=\"{}\"", escape(label));
+        let mut attributes = format!("label=\"{}\"", escape_dot(label));
         if let Some((edge, hint)) = hint_edge {
             if edge == position {
                 let _ = write!(
                     attributes,
-                    ", color=\"{HINT}\", fontcolor=\"{HINT}\", penwidth=2.5, style=bold, tooltip=\"break here: {}\"",
-                    escape(&hint.advice)
+                    ", color=\"{BREAK_EDGE}\", fontcolor=\"{BREAK_EDGE}\", penwidth=2.5, style=bold, tooltip=\"break here: {}\"",
+                    escape_dot(&hint.advice)
                 );
             }
         }
@@ -229,7 +216,7 @@ fn render_cycle(
         let _ = writeln!(
             out,
             "    {id}more -> {id}o0 [label=\"{}\"];",
-            escape(&cycle.labels[len - 1])
+            escape_dot(&cycle.labels[len - 1])
         );
     }
 }
@@ -270,16 +257,6 @@ mod tests {
     }
 
     #[test]
-    fn escape_neutralises_quotes_backslashes_entities_and_newlines() {
-        assert_eq!(escape("a\"b"), "a\\\"b");
-        assert_eq!(escape("\\N"), "\\\\N");
-        assert_eq!(escape("&lt;"), "&amp;lt;");
-        assert_eq!(escape("x\ny"), "x\\\\ny");
-        assert_eq!(escape("<b>"), "<b>");
-        assert_eq!(escape("\u{1b}"), "\\\\u{1b}");
-    }
-
-    #[test]
     fn finalisers_are_red_frames_hexagons_and_the_hint_edge_orange() {
         let text = dot(&DotOptions::default());
         let line = |needle: &str| {
@@ -287,9 +264,9 @@ mod tests {
                 .find(|l| l.contains(needle))
                 .unwrap_or_else(|| panic!("{needle}: {text}"))
         };
-        assert!(line("m.Res").contains(RED));
+        assert!(line("m.Res").contains(style::FINALIZER.fill));
         assert!(line("label=\"frame").contains("shape=hexagon"));
-        assert!(text.contains(HINT), "{text}");
+        assert!(text.contains(BREAK_EDGE), "{text}");
         assert!(text.contains("subgraph cluster_g1c1"));
         assert!(text.contains("m.\\\"Q\\\"\\\\N<b>&amp;amp;\\\\n"), "{text}");
     }

@@ -52,6 +52,15 @@ impl CycleGroup {
     pub fn example(&self) -> u32 {
         self.cycles[0]
     }
+
+    /// Position in the example cycle of the object whose outgoing reference the hint says
+    /// to break; `None` without a hint, or when the hint says nothing needs breaking.
+    pub fn breakable_edge(&self) -> Option<usize> {
+        self.hint
+            .as_ref()
+            .filter(|hint| hint.fix != hints::FixKind::NoneNeeded)
+            .map(|hint| hint.edge_index as usize)
+    }
 }
 
 /// FNV-1a, 64 bits: tiny, stable and good enough to name groups (not a defence against
@@ -232,6 +241,69 @@ pub fn group_cycles(report: &Report) -> Vec<CycleGroup> {
     }
     drop(index_of);
     for group in &mut groups {
+        group.hint = hints::hint_for(report, &report.cycles[group.example() as usize]);
+    }
+    groups.sort_by(|a, b| {
+        b.count()
+            .cmp(&a.count())
+            .then(b.total_size.cmp(&a.total_size))
+            .then_with(|| a.signature.cmp(&b.signature))
+    });
+    groups
+}
+
+/// Groups from candidate groups (see [`crate::analysis::candidate_groups`]): each
+/// candidate's first cycle must be described in `report` (objects and labels); the
+/// others may be placeholders. Candidates whose example signatures are equal are merged.
+/// `cycle_size(c)` and `cycle_has_finalizer(c)` answer for any cycle, described or not.
+/// The result is ordered as [`group_cycles`] orders it, and equal to what it returns on
+/// a fully described report.
+pub fn group_candidates(
+    report: &Report,
+    candidates: &[Vec<u32>],
+    cycle_size: impl Fn(u32) -> u64,
+    cycle_has_finalizer: impl Fn(u32) -> bool,
+) -> Vec<CycleGroup> {
+    let mut index_of: FxHashMap<String, usize> = FxHashMap::default();
+    let mut groups: Vec<CycleGroup> = Vec::new();
+    for candidate in candidates {
+        let Some(&example) = candidate.first() else {
+            continue;
+        };
+        let signature = cycle_signature(report, example as usize);
+        let size: u64 = candidate.iter().map(|&c| cycle_size(c)).sum();
+        let finalizer = candidate.iter().any(|&c| cycle_has_finalizer(c));
+        match index_of.get(&signature) {
+            Some(&g) => {
+                let group = &mut groups[g];
+                group.cycles.extend_from_slice(candidate);
+                group.total_size += size;
+                group.has_finalizer |= finalizer;
+            }
+            None => {
+                let cycle = &report.cycles[example as usize];
+                let pairs: Vec<(&str, &str)> = cycle
+                    .objects
+                    .iter()
+                    .zip(&cycle.labels)
+                    .map(|(&o, l)| (report.object(o).type_name.as_str(), l.as_str()))
+                    .collect();
+                index_of.insert(signature.clone(), groups.len());
+                groups.push(CycleGroup {
+                    key: signature_key(&signature),
+                    signature,
+                    cycles: candidate.clone(),
+                    total_size: size,
+                    has_finalizer: finalizer,
+                    hint: None,
+                    rotation: least_rotation(&pairs) as u32,
+                });
+            }
+        }
+    }
+    for group in &mut groups {
+        // Merged candidates interleave: keep report order, the earliest cycle first.
+        group.cycles.sort_unstable();
         group.hint = hints::hint_for(report, &report.cycles[group.example() as usize]);
     }
     groups.sort_by(|a, b| {

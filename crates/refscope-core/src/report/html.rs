@@ -1,24 +1,42 @@
-//! The self-contained HTML report: one file, no network, opened straight from disk.
+//! The HTML renderer: one self-contained page, no network, opened straight from disk.
 //!
-//! The page is a template (`html_template.html`, with its CSS and JavaScript inline)
-//! plus what this module renders: the groups list (largest first), one section per group
-//! with its example cycle drawn by [`super::svg`], and a JSON island
-//! (`<script type="application/json">`) holding the details of every drawn object, which
-//! the page shows when an object is clicked. Groups can be filtered by type.
+//! The page is a template (`html_template.html`) with its stylesheet (`html_page.css`,
+//! after the palette of [`super::style`]) and script (`html_page.js`) inline, plus what
+//! this module renders: the groups list (largest first), one section per group with its
+//! example cycle drawn by [`super::svg::ring`], and a JSON island (`<script type=
+//! "application/json">`, written with serde) holding the details of every drawn object,
+//! which the page shows when an object is clicked. Groups can be filtered by type.
+//!
+//! The page carries its own Content-Security-Policy (a `<meta>` element, so it also holds
+//! when the file is opened from disk): nothing may load, and the only style and script
+//! allowed are the page's own, by their SHA-256 hashes ([`content_security_policy`]);
+//! a server sending the page should send the same policy as a header.
 //!
 //! Everything from the report is user data. In HTML it goes through
-//! [`super::svg::escape_xml`]; in the JSON island every `<`, `>` and `&` is written as a
-//! `\u` escape, so neither `</script>` nor `<!--` can appear inside it. The page's
-//! script only ever inserts user text with `textContent`.
+//! [`escape_xml`]; in the JSON island every `<`, `>` and `&` is written as a `\u` escape
+//! ([`script_safe_json`]), so neither `</script>` nor `<!--` can appear inside it. The
+//! page's script only ever inserts user text with `textContent`.
 
+use super::format::{
+    code_spans, escape_xml, human_size, plural, script_safe_json, thousands, truncate_chars,
+};
 use super::groups::CycleGroup;
 use super::hints::FixKind;
-use super::svg::{self, escape_xml, human_size, thousands, SvgOptions};
+use super::style;
+use super::svg::ring::{drawn_positions, legend, render_cycle};
+use super::svg::SvgOptions;
 use super::{ObjectRecord, Report, StackEntry};
+use base64::Engine as _;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::fmt::Write;
+use std::sync::OnceLock;
 
 const TEMPLATE: &str = include_str!("html_template.html");
+const STYLESHEET: &str = include_str!("html_page.css");
+const SCRIPT: &str = include_str!("html_page.js");
 
 /// Longest signature shown in full in a group's section (the groups list shows less).
 const SIGNATURE_MAX_CHARS: usize = 400;
@@ -49,97 +67,131 @@ impl Default for HtmlOptions {
     }
 }
 
-/// Writes `text` as a JSON string literal that is also safe inside an HTML `<script>`
-/// element: `<`, `>` and `&` are `\u` escapes, as are U+2028 and U+2029 (line
-/// terminators in older JavaScript) and every control character.
-pub fn json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+// --- the page's own style and script, and the policy that allows exactly them --------------
+
+/// The text of the page's `<style>` element: the palette, then the stylesheet.
+fn style_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| format!("\n{}\n{STYLESHEET}", style::css_variables()))
 }
 
-fn json_stack(out: &mut String, stack: &[StackEntry]) {
-    out.push('[');
-    for (i, entry) in stack.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('[');
-        json_string(out, &entry.filename);
-        let _ = write!(out, ",{},", entry.lineno);
-        json_string(out, &entry.function);
-        out.push(']');
-    }
-    out.push(']');
+/// `'sha256-…'`: a CSP hash source for an inline element whose text is `text`.
+fn hash_source(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
-/// The details of one drawn object, as a JSON object.
-fn json_object(
-    out: &mut String,
-    object: &ObjectRecord,
+/// The Content-Security-Policy of every page: nothing loads (`default-src 'none'`, no
+/// `<base>`, no form), and only the page's own stylesheet and script apply, named by the
+/// SHA-256 of their text (CSP Level 2 hash sources), so no `'unsafe-inline'` is needed.
+/// The page states it in a `<meta>` element; a server should also send it as the
+/// `Content-Security-Policy` header. The same for every report of one refscope build.
+pub fn content_security_policy() -> &'static str {
+    static POLICY: OnceLock<String> = OnceLock::new();
+    POLICY.get_or_init(|| {
+        format!(
+            "default-src 'none'; style-src {}; script-src {}; base-uri 'none'; form-action 'none'",
+            hash_source(style_text()),
+            hash_source(SCRIPT),
+        )
+    })
+}
+
+// --- the data island ------------------------------------------------------------------------
+
+/// What the page's script reads: per listed group its types (for the filter), and the
+/// details of every drawn object, by object index.
+#[derive(Serialize)]
+struct Island<'a> {
+    version: u32,
+    groups: Vec<IslandGroup<'a>>,
+    objects: DrawnObjects<'a>,
+}
+
+#[derive(Serialize)]
+struct IslandGroup<'a> {
+    types: Vec<&'a str>,
+    finalizer: bool,
+    key: &'a str,
+}
+
+/// `(filename, line, function)`.
+type Place<'a> = (&'a str, i64, &'a str);
+
+fn place(entry: &StackEntry) -> Place<'_> {
+    (&entry.filename, entry.lineno, &entry.function)
+}
+
+#[derive(Serialize)]
+struct DrawnObject<'a> {
+    #[serde(rename = "type")]
+    type_name: &'a str,
+    description: &'a str,
+    kind: &'static str,
+    size: u64,
+    /// [`human_size`] of `size`: the page shows the same text as every other format.
+    size_text: String,
+    address: String,
+    finalizer: bool,
     position: usize,
-    label: &str,
     length: usize,
-) {
-    out.push_str("{\"type\":");
-    json_string(out, &object.type_name);
-    out.push_str(",\"description\":");
-    json_string(out, &object.description);
-    out.push_str(",\"kind\":");
-    json_string(out, object.kind.as_str());
-    let _ = write!(
-        out,
-        ",\"size\":{},\"address\":\"0x{:x}\",\"finalizer\":{},\"position\":{},\"length\":{},\"label\":",
-        object.size, object.address, object.has_finalizer, position, length
-    );
-    json_string(out, label);
-    if let Some(frame) = &object.frame {
-        out.push_str(",\"frame\":{\"location\":");
-        json_stack(out, std::slice::from_ref(&frame.location));
-        out.push_str(",\"locals\":[");
-        for (i, (name, value)) in frame.locals.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push('[');
-            json_string(out, name);
-            out.push(',');
-            json_string(out, value);
-            out.push(']');
-        }
-        out.push_str("],\"stack\":");
-        json_stack(out, &frame.stack);
-        out.push('}');
-    }
-    if !object.allocated_at.is_empty() {
-        out.push_str(",\"allocated_at\":");
-        json_stack(out, &object.allocated_at);
-    }
-    out.push('}');
+    label: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame: Option<DrawnFrame<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    allocated_at: Vec<Place<'a>>,
 }
 
-fn cut(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        text.to_string()
-    } else {
-        let mut short: String = text.chars().take(max_chars - 1).collect();
-        short.push('…');
-        short
+#[derive(Serialize)]
+struct DrawnFrame<'a> {
+    location: [Place<'a>; 1],
+    locals: Vec<(&'a str, &'a str)>,
+    stack: Vec<Place<'a>>,
+}
+
+/// Objects keyed by their index in [`Report::objects`], in drawing order.
+struct DrawnObjects<'a>(Vec<(u32, DrawnObject<'a>)>);
+
+impl Serialize for DrawnObjects<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (index, object) in &self.0 {
+            map.serialize_entry(&index.to_string(), object)?;
+        }
+        map.end()
+    }
+}
+
+fn drawn_object<'a>(
+    object: &'a ObjectRecord,
+    position: usize,
+    label: &'a str,
+    length: usize,
+) -> DrawnObject<'a> {
+    DrawnObject {
+        type_name: &object.type_name,
+        description: &object.description,
+        kind: object.kind.as_str(),
+        size: object.size,
+        size_text: human_size(object.size),
+        address: format!("0x{:x}", object.address),
+        finalizer: object.has_finalizer,
+        position,
+        length,
+        label,
+        frame: object.frame.as_ref().map(|frame| DrawnFrame {
+            location: [place(&frame.location)],
+            locals: frame
+                .locals
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str()))
+                .collect(),
+            stack: frame.stack.iter().map(place).collect(),
+        }),
+        allocated_at: object.allocated_at.iter().map(place).collect(),
     }
 }
 
@@ -178,23 +230,14 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 /// Escaped text in which `code spans` (as fix hints write them) become `<code>`.
 fn with_code_spans(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
-    for (i, part) in text.split('`').enumerate() {
-        if i % 2 == 1 {
+    for (is_code, part) in code_spans(text) {
+        if is_code {
             let _ = write!(out, "<code>{}</code>", escape_xml(part));
         } else {
             out.push_str(&escape_xml(part));
         }
     }
     out
-}
-
-/// The edge a group's hint says to break, if it says to break one.
-pub fn breakable_edge(group: &CycleGroup) -> Option<usize> {
-    group
-        .hint
-        .as_ref()
-        .filter(|hint| hint.fix != FixKind::NoneNeeded)
-        .map(|hint| hint.edge_index as usize)
 }
 
 fn finaliser_badge() -> &'static str {
@@ -230,8 +273,11 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
     let mut type_names: BTreeSet<&str> = BTreeSet::new();
     let mut rows = String::new();
     let mut sections = String::new();
-    let mut data = String::from("{\"version\":1,\"groups\":[");
-    let mut objects_json = String::new();
+    let mut island = Island {
+        version: 1,
+        groups: Vec::with_capacity(groups_shown.len()),
+        objects: DrawnObjects(Vec::new()),
+    };
     for (number, group) in groups_shown.iter().enumerate() {
         let id = number + 1;
         let cycle = &report.cycles[group.example() as usize];
@@ -241,26 +287,18 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
             .map(|&o| report.object(o).type_name.as_str())
             .collect();
         type_names.extend(types.iter().copied());
-        if number > 0 {
-            data.push(',');
-        }
-        data.push_str("{\"types\":[");
-        for (i, name) in types.iter().enumerate() {
-            if i > 0 {
-                data.push(',');
-            }
-            json_string(&mut data, name);
-        }
-        let _ = write!(data, "],\"finalizer\":{},\"key\":", group.has_finalizer);
-        json_string(&mut data, &group.key);
-        data.push('}');
+        island.groups.push(IslandGroup {
+            types: types.into_iter().collect(),
+            finalizer: group.has_finalizer,
+            key: &group.key,
+        });
 
         let badge = if group.has_finalizer {
             finaliser_badge()
         } else {
             ""
         };
-        let short_signature = cut(&group.signature, SIGNATURE_SHORT_CHARS);
+        let short_signature = truncate_chars(&group.signature, SIGNATURE_SHORT_CHARS);
         let advice = group
             .hint
             .as_ref()
@@ -269,10 +307,10 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
             rows,
             r##"<tr class="group-row" data-group="{number}"><td class="num">{id}</td><td class="num count">×{}</td><td><a href="#group-{id}" title="{}"><code>{}</code></a> {badge}</td><td class="num">{}</td><td class="advice">{}</td></tr>"##,
             thousands(group.count()),
-            escape_xml(&cut(&group.signature, SIGNATURE_MAX_CHARS)),
+            escape_xml(&truncate_chars(&group.signature, SIGNATURE_MAX_CHARS)),
             escape_xml(&short_signature),
             human_size(group.total_size),
-            with_code_spans(&cut(&advice, 160)),
+            with_code_spans(&truncate_chars(&advice, 160)),
         );
 
         let length = cycle.objects.len() as u64;
@@ -280,7 +318,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
         let signature_title = if group.signature.chars().count() > SIGNATURE_MAX_CHARS {
             format!(
                 r#" title="{}""#,
-                escape_xml(&cut(&group.signature, 4 * SIGNATURE_MAX_CHARS))
+                escape_xml(&truncate_chars(&group.signature, 4 * SIGNATURE_MAX_CHARS))
             )
         } else {
             String::new()
@@ -290,13 +328,13 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
             r#"<section class="group" id="group-{id}" data-group="{number}"><header><h2><span class="count">×{}</span> <span class="shape">{} object{} per cycle</span> {badge}</h2><p class="meta">Group {id} · total {} · example’s component: {} object{} · key <code>{}</code></p></header><p class="signature"><code{}>{}</code></p>"#,
             thousands(group.count()),
             thousands(length),
-            if length == 1 { "" } else { "s" },
+            plural(length),
             human_size(group.total_size),
             thousands(cycle.component_size),
-            if cycle.component_size == 1 { "" } else { "s" },
+            plural(cycle.component_size),
             escape_xml(&group.key),
             signature_title,
-            escape_xml(&cut(&group.signature, SIGNATURE_MAX_CHARS)),
+            escape_xml(&truncate_chars(&group.signature, SIGNATURE_MAX_CHARS)),
         );
         match &group.hint {
             Some(hint) if hint.fix == FixKind::NoneNeeded => {
@@ -319,32 +357,21 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
             }
             None => {}
         }
-        let highlight = breakable_edge(group);
-        let picture = svg::render_cycle(report, cycle, &options.svg, highlight);
+        let picture = render_cycle(report, cycle, &options.svg, group.breakable_edge());
         let _ = write!(
             sections,
             r#"<figure class="picture">{picture}</figure></section>"#,
         );
 
-        for position in svg::drawn_positions(cycle.objects.len(), options.svg.max_objects) {
+        for position in drawn_positions(cycle.objects.len(), options.svg.max_objects) {
             let object = cycle.objects[position];
-            if !objects_json.is_empty() {
-                objects_json.push(',');
-            }
-            let _ = write!(objects_json, "\"{object}\":");
             let label = cycle.labels.get(position).map_or("?", String::as_str);
-            json_object(
-                &mut objects_json,
-                report.object(object),
-                position,
-                label,
-                cycle.objects.len(),
-            );
+            island.objects.0.push((
+                object,
+                drawn_object(report.object(object), position, label, cycle.objects.len()),
+            ));
         }
     }
-    data.push_str("],\"objects\":{");
-    data.push_str(&objects_json);
-    data.push_str("}}");
 
     let mut body = String::new();
     if groups.is_empty() {
@@ -373,19 +400,22 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
     fill(
         TEMPLATE,
         &[
+            ("CONTENT_SECURITY_POLICY", content_security_policy()),
+            ("STYLE", style_text()),
+            ("SCRIPT", SCRIPT),
             ("TITLE", &escape_xml(&options.title)),
             ("SUBTITLE", &escape_xml(&options.subtitle)),
             ("STATS", &stats),
             ("TYPE_OPTIONS", &datalist),
             ("BODY", &body),
-            ("DATA", &data),
+            ("DATA", &script_safe_json(&island)),
         ],
     )
 }
 
 fn legend_svg() -> String {
     let mut inner = String::new();
-    svg::legend(&mut inner, 2.0, 3.0);
+    legend(&mut inner, 2.0, 3.0);
     format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="640" height="22" viewBox="0 0 640 22" role="img" aria-label="Legend">{inner}</svg>"#
     )
@@ -439,13 +469,6 @@ mod tests {
             analysed_count: 3,
             edge_count: 3,
         }
-    }
-
-    #[test]
-    fn json_strings_cannot_close_a_script_element() {
-        let mut out = String::new();
-        json_string(&mut out, "</script><!--\u{2028}\"\\\n\u{1}");
-        assert_eq!(out, r#""\u003c/script\u003e\u003c!--\u2028\"\\\n\u0001""#);
     }
 
     #[test]
@@ -511,6 +534,33 @@ mod tests {
         assert_eq!(
             fill("a{{X}}b{{Y}}c{{Z}}", &[("X", "{{Y}}"), ("Y", "1")]),
             "a{{Y}}b1c{{Z}}"
+        );
+    }
+
+    #[test]
+    fn the_page_allows_exactly_its_own_style_and_script() {
+        let report = hostile_report();
+        let html = render(&report, &group_cycles(&report), &HtmlOptions::default());
+        let policy = content_security_policy();
+        assert!(!policy.contains("unsafe"), "{policy}");
+        assert!(policy.starts_with("default-src 'none'; "), "{policy}");
+        assert!(html.contains(&format!(
+            r#"<meta http-equiv="Content-Security-Policy" content="{policy}">"#
+        )));
+        let inner = |open: &str| {
+            let start = html.find(open).expect(open) + open.len();
+            &html[start..start + html[start..].find("</").unwrap()]
+        };
+        assert!(policy.contains(&format!("script-src {};", hash_source(inner("<script>")))));
+        assert!(policy.contains(&format!("style-src {};", hash_source(inner("<style>")))));
+    }
+
+    #[test]
+    fn hash_sources_are_base64_sha256() {
+        // `printf '' | openssl dgst -sha256 -binary | base64`
+        assert_eq!(
+            hash_source(""),
+            "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
         );
     }
 }

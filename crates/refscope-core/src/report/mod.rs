@@ -9,8 +9,15 @@ pub mod groups;
 pub mod hints;
 pub mod html;
 pub mod json;
+pub mod layered;
+#[cfg(feature = "png")]
+pub mod png;
 pub mod svg;
 pub mod text;
+
+// Shared by the renderers above (none of which imports another).
+pub mod format;
+pub mod style;
 
 /// One line of a call stack.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -6,9 +6,10 @@
 //! `traceback.print_stack` prints it) and allocation sites. User data (type names,
 //! descriptions, labels) never carries raw control characters to the terminal.
 
+use super::format::{escape_terminal, human_size, plural};
 use super::groups::CycleGroup;
+use super::style::{Ansi, ANSI_COLOR, ANSI_PLAIN};
 use super::{CycleRecord, ObjectRecord, Report, StackEntry};
-use std::borrow::Cow;
 use std::fmt::Write;
 
 /// How to render text.
@@ -36,38 +37,16 @@ impl Default for TextOptions {
     }
 }
 
-struct Palette {
-    bold: &'static str,
-    red: &'static str,
-    green: &'static str,
-    dim: &'static str,
-    cyan: &'static str,
-    reset: &'static str,
-}
-
-const COLOR: Palette = Palette {
-    bold: "\x1b[1m",
-    red: "\x1b[31m",
-    green: "\x1b[32m",
-    dim: "\x1b[2m",
-    cyan: "\x1b[36m",
-    reset: "\x1b[0m",
-};
-const PLAIN: Palette = Palette {
-    bold: "",
-    red: "",
-    green: "",
-    dim: "",
-    cyan: "",
-    reset: "",
-};
-
 /// Steps of a signature shown in the one-line group summary before it is shortened.
 const SUMMARY_STEPS: usize = 6;
 
 /// Renders the whole report; `groups` is [`super::groups::group_cycles`] of `report`.
 pub fn render(report: &Report, groups: &[CycleGroup], options: &TextOptions) -> String {
-    let p = if options.color { &COLOR } else { &PLAIN };
+    let p = if options.color {
+        &ANSI_COLOR
+    } else {
+        &ANSI_PLAIN
+    };
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -108,7 +87,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &TextOptions) -> 
             out,
             "  ×{:<count_width$}  {:>10}  {}{}{}  {}{finalizer}",
             group.count(),
-            human_bytes(group.total_size),
+            human_size(group.total_size),
             p.dim,
             group.key,
             p.reset,
@@ -130,55 +109,12 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &TextOptions) -> 
     out
 }
 
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
-/// `1234` -> `1.2 KiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// Text with control characters (ESC and friends) escaped, so user data cannot drive the
-/// terminal.
-fn clean(text: &str) -> Cow<'_, str> {
-    if text.chars().any(char::is_control) {
-        Cow::Owned(
-            text.chars()
-                .map(|c| {
-                    if c.is_control() {
-                        c.escape_default().to_string()
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect(),
-        )
-    } else {
-        Cow::Borrowed(text)
-    }
-}
-
 /// The group's signature, shortened to its first steps for long cycles.
 fn short_signature(report: &Report, group: &CycleGroup) -> String {
     let cycle = &report.cycles[group.example() as usize];
     let len = cycle.objects.len();
     if len <= SUMMARY_STEPS + 2 {
-        return clean(&group.signature).into_owned();
+        return escape_terminal(&group.signature).into_owned();
     }
     let mut text = String::new();
     for step in 0..SUMMARY_STEPS {
@@ -187,8 +123,8 @@ fn short_signature(report: &Report, group: &CycleGroup) -> String {
         let _ = write!(
             text,
             "{} {} -> ",
-            clean(&object.type_name),
-            clean(&cycle.labels[position])
+            escape_terminal(&object.type_name),
+            escape_terminal(&cycle.labels[position])
         );
     }
     let _ = write!(text, "… ({len} steps)");
@@ -201,7 +137,7 @@ fn render_group(
     group: &CycleGroup,
     number: usize,
     options: &TextOptions,
-    p: &Palette,
+    p: &Ansi,
 ) {
     let finalizer = if group.has_finalizer {
         format!(", {}holds a finaliser (__del__){}", p.red, p.reset)
@@ -214,7 +150,7 @@ fn render_group(
         p.bold,
         p.reset,
         group.count(),
-        human_bytes(group.total_size),
+        human_size(group.total_size),
         group.key,
     );
     if let Some(hint) = &group.hint {
@@ -223,10 +159,16 @@ fn render_group(
             "  {}Fix{} (edge {}): {}",
             p.green,
             p.reset,
-            clean(&hint.label),
-            clean(&hint.advice)
+            escape_terminal(&hint.label),
+            escape_terminal(&hint.advice)
         );
-        let _ = writeln!(out, "  {}Why{}: {}", p.green, p.reset, clean(&hint.why));
+        let _ = writeln!(
+            out,
+            "  {}Why{}: {}",
+            p.green,
+            p.reset,
+            escape_terminal(&hint.why)
+        );
     }
     let shown = if options.max_cycles_per_group == 0 {
         group.cycles.len()
@@ -261,7 +203,7 @@ fn render_cycle(
     cycle: &CycleRecord,
     number: usize,
     options: &TextOptions,
-    p: &Palette,
+    p: &Ansi,
 ) {
     let len = cycle.objects.len();
     let _ = writeln!(
@@ -299,13 +241,13 @@ fn render_cycle(
             out,
             "      {}--[{}]-->{}{target}",
             p.cyan,
-            clean(&cycle.labels[position]),
+            escape_terminal(&cycle.labels[position]),
             p.reset
         );
     }
 }
 
-fn render_object(out: &mut String, object: &ObjectRecord, p: &Palette) {
+fn render_object(out: &mut String, object: &ObjectRecord, p: &Ansi) {
     let (mark, color) = if object.has_finalizer {
         (" [__del__]", p.red)
     } else {
@@ -314,9 +256,9 @@ fn render_object(out: &mut String, object: &ObjectRecord, p: &Palette) {
     let _ = writeln!(
         out,
         "    {color}{}{mark}{}  {}",
-        clean(&object.type_name),
+        escape_terminal(&object.type_name),
         if color.is_empty() { "" } else { p.reset },
-        clean(&object.description)
+        escape_terminal(&object.description)
     );
     if let Some(frame) = &object.frame {
         for (name, value) in &frame.locals {
@@ -324,8 +266,8 @@ fn render_object(out: &mut String, object: &ObjectRecord, p: &Palette) {
                 out,
                 "        {}local {} = {}{}",
                 p.dim,
-                clean(name),
-                clean(value),
+                escape_terminal(name),
+                escape_terminal(value),
                 p.reset
             );
         }
@@ -349,17 +291,17 @@ fn render_object(out: &mut String, object: &ObjectRecord, p: &Palette) {
 }
 
 /// Lines as `traceback.print_stack` writes them, oldest call first.
-fn render_stack<'a>(out: &mut String, entries: impl Iterator<Item = &'a StackEntry>, p: &Palette) {
+fn render_stack<'a>(out: &mut String, entries: impl Iterator<Item = &'a StackEntry>, p: &Ansi) {
     for entry in entries {
         let _ = write!(
             out,
             "        {}  File \"{}\", line {}",
             p.dim,
-            clean(&entry.filename),
+            escape_terminal(&entry.filename),
             entry.lineno
         );
         if !entry.function.is_empty() {
-            let _ = write!(out, ", in {}", clean(&entry.function));
+            let _ = write!(out, ", in {}", escape_terminal(&entry.function));
         }
         let _ = writeln!(out, "{}", p.reset);
     }
@@ -517,13 +459,5 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("Group 2"), "{text}");
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
     }
 }

@@ -1,0 +1,974 @@
+//! Whole-heap snapshots: walks every live object into a `refscope_core` [`HeapSnapshot`].
+//!
+//! The walk starts from the gc-tracked objects (the list `gc.get_objects()` returned) and
+//! follows every reference their `tp_traverse` reports, so untracked objects (str, int,
+//! float, bytes, atomic tuples and dicts) reached through references are recorded too. Per
+//! object: its type, its shallow size as `sys.getsizeof` computes it (a builtin C
+//! `__sizeof__` found on the type, never a Python one: then the C layout), its references
+//! with labels, and how many references to it come from outside the heap (its refcount
+//! minus the references found, as gc's `update_refs`/`subtract_refs` compute in
+//! Modules/gcmodule.c).
+//!
+//! No Python code runs: no `__repr__`, `__eq__`, `__hash__`, `__sizeof__` of a user class
+//! or descriptor; no instance `__dict__` or frame `f_locals` is created; automatic
+//! collection is off while the walk runs (it holds the GIL throughout, so no other thread
+//! sees the change) so no allocation can trigger one; and no reference is kept: the
+//! snapshot holds addresses, not objects.
+
+use crate::cpython::{
+    self, DictSlot, InlineAttributes, ObjPtr, TraverseSlots, TypeAttr, TypeFlags,
+};
+use pyo3::ffi;
+use refscope_core::index::AddressIndex;
+use refscope_core::snapshot::{EdgeLabel, HeapSnapshot, RootKind, SnapshotBuilder, SnapshotMeta};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// What the Python side hands to the walk (all kept alive by the caller).
+pub struct WalkInput {
+    /// `gc.get_objects()`.
+    pub objects: ObjPtr,
+    /// `sys.modules`.
+    pub modules: ObjPtr,
+    /// `[frame, label, frame, label, ...]`: every frame of every thread's stack.
+    pub frames: ObjPtr,
+    pub minor: u8,
+    pub inline: Option<InlineAttributes>,
+    pub meta: SnapshotMeta,
+}
+
+/// How the shallow size of a type's instances is found.
+#[derive(Clone, Copy)]
+enum SizeRule {
+    /// Every instance has this size (object.__sizeof__ of a fixed-size type).
+    Constant(u64),
+    /// object.__sizeof__ of a variable-size type: basicsize + itemsize × ob_size.
+    Variable { basic: u64, item: u64 },
+    /// A builtin C `__sizeof__` (list, dict, str, int...), called per object.
+    Call(ObjPtr),
+    /// A Python class defines `__sizeof__`: never called; the C layout instead.
+    Layout { basic: u64, item: u64 },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dict,
+    Sequence,
+    Instance,
+    Other,
+}
+
+struct TypeFacts {
+    type_id: u32,
+    flags: TypeFlags,
+    slots: TraverseSlots,
+    kind: Kind,
+    size: SizeRule,
+    /// The part of `sys.getsizeof` outside `__sizeof__` (gc header, pre-header), when it
+    /// does not depend on the object.
+    extra: u64,
+    /// 3.10 and 3.13 add the gc header only for objects that take part in gc (type
+    /// objects decide per instance through `tp_is_gc`).
+    extra_per_object: bool,
+    /// Object-valued members: (offset, label string id).
+    members: Vec<(isize, u32)>,
+    dict_slot: DictSlot,
+    /// Label string ids of the shared keys (inline attribute values), by entry index.
+    inline_names: Vec<u32>,
+    basicsize: usize,
+}
+
+/// Why the walk failed.
+#[derive(Debug)]
+pub enum HeapWalkError {
+    Build(String),
+    /// A panic in the traversal callback (a bug in refscope), caught before it reached C.
+    Internal,
+}
+
+const PREHEADER_FLAGS_312: u64 = (1 << 3) | (1 << 4); // MANAGED_WEAKREF | MANAGED_DICT
+const MANAGED_DICT: u64 = 1 << 4;
+const INLINE_VALUES: u64 = 1 << 2;
+const GC_HEAD: u64 = 16;
+
+struct Walker {
+    minor: u8,
+    inline: Option<InlineAttributes>,
+    builder: SnapshotBuilder,
+    facts: Vec<TypeFacts>,
+    facts_of: FxHashMap<usize, u32>,
+    object_sizeof: Option<ObjPtr>,
+    module_dicts: FxHashSet<usize>,
+    key_labels: FxHashMap<usize, u32>,
+    global_labels: FxHashMap<usize, u32>,
+    class_label: u32,
+    dict_label: u32,
+}
+
+impl Walker {
+    fn type_facts(&mut self, tp: *mut ffi::PyTypeObject) -> u32 {
+        if let Some(&i) = self.facts_of.get(&(tp as usize)) {
+            return i;
+        }
+        let flags = TypeFlags::of(tp);
+        let raw_flags = cpython::type_flags(tp);
+        let name = type_display_name(tp);
+        let type_id = self.builder.type_named(&name);
+        let basic = cpython::type_number(tp, TypeAttr::BasicSize)
+            .unwrap_or(0)
+            .max(0) as u64;
+        let item = cpython::type_number(tp, TypeAttr::ItemSize)
+            .unwrap_or(0)
+            .max(0) as u64;
+        let method = cpython::builtin_sizeof_method(tp);
+        let is_object_sizeof = method.is_some() && method == self.object_sizeof;
+        let size = match method {
+            Some(m) if is_object_sizeof => {
+                cpython::decref(m); // the same object as `self.object_sizeof`
+                if self.minor >= 13 && raw_flags & INLINE_VALUES != 0 {
+                    // 3.13's object.__sizeof__ adds the embedded values: ask it.
+                    SizeRule::Call(self.object_sizeof.unwrap_or(m))
+                } else if item == 0 {
+                    SizeRule::Constant(basic)
+                } else {
+                    SizeRule::Variable { basic, item }
+                }
+            }
+            // Kept for the life of the process, like the type's own reference to it.
+            Some(m) => SizeRule::Call(m),
+            None => SizeRule::Layout { basic, item },
+        };
+        let type_gc = raw_flags & (ffi::Py_TPFLAGS_HAVE_GC as u64) != 0;
+        let has_is_gc = cpython::TraverseSlots::has_is_gc(tp);
+        // sys.getsizeof's addition (Python/sysmodule.c, _PySys_GetSizeOf): 3.10, the gc
+        // header if _PyObject_IS_GC; 3.11 and 3.12, _PyType_PreHeaderSize (gc header if
+        // the type is gc, two words for a managed dict / weakref list); 3.13, the gc
+        // header if _PyObject_IS_GC plus the pre-header words.
+        let preheader = match self.minor {
+            11 if raw_flags & MANAGED_DICT != 0 => 16,
+            12.. if raw_flags & PREHEADER_FLAGS_312 != 0 => 16,
+            _ => 0,
+        };
+        let (extra, extra_per_object) = match self.minor {
+            10 | 13.. if has_is_gc => (preheader, true),
+            10 | 13.. => (preheader + if type_gc { GC_HEAD } else { 0 }, false),
+            _ => (preheader + if type_gc { GC_HEAD } else { 0 }, false),
+        };
+        let kind = if flags.is_dict {
+            Kind::Dict
+        } else if flags.is_list || flags.is_tuple {
+            Kind::Sequence
+        } else if flags.is_heap_type && !flags.is_type {
+            Kind::Instance
+        } else {
+            Kind::Other
+        };
+        let members = cpython::object_members(tp)
+            .into_iter()
+            .map(|(offset, name)| (offset, self.builder.intern(&format!(".{name}"))))
+            .collect();
+        let dict_slot = if kind == Kind::Instance {
+            DictSlot::of(tp, self.minor)
+        } else {
+            DictSlot::None
+        };
+        let inline_names = match (self.inline, kind) {
+            (Some(inline), Kind::Instance) => inline
+                .shared_keys(tp)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|key| match cpython::str_text(key) {
+                    Some(text) => self.builder.intern(&format!(".{text}")),
+                    None => 0,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let id = self.facts.len() as u32;
+        self.facts.push(TypeFacts {
+            type_id,
+            flags,
+            slots: TraverseSlots::of(tp),
+            kind,
+            size,
+            extra,
+            extra_per_object,
+            members,
+            dict_slot,
+            inline_names,
+            basicsize: basic as usize,
+        });
+        self.facts_of.insert(tp as usize, id);
+        id
+    }
+
+    fn shallow_size(&self, facts: &TypeFacts, obj: ObjPtr) -> u64 {
+        let core = match facts.size {
+            SizeRule::Constant(size) => size,
+            SizeRule::Variable { basic, item } => {
+                basic + item * cpython::var_size(obj).max(0) as u64
+            }
+            SizeRule::Layout { basic, item } => {
+                if item > 0 && cpython::int_value(obj).is_none() {
+                    basic + item * cpython::var_size(obj).unsigned_abs() as u64
+                } else {
+                    basic
+                }
+            }
+            SizeRule::Call(method) => match cpython::call_sizeof(method, obj) {
+                Some(size) => size.max(0) as u64,
+                None => facts.basicsize as u64,
+            },
+        };
+        let extra = if facts.extra_per_object && cpython::object_is_gc(obj) {
+            facts.extra + GC_HEAD
+        } else {
+            facts.extra
+        };
+        core + extra
+    }
+
+    /// Label of a dict value whose key is `key` (`['name']`, or `global name` in a
+    /// module's globals).
+    fn key_label(&mut self, key: ObjPtr, module_globals: bool) -> u32 {
+        let cache = if module_globals {
+            &self.global_labels
+        } else {
+            &self.key_labels
+        };
+        if let Some(&id) = cache.get(&(key as usize)) {
+            return id;
+        }
+        let text = if let Some(text) = cpython::str_text(key) {
+            let text: String = text.chars().take(200).collect();
+            if module_globals {
+                format!("global {text}")
+            } else {
+                format!("[{}]", crate::describe::quote(&text))
+            }
+        } else if let Some(v) = cpython::int_value(key) {
+            format!("[{v}]")
+        } else if let Some(literal) = cpython::singleton_literal(key) {
+            format!("[{literal}]")
+        } else {
+            return 0;
+        };
+        let id = self.builder.intern(&text);
+        if module_globals {
+            self.global_labels.insert(key as usize, id);
+        } else {
+            self.key_labels.insert(key as usize, id);
+        }
+        id
+    }
+}
+
+/// `module.qualname`, or just the qualname for builtins.
+fn type_display_name(tp: *mut ffi::PyTypeObject) -> String {
+    let qualname = cpython::type_text(tp, TypeAttr::Qualname).unwrap_or_else(|| "?".into());
+    match cpython::type_text(tp, TypeAttr::Module) {
+        Some(module) if module != "builtins" => format!("{module}.{qualname}"),
+        _ => qualname,
+    }
+}
+
+/// Walks the heap into a snapshot (GIL held by the caller throughout).
+pub fn take_snapshot(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
+    let was_enabled = cpython::pause_automatic_gc();
+    let result = walk(input);
+    cpython::resume_automatic_gc(was_enabled);
+    result
+}
+
+fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
+    let build = |e: refscope_core::snapshot::BuildError| HeapWalkError::Build(e.to_string());
+    let tracked_objects = cpython::list_items(input.objects);
+    let frame_items = cpython::list_items(input.frames);
+    let excluded = [input.objects as usize, input.frames as usize];
+    // References our own lists hold, which are not part of the heap being measured.
+    let mut held_by_us: FxHashMap<usize, u32> = FxHashMap::default();
+    for &obj in &frame_items {
+        *held_by_us.entry(obj as usize).or_insert(0) += 1;
+    }
+
+    let mut index = AddressIndex::for_addresses(tracked_objects.iter().map(|&p| p as u64));
+    let mut nodes: Vec<ObjPtr> =
+        Vec::with_capacity(tracked_objects.len() + tracked_objects.len() / 2);
+    for &obj in &tracked_objects {
+        if excluded.contains(&(obj as usize)) {
+            continue;
+        }
+        let id = nodes.len() as u32;
+        match index.insert(obj as u64, id) {
+            Ok(got) if got == id => nodes.push(obj),
+            Ok(_) => {}
+            Err(e) => return Err(HeapWalkError::Build(e.to_string())),
+        }
+    }
+    let tracked = nodes.len();
+
+    // A new reference each (dropped at the end of the walk).
+    let object_sizeof = cpython::builtin_sizeof_method(cpython::object_type());
+    let mut walker = Walker {
+        minor: input.minor,
+        inline: input.inline,
+        builder: SnapshotBuilder::with_capacity(nodes.len() * 3 / 2, nodes.len() * 2),
+        facts: Vec::new(),
+        facts_of: FxHashMap::default(),
+        object_sizeof,
+        module_dicts: FxHashSet::default(),
+        key_labels: FxHashMap::default(),
+        global_labels: FxHashMap::default(),
+        class_label: 0,
+        dict_label: 0,
+    };
+    walker.class_label = walker.builder.intern(".__class__");
+    walker.dict_label = walker.builder.intern(".__dict__");
+    let mut module_roots: Vec<(ObjPtr, String)> = Vec::new();
+    cpython::for_each_dict_item(input.modules, |name, module| {
+        if let Some(dict) = cpython::module_dict(module) {
+            let name = cpython::str_text(name).unwrap_or_else(|| "?".into());
+            walker.module_dicts.insert(dict as usize);
+            module_roots.push((dict, name));
+        }
+        true
+    });
+
+    let mut in_refs: Vec<u32> = vec![0; nodes.len()];
+    let mut referents: Vec<ObjPtr> = Vec::new();
+    let mut labels: Vec<EdgeLabel> = Vec::new();
+    let mut pairs: Vec<(ObjPtr, ObjPtr)> = Vec::new();
+    let mut last_type: (usize, u32) = (0, u32::MAX);
+    let mut i = 0;
+    while i < nodes.len() {
+        let obj = nodes[i];
+        let tp = cpython::type_of(obj);
+        let facts_id = if last_type.0 == tp as usize {
+            last_type.1
+        } else {
+            let id = walker.type_facts(tp);
+            last_type = (tp as usize, id);
+            id
+        };
+        let facts = &walker.facts[facts_id as usize];
+        let size = walker.shallow_size(facts, obj);
+        walker
+            .builder
+            .add_node(obj as u64, facts.type_id, size)
+            .map_err(build)?;
+
+        referents.clear();
+        cpython::for_each_referent(&facts.slots, obj, &mut |r| referents.push(r))
+            .map_err(|()| HeapWalkError::Internal)?;
+        let traversed = !referents.is_empty() || cpython::object_is_gc(obj);
+        labels.clear();
+        labels.resize(referents.len(), EdgeLabel::Unnamed);
+        if !traversed {
+            // Not a gc object: gc never looks inside, but its object members (a code
+            // object's co_consts, co_names...) are references all the same.
+            for &(offset, label) in &facts.members {
+                // SAFETY: offsets from this type's own member table.
+                let value = unsafe { cpython::member_value(obj, offset) };
+                if !value.is_null() {
+                    referents.push(value);
+                    labels.push(EdgeLabel::Name(label));
+                }
+            }
+        } else {
+            label_referents(
+                &mut walker,
+                facts_id,
+                obj,
+                &mut referents,
+                &mut labels,
+                &mut pairs,
+            );
+        }
+        for (&referent, &label) in referents.iter().zip(&labels) {
+            if excluded.contains(&(referent as usize)) {
+                continue;
+            }
+            let id = match index.get(referent as u64) {
+                Some(id) => id,
+                None => {
+                    let id = nodes.len() as u32;
+                    index
+                        .insert(referent as u64, id)
+                        .map_err(|e| HeapWalkError::Build(e.to_string()))?;
+                    nodes.push(referent);
+                    in_refs.push(0);
+                    id
+                }
+            };
+            in_refs[id as usize] += 1;
+            walker.builder.push_edge(id, label);
+        }
+        i += 1;
+    }
+
+    // Roots: module globals, thread frames, then what the refcounts say.
+    for (dict, name) in &module_roots {
+        if let Some(id) = index.get(*dict as u64) {
+            walker
+                .builder
+                .add_root(RootKind::ModuleGlobals, id, &format!("module {name}"), 0);
+        }
+    }
+    for pair in frame_items.chunks_exact(2) {
+        if let Some(id) = index.get(pair[0] as u64) {
+            let label = cpython::str_text(pair[1]).unwrap_or_else(|| "thread frame".into());
+            walker
+                .builder
+                .add_root(RootKind::ThreadFrame, id, &label, 0);
+        }
+    }
+    for (v, &obj) in nodes.iter().enumerate() {
+        if cpython::is_immortal(obj, input.minor) {
+            walker
+                .builder
+                .add_root(RootKind::Immortal, v as u32, "immortal", 0);
+            continue;
+        }
+        let ours =
+            (v < tracked) as i64 + held_by_us.get(&(obj as usize)).copied().unwrap_or(0) as i64;
+        let surplus = cpython::refcount(obj) as i64 - in_refs[v] as i64 - ours;
+        if surplus > 0 {
+            let label = if surplus == 1 {
+                "held from outside the heap (1 reference from C code)".to_string()
+            } else {
+                format!("held from outside the heap ({surplus} references from C code)")
+            };
+            walker
+                .builder
+                .add_root(RootKind::HeldFromOutside, v as u32, &label, surplus as u64);
+        }
+    }
+    walker.builder.set_meta(input.meta.clone());
+    let Walker { builder, facts, .. } = walker;
+    for facts in facts {
+        if let SizeRule::Call(method) = facts.size {
+            if Some(method) != object_sizeof {
+                cpython::decref(method);
+            }
+        }
+    }
+    if let Some(method) = object_sizeof {
+        cpython::decref(method);
+    }
+    builder.finish().map_err(build)
+}
+
+/// Labels `referents` of `obj` (in traversal order) in `labels`; may append a dict's
+/// keys, which a dict with only str keys does not traverse (dict_traverse in
+/// Objects/dictobject.c visits values only when DK_IS_UNICODE) but holds strongly.
+fn label_referents(
+    walker: &mut Walker,
+    facts_id: u32,
+    obj: ObjPtr,
+    referents: &mut Vec<ObjPtr>,
+    labels: &mut Vec<EdgeLabel>,
+    pairs: &mut Vec<(ObjPtr, ObjPtr)>,
+) {
+    let facts = &walker.facts[facts_id as usize];
+    let kind = facts.kind;
+    // Members first (slots of instances, function attributes, type's __mro__...).
+    if !facts.members.is_empty() {
+        for &(offset, label) in &facts.members {
+            // SAFETY: offsets from the type's member table.
+            let value = unsafe { cpython::member_value(obj, offset) };
+            if value.is_null() {
+                continue;
+            }
+            if let Some(pos) = referents
+                .iter()
+                .zip(labels.iter())
+                .position(|(&r, &l)| r == value && l == EdgeLabel::Unnamed)
+            {
+                labels[pos] = EdgeLabel::Name(label);
+            }
+        }
+    }
+    match kind {
+        Kind::Sequence if cpython::is_exact_list_or_tuple(obj) => {
+            // list_traverse and tupletraverse visit items from the last to the first
+            // (Objects/listobject.c, tupleobject.c); a NULL slot (a tuple being built) is
+            // skipped, so the indices only follow when every slot is set.
+            let n = referents.len();
+            if cpython::builtin_len(obj, &facts.flags) == Some(n as isize) {
+                for (i, label) in labels.iter_mut().enumerate() {
+                    *label = EdgeLabel::Index((n - 1 - i) as u32);
+                }
+            }
+        }
+        Kind::Dict => {
+            let module_globals = walker.module_dicts.contains(&(obj as usize));
+            pairs.clear();
+            cpython::for_each_dict_item(obj, |k, v| {
+                pairs.push((k, v));
+                true
+            });
+            let m = pairs.len();
+            let r = referents.len();
+            let values_only = r >= m && (0..m).all(|j| referents[r - m + j] == pairs[j].1);
+            let with_keys = !values_only
+                && r >= 2 * m
+                && (0..m).all(|j| {
+                    referents[r - 2 * m + 2 * j] == pairs[j].1
+                        && referents[r - 2 * m + 2 * j + 1] == pairs[j].0
+                });
+            if values_only || with_keys {
+                let step = if values_only { 1 } else { 2 };
+                let start = r - step * m;
+                for j in 0..m {
+                    let label = walker.key_label(pairs[j].0, module_globals);
+                    labels[start + step * j] = if label == 0 {
+                        EdgeLabel::Unnamed
+                    } else {
+                        EdgeLabel::Name(label)
+                    };
+                    if with_keys {
+                        labels[start + 2 * j + 1] = EdgeLabel::DictKey;
+                    }
+                }
+            } else {
+                // Split tables traverse their values in storage order: match by identity.
+                let mut unmatched: Vec<usize> = (0..r)
+                    .filter(|&p| labels[p] == EdgeLabel::Unnamed)
+                    .collect();
+                for &(key, value) in pairs.iter() {
+                    if let Some(k) = unmatched.iter().position(|&p| referents[p] == value) {
+                        let p = unmatched.swap_remove(k);
+                        let label = walker.key_label(key, module_globals);
+                        if label != 0 {
+                            labels[p] = EdgeLabel::Name(label);
+                        }
+                    }
+                }
+            }
+            let keys_visited = with_keys
+                || (m > 0 && !values_only && pairs.iter().all(|(k, _)| referents.contains(k)));
+            if !keys_visited {
+                for &(key, _) in pairs.iter() {
+                    referents.push(key);
+                    labels.push(EdgeLabel::DictKey);
+                }
+            }
+        }
+        Kind::Instance => {
+            let tp = cpython::type_of(obj);
+            if let Some(pos) = referents.iter().position(|&r| r == tp as ObjPtr) {
+                if labels[pos] == EdgeLabel::Unnamed {
+                    labels[pos] = EdgeLabel::Name(walker.class_label);
+                }
+            }
+            if let Some(dict) = facts.dict_slot.materialised_dict(obj) {
+                if let Some(pos) = referents.iter().position(|&r| r == dict) {
+                    labels[pos] = EdgeLabel::Name(walker.dict_label);
+                }
+            } else if let (Some(inline), false) = (walker.inline, facts.inline_names.is_empty()) {
+                if let Some(values) = inline.values(obj, facts.inline_names.len(), facts.basicsize)
+                {
+                    for (value, &name) in values.iter().zip(&facts.inline_names) {
+                        if value.is_null() || name == 0 {
+                            continue;
+                        }
+                        if let Some(pos) = referents
+                            .iter()
+                            .zip(labels.iter())
+                            .position(|(r, &l)| r == value && l == EdgeLabel::Unnamed)
+                        {
+                            labels[pos] = EdgeLabel::Name(name);
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Python classes and functions (`refscope._core.HeapSnapshot`, `take_heap_snapshot`,
+// `load_heap_snapshot`). The Python API (`refscope.snapshot`) wraps these; node ids are
+// dense ints, and every query that may take long releases the GIL.
+// ---------------------------------------------------------------------------------------
+
+use pyo3::exceptions::{PyIndexError, PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A heap snapshot: plain data, no Python object inside (safe to share across threads).
+#[pyclass(module = "refscope._core", name = "HeapSnapshot", frozen)]
+pub struct PyHeapSnapshot {
+    inner: Arc<HeapSnapshot>,
+}
+
+type RootInfo = (String, String, u32, u64);
+/// `(name, count, count delta, bytes delta, added, added bytes, removed, removed bytes)`.
+type TypeDiffInfo = (String, u64, i64, i64, u64, u64, u64, u64);
+
+fn root_info(s: &HeapSnapshot, r: &refscope_core::snapshot::Root) -> RootInfo {
+    (
+        r.kind.name().to_string(),
+        s.strings().get(r.label).to_string(),
+        r.node,
+        r.surplus,
+    )
+}
+
+impl PyHeapSnapshot {
+    fn check(&self, node: u32) -> PyResult<u32> {
+        if (node as usize) < self.inner.node_count() {
+            Ok(node)
+        } else {
+            Err(PyIndexError::new_err(format!(
+                "node {node} out of range (snapshot has {} objects)",
+                self.inner.node_count()
+            )))
+        }
+    }
+}
+
+#[pymethods]
+impl PyHeapSnapshot {
+    #[getter]
+    fn node_count(&self) -> usize {
+        self.inner.node_count()
+    }
+
+    #[getter]
+    fn edge_count(&self) -> usize {
+        self.inner.edge_count()
+    }
+
+    /// Resident bytes of the graph (not counting cached analyses).
+    #[getter]
+    fn memory_bytes(&self) -> usize {
+        self.inner.memory_bytes()
+    }
+
+    #[getter]
+    fn total_size(&self) -> u64 {
+        self.inner.total_size()
+    }
+
+    /// `(python_version, taken_at, pid)`.
+    #[getter]
+    fn meta(&self) -> (String, u64, u32) {
+        let m = self.inner.meta();
+        (m.python_version.clone(), m.taken_at, m.pid)
+    }
+
+    /// Node of the object whose `id()` is `address`, or None.
+    fn node_of(&self, address: u64) -> Option<u32> {
+        self.inner.node_of_address(address)
+    }
+
+    fn address(&self, node: u32) -> PyResult<u64> {
+        Ok(self.inner.address(self.check(node)?))
+    }
+
+    fn type_name(&self, node: u32) -> PyResult<String> {
+        Ok(self.inner.node_type_name(self.check(node)?).to_string())
+    }
+
+    fn shallow_size(&self, node: u32) -> PyResult<u64> {
+        Ok(self.inner.shallow_size(self.check(node)?))
+    }
+
+    fn retained_size(&self, py: Python<'_>, node: u32) -> PyResult<u64> {
+        let node = self.check(node)?;
+        let inner = &self.inner;
+        Ok(py.detach(|| inner.retained_size(node)))
+    }
+
+    /// Computes the dominator tree now (otherwise done by the first query needing it).
+    fn compute_dominators(&self, py: Python<'_>) {
+        let inner = &self.inner;
+        py.detach(|| {
+            inner.dominators();
+        });
+    }
+
+    /// Immediate dominator of `node`, or None when only the roots as a whole do.
+    fn dominator(&self, py: Python<'_>, node: u32) -> PyResult<Option<u32>> {
+        let node = self.check(node)?;
+        let inner = &self.inner;
+        Ok(py.detach(|| inner.dominators().idom(node)))
+    }
+
+    /// References to `node` found inside the heap, and those from outside it.
+    fn reference_counts(&self, py: Python<'_>, node: u32) -> PyResult<(u64, u64)> {
+        let node = self.check(node)?;
+        let inner = &self.inner;
+        Ok(py.detach(|| {
+            (
+                inner.reverse().referrers(node).len() as u64,
+                inner.outside_references(node),
+            )
+        }))
+    }
+
+    /// Nodes that refer to `node`.
+    fn referrers(&self, py: Python<'_>, node: u32) -> PyResult<Vec<u32>> {
+        let node = self.check(node)?;
+        let inner = &self.inner;
+        Ok(py.detach(|| inner.reverse().referrers(node).to_vec()))
+    }
+
+    /// `(target node, label text)` of each reference of `node`.
+    fn references(&self, node: u32) -> PyResult<Vec<(u32, String)>> {
+        let node = self.check(node)?;
+        Ok(self
+            .inner
+            .edges(node)
+            .map(|(t, l)| (t, self.inner.label_text(l)))
+            .collect())
+    }
+
+    /// `(name, count, shallow bytes, retained bytes)` per type, most retained first.
+    fn top_types(&self, py: Python<'_>) -> Vec<(String, u64, u64, u64)> {
+        let inner = &self.inner;
+        py.detach(|| {
+            inner
+                .top_types()
+                .into_iter()
+                .map(|t| (t.name, t.count, t.shallow_bytes, t.retained_bytes))
+                .collect()
+        })
+    }
+
+    /// `(name, count, count increase, bytes increase)` of the types that grew since `older`.
+    fn growth(&self, py: Python<'_>, older: &PyHeapSnapshot) -> Vec<(String, u64, i64, i64)> {
+        let (inner, older) = (&self.inner, &older.inner);
+        py.detach(|| {
+            inner
+                .growth(older)
+                .into_iter()
+                .map(|t| (t.name, t.count, t.count_delta, t.bytes_delta))
+                .collect()
+        })
+    }
+
+    /// What changed since `older`, as a dict.
+    fn diff<'py>(&self, py: Python<'py>, older: &PyHeapSnapshot) -> PyResult<Bound<'py, PyDict>> {
+        let (inner, old) = (&self.inner, &older.inner);
+        let diff = py.detach(|| inner.diff(old));
+        let out = PyDict::new(py);
+        out.set_item("added", diff.added)?;
+        out.set_item("added_bytes", diff.added_bytes)?;
+        out.set_item("removed", diff.removed)?;
+        out.set_item("removed_bytes", diff.removed_bytes)?;
+        let types: Vec<TypeDiffInfo> = diff
+            .types
+            .into_iter()
+            .map(|t| {
+                (
+                    t.name,
+                    t.count,
+                    t.count_delta,
+                    t.bytes_delta,
+                    t.added,
+                    t.added_bytes,
+                    t.removed,
+                    t.removed_bytes,
+                )
+            })
+            .collect();
+        out.set_item("types", types)?;
+        let groups: Vec<(String, u64, u64, u64, Vec<u32>)> = diff
+            .new_cycle_groups
+            .into_iter()
+            .map(|g| (g.signature, g.components, g.objects, g.bytes, g.example))
+            .collect();
+        out.set_item("new_cycle_groups", groups)?;
+        Ok(out)
+    }
+
+    /// Nodes of the type called `name` (qualified, or the part after the last dot).
+    fn nodes_of_type(&self, py: Python<'_>, name: &str) -> Vec<u32> {
+        let inner = &self.inner;
+        py.detach(|| inner.nodes_of_type(name))
+    }
+
+    /// `(node, retained bytes)` of the `n` largest retainers.
+    fn largest_retainers(&self, py: Python<'_>, n: usize) -> Vec<(u32, u64)> {
+        let inner = &self.inner;
+        py.detach(|| inner.largest_retainers(n))
+    }
+
+    /// `(signature, components, objects, bytes, example nodes)` per cycle group.
+    fn cycle_groups(&self, py: Python<'_>) -> Vec<(String, u64, u64, u64, Vec<u32>)> {
+        let inner = &self.inner;
+        py.detach(|| {
+            inner
+                .cycle_groups()
+                .into_iter()
+                .map(|g| (g.signature, g.components, g.objects, g.bytes, g.example))
+                .collect()
+        })
+    }
+
+    /// `(kind, label, node, outside references)` of every root.
+    fn roots(&self) -> Vec<RootInfo> {
+        self.inner
+            .roots()
+            .iter()
+            .map(|r| root_info(&self.inner, r))
+            .collect()
+    }
+
+    /// The shortest chain from a named root to `node`, or None: a dict with `root`
+    /// (kind, label, node, outside references), `steps` ([(label, node)]), `text`, and
+    /// `roots` (every root found that reaches the node, nearest first).
+    #[pyo3(signature = (node, max_roots = 20))]
+    fn why_alive<'py>(
+        &self,
+        py: Python<'py>,
+        node: u32,
+        max_roots: usize,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let node = self.check(node)?;
+        let inner = &self.inner;
+        let (path, roots) = py.detach(|| inner.why_alive(node, max_roots.max(1)));
+        let Some(path) = path else {
+            return Ok(None);
+        };
+        let out = PyDict::new(py);
+        out.set_item("root", root_info(inner, &path.root))?;
+        let steps: Vec<(String, u32)> = path
+            .steps
+            .iter()
+            .map(|s| (inner.label_text(s.label), s.node))
+            .collect();
+        out.set_item("steps", steps)?;
+        out.set_item("text", inner.path_text(&path))?;
+        let roots: Vec<RootInfo> = roots.iter().map(|r| root_info(inner, r)).collect();
+        out.set_item("roots", roots)?;
+        Ok(Some(out))
+    }
+
+    /// Children of `node` in the dominator tree (None: the roots' level), largest first.
+    #[pyo3(signature = (node = None, limit = 100))]
+    fn dominated(
+        &self,
+        py: Python<'_>,
+        node: Option<u32>,
+        limit: usize,
+    ) -> PyResult<Vec<(u32, u64)>> {
+        if let Some(node) = node {
+            self.check(node)?;
+        }
+        let inner = &self.inner;
+        Ok(py.detach(|| {
+            let dominators = inner.dominators();
+            let mut children: Vec<(u32, u64)> = dominators
+                .preorder()
+                .iter()
+                .copied()
+                .filter(|&v| dominators.idom(v) == node)
+                .map(|v| (v, dominators.retained(v)))
+                .collect();
+            children.sort_by_key(|&(v, r)| (std::cmp::Reverse(r), v));
+            children.truncate(limit);
+            children
+        }))
+    }
+
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let inner = &self.inner;
+        py.detach(|| inner.save(&path))
+            .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))
+    }
+
+    fn export_heapsnapshot(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let inner = &self.inner;
+        py.detach(|| inner.export_heapsnapshot(&path))
+            .map_err(|e| PyOSError::new_err(format!("{}: cannot write: {e}", path.display())))
+    }
+}
+
+/// Reads a snapshot file; a bad file raises ValueError naming the file and the fault.
+#[pyfunction]
+fn load_heap_snapshot(py: Python<'_>, path: PathBuf) -> PyResult<PyHeapSnapshot> {
+    let result = py.detach(|| HeapSnapshot::load(&path));
+    match result {
+        Ok(inner) => Ok(PyHeapSnapshot {
+            inner: Arc::new(inner),
+        }),
+        Err(refscope_core::snapshot::SnapshotFormatError::Io(message)) => {
+            Err(PyOSError::new_err(format!("{}: {message}", path.display())))
+        }
+        Err(e) => Err(PyValueError::new_err(format!(
+            "{}: not a readable refscope snapshot: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Walks the whole heap. `objects` is `gc.get_objects()`, `modules` is `sys.modules`,
+/// `frames` is `[frame, label, ...]`; `probe` is an instance of a probe class (distinct
+/// `__qualname__`) whose first attributes are `probe_names` = `probe_values`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn take_heap_snapshot(
+    py: Python<'_>,
+    objects: &Bound<'_, PyList>,
+    modules: &Bound<'_, PyDict>,
+    frames: &Bound<'_, PyList>,
+    probe: &Bound<'_, PyAny>,
+    probe_names: Vec<String>,
+    probe_values: &Bound<'_, PyList>,
+    python_version: String,
+    pid: u32,
+    taken_at: u64,
+) -> PyResult<PyHeapSnapshot> {
+    let minor = py.version_info().minor;
+    let values = cpython::list_items(probe_values.as_ptr());
+    let names: Vec<&str> = probe_names.iter().map(|s| s.as_str()).collect();
+    let input = WalkInput {
+        objects: objects.as_ptr(),
+        modules: modules.as_ptr(),
+        frames: frames.as_ptr(),
+        minor,
+        inline: InlineAttributes::discover(minor, probe.as_ptr(), &names, &values),
+        meta: SnapshotMeta {
+            python_version,
+            taken_at,
+            pid,
+        },
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| take_snapshot(&input)));
+    match result {
+        Ok(Ok(inner)) => Ok(PyHeapSnapshot {
+            inner: Arc::new(inner),
+        }),
+        Ok(Err(HeapWalkError::Build(message))) => Err(crate::RefscopeError::new_err(message)),
+        Ok(Err(HeapWalkError::Internal)) | Err(_) => Err(crate::RefscopeError::new_err(
+            "internal error while walking the heap (a bug in refscope; please report it)",
+        )),
+    }
+}
+
+/// True when attribute names of inline (3.11+) instances can be read on this CPython.
+#[pyfunction]
+fn heap_inline_names_supported(
+    py: Python<'_>,
+    probe: &Bound<'_, PyAny>,
+    probe_names: Vec<String>,
+    probe_values: &Bound<'_, PyList>,
+) -> bool {
+    let values = cpython::list_items(probe_values.as_ptr());
+    let names: Vec<&str> = probe_names.iter().map(|s| s.as_str()).collect();
+    InlineAttributes::discover(py.version_info().minor, probe.as_ptr(), &names, &values).is_some()
+}
+
+/// Adds the snapshot classes and functions to `refscope._core`.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyHeapSnapshot>()?;
+    m.add_function(wrap_pyfunction!(take_heap_snapshot, m)?)?;
+    m.add_function(wrap_pyfunction!(load_heap_snapshot, m)?)?;
+    m.add_function(wrap_pyfunction!(heap_inline_names_supported, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Step keys: what each step of a cycle is, read cheaply enough to do for every step of
+//! every cycle before anything is described (see `refscope_core::analysis`).
+//!
+//! A step `src -> dst` is keyed by `src`'s type and by which of `src`'s references leads
+//! to `dst`, read without building a string or a Python object and without user code:
+//! * a dict (or an instance through its own `__dict__`): the hash of the key (exact str
+//!   and int keys; the key's type otherwise), or that `dst` is a key;
+//! * a set: nothing more (every element reads `{element}`);
+//! * a list or tuple: the index (`list_traverse` visits from the end, so a position in
+//!   traversal order would name another index in a list of another length);
+//! * anything else: the position of `dst` in `src`'s `tp_traverse` order, which names one
+//!   field for fixed layouts (frames, functions, cells, methods, exceptions, member
+//!   slots, types), and the shared-key slot for instances
+//!   whose attributes live inline (3.11+); for frames, functions and generators also the
+//!   code object they visit, since the same position is another local in other code.
+//!
+//! Equal keys mean equal type and edge label (up to the rare instance whose unset
+//! attributes shift the inline positions); different keys may still read the same, which
+//! the signature merge after describing undoes.
+
+use crate::cpython::{self, DictSlot, ObjPtr, TraverseSlots, TypeFlags};
+use crate::describe::KnownTypes;
+use crate::sizes::SizeRule;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use rustc_hash::FxHashMap;
+
+/// Per-type facts the step keys, sizes and finaliser flags need.
+struct TypeEntry {
+    slots: TraverseSlots,
+    flags: TypeFlags,
+    dict_slot: DictSlot,
+    size: SizeRule,
+    /// Frames, functions and generators: their code object is part of the key.
+    keyed_by_code: bool,
+    is_set: bool,
+}
+
+/// Reads step keys, shallow sizes and finaliser flags for the members of cycles.
+pub struct StepReader<'py> {
+    py: Python<'py>,
+    known: KnownTypes,
+    types: FxHashMap<usize, TypeEntry>,
+}
+
+const KEY_OF_DICT: u64 = 0x9e37_79b9_7f4a_7c15;
+const VALUE_OF_DICT: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const SET_ELEMENT: u64 = 0x1656_67b1_9e37_79f9;
+const INDEX: u64 = 0x27d4_eb2f_1656_67c5;
+
+fn mix(a: u64, b: u64) -> u64 {
+    // splitmix64 finaliser over the combination: cheap and well spread.
+    let mut z = a ^ b.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl<'py> StepReader<'py> {
+    pub fn new(py: Python<'py>, known: KnownTypes) -> Self {
+        StepReader {
+            py,
+            known,
+            types: FxHashMap::default(),
+        }
+    }
+
+    fn entry(&mut self, tp: *mut ffi::PyTypeObject) -> &TypeEntry {
+        let (py, known) = (self.py, self.known);
+        self.types.entry(tp as usize).or_insert_with(|| {
+            let flags = TypeFlags::of(tp);
+            let t = tp as usize;
+            TypeEntry {
+                slots: TraverseSlots::of(tp),
+                flags,
+                dict_slot: if flags.is_heap_type && !flags.is_type {
+                    DictSlot::of(tp, known.minor)
+                } else {
+                    DictSlot::None
+                },
+                size: SizeRule::of(py, tp, known.minor),
+                keyed_by_code: t == known.frame
+                    || t == known.function
+                    || t == known.generator
+                    || t == known.coroutine
+                    || t == known.async_generator,
+                is_set: t == known.set || t == known.frozenset,
+            }
+        })
+    }
+
+    /// Shallow size of `obj`, as the description would give it.
+    pub fn size(&mut self, obj: ObjPtr) -> u64 {
+        let tp = cpython::type_of(obj);
+        self.entry(tp).size.size(obj)
+    }
+
+    /// Whether `obj`'s type has a finaliser.
+    pub fn has_finalizer(&mut self, obj: ObjPtr) -> bool {
+        let tp = cpython::type_of(obj);
+        self.entry(tp).flags.has_finalizer
+    }
+
+    /// The key of the step `src -> dst`.
+    pub fn key(&mut self, src: ObjPtr, dst: ObjPtr) -> u64 {
+        let tp = cpython::type_of(src);
+        let code_type = self.known.code;
+        let entry = self.entry(tp);
+        let type_key = tp as u64;
+        if entry.is_set {
+            return mix(type_key, SET_ELEMENT);
+        }
+        let dict = if entry.flags.is_dict {
+            Some(src)
+        } else {
+            entry.dict_slot.materialised_dict(src)
+        };
+        if let Some(dict) = dict {
+            if let Some(fact) = dict_fact(dict, dst) {
+                return mix(type_key, fact);
+            }
+        }
+        if entry.flags.is_list || entry.flags.is_tuple {
+            // list_traverse visits items from the end: a position would not tell the index.
+            let flags = entry.flags;
+            let n = cpython::builtin_len(src, &flags).unwrap_or(0);
+            if let Some(i) = (0..n).find(|&i| cpython::sequence_item(src, &flags, i) == Some(dst)) {
+                return mix(mix(type_key, INDEX), i as u64);
+            }
+        }
+        let keyed_by_code = entry.keyed_by_code;
+        let mut position = u64::MAX;
+        let mut code = 0u64;
+        let mut seen = 0u64;
+        let _ = cpython::for_each_referent(&entry.slots, src, &mut |referent| {
+            if referent == dst && position == u64::MAX {
+                position = seen;
+            }
+            if keyed_by_code && code == 0 && cpython::type_of(referent) as usize == code_type {
+                code = referent as u64;
+            }
+            seen += 1;
+        });
+        mix(mix(type_key, position), code)
+    }
+}
+
+/// Which entry of `dict` leads to `dst`: a value under a key (hash of exact str/int keys,
+/// the key's type otherwise) or a key. PyDict_Next reads the table: no user code.
+fn dict_fact(dict: ObjPtr, dst: ObjPtr) -> Option<u64> {
+    let mut fact = None;
+    cpython::for_each_dict_item(dict, |key, value| {
+        if value == dst || key == dst {
+            let key_fact = cpython::builtin_key_hash(key)
+                .map(|h| h as u64)
+                .unwrap_or(cpython::type_of(key) as u64);
+            let side = if value == dst {
+                VALUE_OF_DICT
+            } else {
+                KEY_OF_DICT
+            };
+            fact = Some(mix(side, key_fact));
+            false
+        } else {
+            true
+        }
+    });
+    fact
+}
