@@ -293,6 +293,34 @@ def test_top_json_lists_types_with_counts(leaky_server, tmp_path):
     assert counts["__main__.A"] >= 10 and counts["__main__.B"] >= 10
 
 
+def test_snapshot_writes_a_file_that_refscope_load_reads(leaky_server, tmp_path):
+    import refscope as package
+
+    leaky_server.leak(12)
+    before = leaky_server.state()
+    path = tmp_path / "heap.snap"
+    with Load(leaky_server.port):
+        result = refscope("attach", str(leaky_server.process.pid), "--snapshot", "-o", str(path),
+                          check_code=0)
+    assert f"snapshot written to {path}" in result.stderr
+    assert "snapshot of " in result.stderr
+    snap = package.load(path)
+    assert snap.pid == leaky_server.process.pid
+    counts = {row.name: row.count for row in snap.top_types()}
+    assert counts.get("__main__.B", 0) >= 12  # gc is off: the leaked pairs are still there
+    assert leaky_server.get("/dummy/").text == "ok\n"
+    assert leaky_server.state() == before
+
+
+def test_snapshot_in_the_devtools_format(leaky_server, tmp_path):
+    path = tmp_path / "heap.heapsnapshot"
+    with Load(leaky_server.port):
+        refscope("attach", str(leaky_server.process.pid), "--snapshot", "-o", str(path),
+                 check_code=0)
+    document = json.loads(path.read_text())
+    assert "snapshot" in document and "nodes" in document
+
+
 # --- the documented failures ------------------------------------------------------------
 
 
@@ -459,10 +487,11 @@ def test_a_target_stuck_in_c_code_times_out_and_is_left_untouched(tmp_path, atta
         (["attach", "1", "-o", "r.csv"], "the report format follows the file extension"),
         (["attach", "1", "--top", "-o", "r.html"], "--top writes text, json"),
         (["attach", "1", "--timeout", "0"], "--timeout must be more than 0 seconds"),
-        (["attach", "1", "--snapshot", "-o", "s.json"], "--snapshot is not available"),
+        (["attach", "1", "--snapshot"], "--snapshot needs -o FILE"),
+        (["attach", "1", "--snapshot", "-o", "nowhere/heap.snap"], "does not exist"),
     ],
     ids=["no-pid", "zero-pid", "zero-monitor", "two-actions", "bad-extension", "top-html",
-         "zero-timeout", "snapshot"],
+         "zero-timeout", "snapshot-without-file", "snapshot-missing-directory"],
 )
 def test_bad_arguments_are_usage_errors(args, message):
     result = refscope(*args, check_code=2)
