@@ -1,7 +1,16 @@
 #!/usr/bin/env python3
-"""End-to-end benchmark of refscope (issue 10): refscope against gc.collect() and the recipe.
+"""End-to-end benchmark of refscope: the paths a user runs (issue 20), and refscope
+against gc.collect() and the recipe (issue 10).
 
-For each shape of garbage and each size N (objects), a fresh worker process:
+User paths (the headline): for each shape and N, a fresh worker per path builds the
+garbage, times the plain ``gc.collect()`` that frees it, builds the same garbage again and
+times one path on it, with its peak extra RSS: ``refscope.collect()`` followed by
+``report.to_text()``; a ``gc.collect()`` sampled by a running
+``refscope.Monitor(max_overhead=None)`` (then the collection that frees what the sample
+kept); the exit of ``with refscope.capture(): <build the garbage>``.
+
+The phases (issue 10): for each shape of garbage and each size N (objects), a fresh worker
+process:
 
 1. freezes the interpreter's own objects (``gc.freeze()``) so that the baseline collection
    looks at the shape alone, builds the shape, and times the ``gc.collect()`` (with
@@ -1157,10 +1166,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="benches/e2e.py",
         description=(
-            "End-to-end benchmark of refscope.find_cycles and "
-            "refscope.find_circular_references against the gc.collect() that finds the "
-            "same garbage and against the recipe's find_circular_references, on five "
-            "shapes of cyclic garbage. Prints a markdown table per shape."
+            "End-to-end benchmark of refscope on five shapes of cyclic garbage: the user "
+            "paths (refscope.collect() + to_text(), a Monitor-sampled collection, "
+            "capture()'s exit) against a plain gc.collect() that frees the same garbage, "
+            "and refscope.find_cycles and refscope.find_circular_references against the "
+            "gc.collect() that finds it and against the recipe's find_circular_references. "
+            "Prints markdown tables."
         ),
         epilog="shapes: " + "; ".join(f"{s.name} = {s.title}" for s in SHAPES.values())
         + ". Build first with `make build`.",
