@@ -127,3 +127,73 @@ def test_a_recipe_that_recurses_without_end_is_recorded_as_recursion_error(tmp_p
         "    def deeper(depth):\n        return deeper(depth + 1)\n    return deeper(0)\n",
     )
     assert recipe["status"] == "RecursionError"
+
+
+# -- the user paths of issue 20 and the monitor-overhead benchmark ----------------------
+
+USER_PATHS = ("collect", "monitor", "capture")
+
+
+def test_quick_benchmark_measures_every_user_path_against_a_plain_collection(quick_run):
+    completed, out = quick_run
+    assert "## User paths (issue 20)" in completed.stdout
+    assert "| shape | N | plain gc.collect ms | `collect()` + `to_text()` |" in completed.stdout
+    rows = json.loads((out / "e2e.json").read_text())["rows"]
+    for row in rows:
+        assert row["user_sanity_failures"] == []
+        for tool in USER_PATHS:
+            (run,) = row["workers"][tool]
+            # The plain collection freed the shape (what it reports may differ by an object
+            # or two from what DEBUG_SAVEALL keeps), and the path saw the same garbage again.
+            assert abs(run["garbage_objects"] - row["garbage_objects"]) <= 2
+            assert run["path_cycles"] == row["expected_cycles"]
+            assert run["plain_collect_ms"] > 0 and run["path_ms"] > 0
+            assert row[f"user_{tool}_ratio"] == run["path_ms"] / run["plain_collect_ms"]
+        collect = row["workers"]["collect"][0]
+        assert collect["path_collected"] == collect["garbage_objects"]
+        assert collect["text_chars"] > 0
+        monitor = row["workers"]["monitor"][0]
+        assert monitor["monitor_sampled"] == 1
+        # The sampled garbage survived the sampled collection; the next one freed it.
+        assert monitor["then_freed"] >= monitor["garbage_objects"]
+
+
+def test_user_paths_alone_skip_the_phase_tables(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--quick", "--shapes", "web_mix", "--tools",
+         "collect,capture", "--json", str(tmp_path / "e2e.json")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert "## User paths (issue 20)" in completed.stdout
+    assert "End-to-end phases" not in completed.stdout
+    (row,) = json.loads((tmp_path / "e2e.json").read_text())["rows"]
+    assert set(row["workers"]) >= {"collect", "capture"}
+    assert row["workers"]["monitor"] == [] and row["workers"]["find_cycles"] == []
+    assert row["user_collect_ratio"] is not None and "user_monitor_ratio" not in row
+
+
+MONITOR_OVERHEAD = BENCHMARK.with_name("monitor_overhead.py")
+
+
+def test_monitor_overhead_quick_run_times_collections_with_and_without_the_monitor(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, str(MONITOR_OVERHEAD), "--quick", "--json", str(tmp_path / "m.json")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert "Monitor's share of the process CPU time" in completed.stdout
+    result = json.loads((tmp_path / "m.json").read_text())
+    runs = {run["mode"]: run for run in result["runs"]}
+    assert set(runs) == {"off", "on"}
+    # The same deterministic workload in both modes, with automatic gc running it.
+    assert runs["off"]["checksum"] == runs["on"]["checksum"]
+    for run in runs.values():
+        assert run["collections"][0] > 0
+        assert 0 < run["gc_cpu_s"] < run["process_cpu_s"]
+    assert "monitor" not in runs["off"]
+    stats = runs["on"]["monitor"]
+    assert stats["collections_sampled"] >= 1 and stats["cycles_found"] > 0
+    assert stats["errors"] == 0
+    # Every collection was seen by both the timer and the monitor.
+    assert sum(stats["collections_by_generation"]) == sum(runs["on"]["collections"])
