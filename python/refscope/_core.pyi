@@ -13,6 +13,7 @@ __all__ = [
     "analyze",
     "groups_of_cycles",
     "groups_to_text",
+    "heap_frame_layout_supported",
     "heap_inline_names_supported",
     "load_heap_snapshot",
     "objgraph_addresses_by_type",

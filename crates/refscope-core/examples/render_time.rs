@@ -27,7 +27,7 @@ fn main() {
         }
         report.cycles.push(CycleRecord {
             objects: vec![first, first + 1],
-            labels: vec![format!(".link_{i}"), ".back".into()],
+            labels: vec![format!(".link_{i}").into(), ".back".into()],
             component_size: 2,
         });
     }
