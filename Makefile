@@ -34,16 +34,17 @@ demo: build ## Show refscope finding the recipe's cycles (a __del__ pair, a fram
 test: deps lint test-rust test-python ## Run every test: lint, cargo tests, pytest on each Python 3.10-3.13 present
 
 test-rust: ## cargo tests of the pure core (unit + property tests)
-	cargo test -p refscope-core
+	cargo test -p refscope-core --all-features
 
 test-python: wheel ## pytest with the wheel installed in every CPython 3.10-3.13 found
 	bash scripts/test-matrix.sh dist
 
-lint: $(STAMP) ## cargo fmt --check, clippy -D warnings, ruff, the import contract
+lint: build ## cargo fmt --check, clippy -D warnings, ruff, the import contract, mypy.stubtest of _core.pyi
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -q -- -D warnings
 	$(VENV)/bin/ruff check python tests benches examples scripts
 	$(PY) scripts/check_import_contract.py
+	$(PY) -m mypy.stubtest refscope._core
 
 fmt: $(STAMP) ## Format Rust and Python code
 	cargo fmt --all

@@ -4,6 +4,32 @@ from collections.abc import Callable
 from os import PathLike
 from typing import Any, final
 
+__all__ = [
+    "CycleAnalysis",
+    "HeapSnapshot",
+    "ReferrerIndex",
+    "RefscopeError",
+    "_internal_error_for_tests",
+    "analyze",
+    "groups_of_cycles",
+    "groups_to_text",
+    "heap_frame_layout_supported",
+    "heap_inline_names_supported",
+    "load_heap_snapshot",
+    "objgraph_addresses_by_type",
+    "objgraph_existing_dict",
+    "objgraph_find_ref_chain",
+    "objgraph_referrer_index",
+    "objgraph_render_html",
+    "objgraph_render_png",
+    "objgraph_render_svg",
+    "objgraph_select_addresses",
+    "objgraph_select_types",
+    "objgraph_type_census",
+    "objgraph_unreferenced",
+    "take_heap_snapshot",
+]
+
 class RefscopeError(Exception): ...
 
 @final
@@ -25,7 +51,11 @@ class CycleAnalysis:
     def component_size(self, index: int) -> int: ...
     def cycle_labels(self, index: int) -> list[str]: ...
     def cycle_info(self, index: int) -> list[dict[str, Any]]: ...
-    def groups_info(self) -> list[dict[str, Any]]: ...
+    def groups_info(
+        self,
+    ) -> list[
+        tuple[str, str, int, int, int, bool, tuple[int, str, str, str, str] | None]
+    ]: ...
     def group_cycles(self, index: int) -> list[int]: ...
     def to_text(
         self,
@@ -125,11 +155,13 @@ def take_heap_snapshot(
     probe: object,
     probe_names: list[str],
     probe_values: list[Any],
+    probe_frame: object,
     python_version: str,
     pid: int,
     taken_at: int,
 ) -> HeapSnapshot: ...
 def load_heap_snapshot(path: str | PathLike[str]) -> HeapSnapshot: ...
+def heap_frame_layout_supported(frame: object, values: list[Any]) -> bool: ...
 def heap_inline_names_supported(
     probe: object, probe_names: list[str], probe_values: list[Any]
 ) -> bool: ...

@@ -57,9 +57,10 @@ _lock = threading.RLock()
 # How long a refscope collection waits for another thread's collection to end (it can
 # be long: a finaliser of that collection may release the GIL and sleep).
 _WAIT_FOR_OTHER_THREAD = 30.0
-# How long it retries when it cannot tell who is collecting (refscope's hooks were not
-# installed when that collection started: most likely this very thread, from a __del__).
-_WAIT_UNKNOWN = 0.1
+# How long it waits for some collection to end when it cannot tell who is collecting
+# (refscope's hooks were not installed when that collection started): if none ends, the
+# collection running is this thread's own (a __del__ that called refscope).
+_WAIT_UNKNOWN = 1.0
 
 
 class CollectionInProgressError(RefscopeError):
@@ -101,6 +102,7 @@ class _State:
         # The thread whose collection is running now (None: none, or its start unseen),
         # and an event set while none runs, for collect() to wait on without spinning.
         self.collecting_thread: int | None = None
+        self.stops = 0  # "stop" callbacks seen, with or without their "start"
         self.no_collection = threading.Event()
         self.no_collection.set()
         # Active refscope freezes (nested and concurrent blocks share one gc.freeze()).
@@ -193,8 +195,6 @@ def _on_gc_stop(phase: str, info: dict[str, int]) -> None:
         return
     state = _state
     collection, state.collection = state.collection, None
-    state.collecting_thread = None
-    state.no_collection.set()
     found: list[object] | None = None
     wanting: tuple[Any, ...] = ()
     if collection is not None:
@@ -207,6 +207,11 @@ def _on_gc_stop(phase: str, info: dict[str, int]) -> None:
         except BaseException:  # noqa: BLE001 - nothing may escape into gc
             pass
     del found, wanting, collection
+    # Only now: the subscribers above may release the GIL (the analysis does), and
+    # another thread's collect() must not take this collection for ended before it has.
+    state.collecting_thread = None
+    state.stops += 1
+    state.no_collection.set()
     if not state.subscribers and state.registered:
         # The last subscriber left while this collection ran: unregister now.
         if _lock.acquire(timeout=1.0):
@@ -219,6 +224,9 @@ def _on_gc_stop(phase: str, info: dict[str, int]) -> None:
 def _register() -> None:
     # Caller holds _lock.
     if not _state.registered:
+        # Whatever runs now started unseen: forget what an earlier registration saw.
+        _state.collecting_thread = None
+        _state.no_collection.set()
         gc.callbacks.insert(0, _on_gc_start)
         gc.callbacks.append(_on_gc_stop)
         _state.registered = True
@@ -229,7 +237,12 @@ def _unregister_if_idle() -> None:
     # (in another thread, inside a finaliser that released the GIL), its "stop" must
     # still reach us, or the flag would stay on for good: that "stop" unregisters.
     state = _state
-    if state.registered and not state.subscribers and state.collection is None:
+    if (
+        state.registered
+        and not state.subscribers
+        and state.collection is None
+        and state.collecting_thread is None
+    ):
         gc.callbacks[:] = [
             callback
             for callback in gc.callbacks
@@ -294,12 +307,14 @@ def collect(generation: int = 2, subscriber: Subscriber | None = None) -> int:
             if deadline is None:
                 wait = _WAIT_FOR_OTHER_THREAD if running is not None else _WAIT_UNKNOWN
                 deadline = now + wait
-            if now >= deadline:
+            if now >= deadline or (running is None and threading.active_count() == 1):
                 break
             if running is not None:
                 # Another thread's collection: sleep (without the GIL) until it ends.
                 _state.no_collection.wait(deadline - now)
             else:
+                # Unseen (or just ending): try again shortly; if it is this thread's own,
+                # it cannot end meanwhile and the deadline raises.
                 time.sleep(0.0005)
     finally:
         unsubscribe(probe)

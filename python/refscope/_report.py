@@ -107,11 +107,13 @@ class CycleGroup:
         "hint",
         "_report",
         "_example_index",
+        "_index",
         "_example",
     )
 
-    def __init__(self, report: CycleReport, info: tuple[Any, ...]) -> None:
+    def __init__(self, report: CycleReport, info: tuple[Any, ...], index: int = 0) -> None:
         signature, key, count, example, total_size, has_finalizer, hint = info
+        self._index = index
         self.signature: str = signature
         """``"type label -> type label -> ..."`` from the least rotation of the cycle."""
         self.key: str = key
@@ -132,6 +134,12 @@ class CycleGroup:
         if self._example is None:
             self._example = self._report._cycle(self._example_index)
         return self._example
+
+    @property
+    def cycle_indexes(self) -> list[int]:
+        """Indexes into the report's :attr:`CycleReport.cycles` of every cycle of this
+        group, in report order (the first is the example)."""
+        return list(self._report._analysis.group_cycles(self._index))
 
     def __repr__(self) -> str:
         return f"<CycleGroup {self.key} ×{self.count}: {self.signature[:120]}>"
@@ -243,7 +251,10 @@ class CycleReport:
     def groups(self) -> list[CycleGroup]:
         """Cycles grouped by signature: most cycles first, then most bytes, then by
         signature. Identical leaks made 10,000 times are one group with ``count == 10000``."""
-        return [CycleGroup(self, info) for info in self._analysis.groups_info()]
+        return [
+            CycleGroup(self, info, index)
+            for index, info in enumerate(self._analysis.groups_info())
+        ]
 
     @property
     def sccs(self) -> list[list[object]]:
@@ -364,22 +375,53 @@ class CycleReport:
 
     def to_html(
         self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        title: str = "refscope report",
+        max_groups: int = 1000,
+        max_objects: int = 50,
+    ) -> str:
+        """The report as one self-contained HTML page: returned as a ``str``, or, with
+        ``path``, written there (as :meth:`write_html` does) and the path returned.
+
+        The page needs no network (CSS, script and pictures are inline, allowed by a
+        hash-based Content-Security-Policy) and works when opened from disk: the groups of
+        cycles (largest first, with count, total size and fix hint), a picture of each
+        group's example cycle, the details of an object when it is clicked (type, size,
+        address, finaliser, frame locals and stack), and a filter by type. At most
+        ``max_groups`` groups are shown and ``max_objects`` objects drawn per cycle
+        (``0`` = no limit).
+        """
+        if path is not None:
+            return self.write_html(
+                path, title=title, max_groups=max_groups, max_objects=max_objects
+            )
+        title, subtitle, limits = self._html_options(title, max_groups, max_objects)
+        return self._analysis.to_html(title, subtitle, **limits)
+
+    def write_html(
+        self,
         path: str | os.PathLike[str],
         *,
         title: str = "refscope report",
         max_groups: int = 1000,
         max_objects: int = 50,
     ) -> str:
-        """Write the report as one self-contained HTML file and return its path.
+        """Write :meth:`to_html`'s page to ``path`` (UTF-8) and return the path. The core
+        renders and writes it without a Python copy of the page. Raises ``OSError``
+        naming ``path`` when the file cannot be written."""
+        title, subtitle, limits = self._html_options(title, max_groups, max_objects)
+        filename = _report_path(path, "HTML report")
+        try:
+            self._analysis.write_html(filename, title, subtitle, **limits)
+        except OSError as error:
+            raise _cannot_write(error, "HTML report", filename) from error
+        return filename
 
-        The page needs no network (CSS, script and pictures are inline) and works when
-        opened from disk: the groups of cycles (largest first, with count, total size and
-        fix hint), a picture of each group's example cycle, the details of an object when
-        it is clicked (type, size, address, finaliser, frame locals and stack), and a
-        filter by type. At most ``max_groups`` groups are shown and ``max_objects``
-        objects drawn per cycle (``0`` = no limit). Raises ``OSError`` naming ``path``
-        when the file cannot be written.
-        """
+    @staticmethod
+    def _html_options(
+        title: object, max_groups: int, max_objects: int
+    ) -> tuple[str, str, dict[str, int]]:
         if not isinstance(title, str):
             raise TypeError(f"to_html() argument 'title' must be a str, not {type(title).__name__}")
         limits = {
@@ -390,13 +432,7 @@ class CycleReport:
             f"Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} by refscope"
             f" on Python {platform.python_version()}, process {os.getpid()}"
         )
-        filename = _report_path(path, "HTML report")
-        try:
-            # Rendered and written by the core, without a Python copy of the page.
-            self._analysis.write_html(filename, title, subtitle, **limits)
-        except OSError as error:
-            raise _cannot_write(error, "HTML report", filename) from error
-        return filename
+        return title, subtitle, limits
 
     def __str__(self) -> str:
         return self.to_text(color=False)

@@ -668,9 +668,11 @@ def _present(dot_filename, filename, nodes, edges):
 
 
 # References to a drawn object that are ours, not the program's, when its reference
-# count is read: the getrefcount argument, the label function's parameter, the drawing
-# loop's variable, and the snapshot a backwards walk holds (for tracked objects).
-_OWN_REFERENCES = 3
+# count is read: the getrefcount argument and the drawing loop's variable, plus the one
+# objgraph does not discount (it reads the count in a helper called with the object: its
+# parameter, and on CPython 3.10 the caller's value stack too), so that the numbers are
+# objgraph's. The snapshot of a backwards walk adds one for tracked objects.
+_OWN_REFERENCES = 3 if sys.version_info >= (3, 11) else 2
 
 
 def _draw(objs, backrefs, max_depth, extra_ignore, filter, too_many, highlight, filename,

@@ -212,14 +212,14 @@ class Snapshot:
 
     def _node(self, obj_or_id: object) -> int:
         address = obj_or_id if type(obj_or_id) is int else id(obj_or_id)
-        node = self._core.node_of(address)
+        node = self._core.node_of(address) if 0 <= address < 1 << 64 else None
         if node is None:
             raise KeyError(f"no object with id {address:#x} in this snapshot")
         return int(node)
 
     def __contains__(self, obj_or_id: object) -> bool:
         address = obj_or_id if type(obj_or_id) is int else id(obj_or_id)
-        return self._core.node_of(address) is not None
+        return 0 <= address < 1 << 64 and self._core.node_of(address) is not None
 
     def type_of(self, obj_or_id: object) -> str:
         """The type name recorded for an object."""
@@ -371,12 +371,16 @@ _last: list[Snapshot] = []
 
 
 def _thread_frames() -> list[object]:
-    """``[frame, label, frame, label, ...]`` for every frame of every thread's stack."""
+    """``[frame, label, local names, ...]`` for every frame of every thread's stack; for
+    the calling thread, from the caller of :func:`snapshot` down (refscope's own frames
+    are left out, and none of them is bound to a local, which would make a cycle)."""
     names = {thread.ident: thread.name for thread in threading.enumerate()}
+    me = threading.get_ident()
+    tops: list[tuple[object, Any]] = [(me, sys._getframe(2))]  # snapshot()'s caller
+    tops.extend((ident, top) for ident, top in sys._current_frames().items() if ident != me)
     out: list[object] = []
-    for ident, frame in sys._current_frames().items():
-        thread = names.get(ident, f"thread {ident}")
-        current: Any = frame
+    for ident, current in tops:
+        thread = names.get(ident, f"{ident}")
         while current is not None:
             code = current.f_code
             out.append(current)
@@ -384,8 +388,43 @@ def _thread_frames() -> list[object]:
                 f"thread {thread}, {code.co_name}() at "
                 f"{os.path.basename(code.co_filename)}:{current.f_lineno}"
             )
+            out.append("\0".join(_local_names(code)))
             current = current.f_back
+    tops.clear()
     return out
+
+
+def _local_names(code: Any) -> list[str]:
+    """Names of a code object's fast-local slots, in slot order: arguments and locals,
+    cells, free variables (3.11+ gives an argument that is also a cell one slot)."""
+    varnames = list(code.co_varnames)
+    if sys.version_info >= (3, 11):
+        cells = [name for name in code.co_cellvars if name not in varnames]
+    else:
+        cells = list(code.co_cellvars)
+    return varnames + cells + list(code.co_freevars)
+
+
+def _walk(
+    refscope_probe_local_a: object,
+    refscope_probe_local_b: object,
+    objects: list[object],
+    frames: list[object],
+) -> Any:
+    """Runs the walk from a frame whose first two locals are the probe values, so the
+    binding can check where this CPython keeps an executing frame's locals."""
+    return _core.take_heap_snapshot(
+        objects,
+        sys.modules,
+        frames,
+        _PROBE,
+        _PROBE_NAMES,
+        _PROBE_VALUES,
+        sys._getframe(),
+        sys.version,
+        os.getpid(),
+        int(time.time()),
+    )
 
 
 def snapshot() -> Snapshot:
@@ -393,17 +432,7 @@ def snapshot() -> Snapshot:
     frames = _thread_frames()
     objects = gc.get_objects()
     try:
-        core = _core.take_heap_snapshot(
-            objects,
-            sys.modules,
-            frames,
-            _PROBE,
-            _PROBE_NAMES,
-            _PROBE_VALUES,
-            sys.version,
-            os.getpid(),
-            int(time.time()),
-        )
+        core = _walk(_PROBE_VALUES[0], _PROBE_VALUES[1], objects, frames)
     finally:
         del objects, frames
     result = Snapshot(core)

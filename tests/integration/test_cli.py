@@ -448,3 +448,19 @@ def test_the_refscope_console_script_runs_scripts_too(tmp_path):
     )
     assert result.returncode == 3, result.stderr
     assert "__main__.Node .me" in result.stderr
+
+
+def test_color_wanted_is_public_and_follows_isatty_and_no_color(monkeypatch):
+    import io
+
+    import refscope as package
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert package.color_wanted(Terminal()) is True
+    assert package.color_wanted(io.StringIO()) is False
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert package.color_wanted(Terminal()) is False

@@ -9,9 +9,11 @@ after the page's script ran, click like a user, and collect console errors.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import re
+import threading
 from collections import Counter
 
 import pytest
@@ -246,32 +248,46 @@ def test_a_script_changed_by_one_character_is_refused_by_the_policy(browser, rep
     assert any("Content Security Policy" in error for error in errors), errors
 
 
-def test_the_page_served_by_an_endpoint_runs_its_script_under_the_header_policy(browser):
-    import threading
+@contextlib.contextmanager
+def _served(app):
+    """``app`` served by wsgiref on a free port of 127.0.0.1 in a thread; yields its URL."""
     from wsgiref.simple_server import WSGIRequestHandler, make_server
-
-    from refscope.integrations.wsgi import RefscopeWSGIApp
 
     class QuietHandler(WSGIRequestHandler):
         def log_message(self, format, *args):  # noqa: A002 - the base class's name
             pass
 
-    server = make_server("127.0.0.1", 0, RefscopeWSGIApp(), handler_class=QuietHandler)
+    server = make_server("127.0.0.1", 0, app, handler_class=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _policy_header(browser, url: str) -> str:
+    (response,) = [
+        event["params"]["response"]
+        for event in browser.events[browser.events_of_this_page:]
+        if event["method"] == "Network.responseReceived"
+        and event["params"]["response"]["url"] == url
+    ]
+    headers = {name.lower(): value for name, value in response["headers"].items()}
+    return headers["content-security-policy"]
+
+
+def test_the_page_served_by_an_endpoint_runs_its_script_under_the_header_policy(browser):
+    from refscope.integrations.wsgi import RefscopeWSGIApp
+
+    with _served(RefscopeWSGIApp()) as base:
         gc.collect()
         Resource()  # garbage for the collection the endpoint runs
-        url = f"http://127.0.0.1:{server.server_port}/collect/?format=html"
+        url = f"{base}/collect/?format=html"
         browser.open(url)
-        (response,) = [
-            event["params"]["response"]
-            for event in browser.events[browser.events_of_this_page:]
-            if event["method"] == "Network.responseReceived"
-            and event["params"]["response"]["url"] == url
-        ]
-        headers = {name.lower(): value for name, value in response["headers"].items()}
-        header = headers["content-security-policy"]
+        header = _policy_header(browser, url)
         meta = browser.evaluate(
             "document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]').content"
         )
@@ -280,7 +296,22 @@ def test_the_page_served_by_an_endpoint_runs_its_script_under_the_header_policy(
         assert browser.evaluate("document.querySelectorAll('g.node.finalizer').length") >= 1
         assert re.fullmatch(r"\d+ groups?", _filter_status(browser))  # the script ran
         assert browser.page_errors() == []
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+
+
+def test_the_monitor_page_gets_its_stylesheet_by_hash_and_nothing_else(browser):
+    from refscope.integrations.wsgi import RefscopeWSGIApp
+
+    monitor = refscope.Monitor(max_overhead=None)
+    with _served(RefscopeWSGIApp(monitor=monitor)) as base:
+        gc.collect()
+        Resource()
+        monitor.collect()
+        url = f"{base}/cycles/?format=html"
+        browser.open(url)
+        header = _policy_header(browser, url)
+        assert "unsafe-inline" not in header and "style-src 'sha256-" in header
+        # The stylesheet applied (tables collapse their borders), and nothing was refused.
+        assert browser.evaluate(
+            "getComputedStyle(document.querySelector('table')).borderCollapse"
+        ) == "collapse"
+        assert browser.page_errors() == []

@@ -27,11 +27,15 @@ def test_objgraph_own_suite_passes():
     assert summary, done.stdout[-2000:]
     passed, failed, skipped = map(int, summary.groups())
     assert failed == 0
+    # Python 3.13's unittest reports a doctest file without examples (CHANGES.txt,
+    # HACKING.txt, objgraph.txt) as skipped; older versions as passed.
+    empty = len(re.findall(r"\.\.\. skipped 'all examples were skipped'$", done.stdout, re.M))
+    out_of_scope = len(re.findall(r"\.\.\. skipped ['\"]out of scope: ", done.stdout))
     # Every public-API test ran: the unit tests of count/typestats/growth/get_new_ids/
     # by_type/at_addrs, the get_new_ids doctest and the ten docs/*.txt files.
-    assert passed >= 25, done.stdout[-3000:]
+    assert passed + empty == 25, done.stdout[-3000:]
     # Exactly the out-of-scope ones were skipped (objgraph 3.7.0 has 34 of them).
-    assert skipped == 34, done.stdout[-3000:]
+    assert out_of_scope == 34 and skipped == out_of_scope + empty, done.stdout[-3000:]
     for doc in ("index", "chain", "quoting", "highlighting", "references", "generator-sample",
                 "extra-info"):
         assert re.search(rf"^Doctest: {re.escape(doc)}\.txt \.\.\. ok$", done.stdout, re.M), doc
@@ -64,8 +68,9 @@ def test_same_dot_text_and_counts_as_objgraph(tmp_path):
     result = json.loads(done.stdout)
     ours, theirs = result["ours"], result["theirs"]
     assert ours.keys() == theirs.keys()
-    # None's reference count is the whole process's (each module holds its own Nones).
-    none_count = re.compile(r"NoneType \[\d+\]")
+    # None's reference count is the whole process's (each module holds its own Nones);
+    # immortal objects (3.12+) have no meaningful count.
+    none_count = re.compile(r"NoneType \[\d+\]|\[\d{10,}\]")
     for key in ours:
         if isinstance(ours[key], str):
             ours[key], theirs[key] = none_count.sub("", ours[key]), none_count.sub("", theirs[key])

@@ -1,5 +1,7 @@
 """The pytest plugin, driven through pytester on real test files."""
 
+import json
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -351,3 +353,246 @@ def test_under_xdist_each_worker_checks_its_own_tests(pytester):
             "*×1 * test_sample.Node .me*",
         ]
     )
+
+
+# -- blame only what the test created ------------------------------------------------------
+
+
+def test_tests_that_only_release_earlier_cycles_pass_and_the_one_that_makes_them_fails(pytester):
+    pytester.makepyfile(
+        test_sample="""
+        import functools
+
+        class Node:
+            pass
+
+        def make_cycle():
+            node = Node()
+            node.me = node
+            return node
+
+        CACHE = {}
+        MADE_AT_IMPORT = [make_cycle()]
+
+        def test_fill_the_cache():
+            CACHE["a"] = make_cycle()  # reachable at the end: not garbage
+
+        def test_clear_the_cache():
+            CACHE.clear()  # drops the last reference to the previous test's cycle
+
+        def test_drop_a_cycle_made_at_import():
+            MADE_AT_IMPORT.clear()
+
+        @functools.lru_cache(maxsize=1)
+        def cached(key):
+            return make_cycle()
+
+        def test_lru_cache_fill():
+            cached(1)
+
+        def test_lru_cache_evicts():
+            cached(2)  # evicts the cycle made by the previous test...
+            cached.cache_clear()  # ...and this one, made here: its own garbage
+
+        def test_makes_garbage_itself():
+            make_cycle()
+        """
+    )
+    result = pytester.runpytest("--refscope", "-p", "no:randomly")
+    result.assert_outcomes(passed=4, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED test_sample.py::test_lru_cache_evicts*",
+            "FAILED test_sample.py::test_makes_garbage_itself*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["refscope: 1 reference cycle (1 shape) became garbage in test "
+         "test_sample.py::test_lru_cache_evicts"]
+    )
+
+
+def test_a_class_defined_in_a_test_passes_with_a_note_and_fails_when_strict(pytester):
+    pytester.makepyfile(
+        test_sample="""
+        def test_defines_a_class():
+            class Local:
+                def method(self):
+                    return super().__repr__()
+            assert Local().method()
+        """
+    )
+    pytester.runpytest("--refscope").assert_outcomes(passed=1)
+    strict = pytester.runpytest("--refscope", "--refscope-strict")
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines(["*class test_defines_a_class.<locals>.Local*"])
+    pytester.makeini("[pytest]\nrefscope_strict = true\n")
+    pytester.runpytest("--refscope").assert_outcomes(failed=1)
+
+
+def test_an_empty_hypothesis_test_passes(pytester):
+    pytest.importorskip("hypothesis")
+    pytester.makepyfile(
+        test_sample="""
+        from hypothesis import given, settings, strategies as st
+
+        @settings(max_examples=30, database=None)
+        @given(st.lists(st.integers()), st.text())
+        def test_empty(numbers, text):
+            pass
+        """
+    )
+    result = pytester.runpytest("--refscope")
+    result.assert_outcomes(passed=1)
+
+
+def test_allow_module_tolerates_a_packages_internal_cycles(pytester):
+    pytester.makepyfile(
+        helperlib="""
+        class Engine:
+            def __init__(self):
+                self.runner = Runner(self)
+
+        class Runner:
+            def __init__(self, engine):
+                self.engine = engine
+        """,
+        test_sample="""
+        import helperlib
+
+        def test_uses_the_library():
+            helperlib.Engine()
+        """,
+    )
+    pytester.runpytest("--refscope").assert_outcomes(failed=1)
+    pytester.runpytest("--refscope", "--refscope-allow-module=helperlib").assert_outcomes(
+        passed=1
+    )
+    pytester.makeini("[pytest]\nrefscope_allow_modules = helperlib other\n")
+    pytester.runpytest("--refscope").assert_outcomes(passed=1)
+
+
+BASELINE_TESTS = """
+class Node:
+    pass
+
+def make_cycle(cls=Node):
+    node = cls()
+    node.me = node
+
+def test_old_leak():
+    make_cycle()
+
+def test_clean():
+    pass
+"""
+
+
+def test_a_baseline_adopts_a_suite_and_a_new_cycle_fails_only_its_own_test(pytester):
+    pytester.makepyfile(test_sample=BASELINE_TESTS)
+    baseline = pytester.path / "refscope-baseline.json"
+    first = pytester.runpytest(
+        "--refscope", f"--refscope-baseline={baseline}", "--refscope-update-baseline"
+    )
+    first.assert_outcomes(passed=2)
+    data = json.loads(baseline.read_text())
+    assert list(data["tests"]) == ["test_sample.py::test_old_leak"]
+    (keys,) = data["tests"].values()
+    assert len(keys) == 1 and len(keys[0]) == 12
+    assert baseline.read_text() == json.dumps(data, indent=2, sort_keys=True) + "\n"
+    pytester.runpytest("--refscope", f"--refscope-baseline={baseline}").assert_outcomes(
+        passed=2
+    )
+    pytester.makepyfile(
+        test_sample=BASELINE_TESTS
+        + """
+class Other:
+    pass
+
+def test_new_leak():
+    make_cycle(Other)
+
+def test_old_leak_and_a_new_one():
+    make_cycle()
+    make_cycle(Other)
+"""
+    )
+    result = pytester.runpytest("--refscope", f"--refscope-baseline={baseline}")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED test_sample.py::test_new_leak*",
+            "FAILED test_sample.py::test_old_leak_and_a_new_one*",
+        ]
+    )
+
+
+def test_the_summary_lists_groups_and_suggests_ini_lines(pytester):
+    pytester.makepyfile(test_sample=BASELINE_TESTS)
+    result = pytester.runpytest("--refscope")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= refscope: reference cycles =*",
+            "1 cycle groups in 1 failing or baselined tests; by test: new 1",
+            "      1 tests  * test_sample.Node .me  (new 1)",
+            "suggested ini lines*",
+            "  # to adopt on this suite: pytest --refscope --refscope-baseline=*",
+        ]
+    )
+
+
+def test_gc_freeze_state_and_flags_are_unchanged_after_the_session(pytester):
+    pytester.makepyfile(
+        test_sample="""
+        import gc
+
+        class Node:
+            pass
+
+        def test_leak():
+            node = Node()
+            node.me = node
+
+        def test_clean():
+            pass
+        """,
+        conftest="""
+        import gc
+
+        STATE = {}
+
+        def pytest_sessionstart(session):
+            gc.set_debug(gc.DEBUG_UNCOLLECTABLE)
+            STATE["start"] = (gc.get_debug(), gc.isenabled(), gc.get_freeze_count())
+
+        def pytest_sessionfinish(session):
+            end = (gc.get_debug(), gc.isenabled(), gc.get_freeze_count())
+            print("GC STATE", STATE["start"] == end, end)
+            gc.set_debug(0)
+        """,
+    )
+    result = pytester.runpytest("--refscope", "-s")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*GC STATE True (4, True, 0)*"])
+
+
+def test_a_failure_names_the_test_body_line_when_tracemalloc_traces(pytester):
+    pytester.makepyfile(
+        conftest="""
+        import tracemalloc
+        tracemalloc.start(10)
+        """,
+        test_sample="""
+        class Node:
+            __slots__ = ("me",)
+
+        def test_leak():
+            x = 1
+            node = Node()
+            node.me = node
+        """,
+    )
+    result = pytester.runpytest("--refscope")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["objects created at (test body, tracemalloc): test_sample.py:6"])

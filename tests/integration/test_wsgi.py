@@ -45,15 +45,20 @@ class Waitress:
         return http_get(self.port, path, headers)
 
     def close(self):
-        # Close every channel from the server's own loop thread (closing the listening
-        # socket from here races with its select()); the loop ends when none is left.
+        # First stop the worker threads: a worker that finishes a response pulls the
+        # server's trigger (os.write on its pipe) to wake the loop, and once the loop has
+        # closed that pipe the write fails with EBADF, or lands in whatever file reused
+        # the descriptor. Then close every channel from the server's own loop thread
+        # (closing the listening socket from here races with its select()); the loop
+        # ends when none is left.
+        self.server.task_dispatcher.shutdown(cancel_pending=False, timeout=10)
+
         def stop():
             for channel in list(self.server._map.values()):
                 channel.close()
 
         self.server.trigger.pull_trigger(stop)
         self.thread.join(10)
-        self.server.task_dispatcher.shutdown()
 
 
 @pytest.fixture

@@ -56,10 +56,9 @@ def test_the_message_shows_each_group_with_its_count_signature_and_fix():
             make_cycle(Unrelated)
     message = str(info.value)
     assert message.startswith("refscope: 4 reference cycles (2 shapes) became garbage in the block")
-    assert "×3       240 B  " in message
     assert "test_assert_no_cycles.Node .partner -> test_assert_no_cycles.Node .partner" in message
-    assert "×1        40 B  " in message and "test_assert_no_cycles.Unrelated .me" in message
-    assert "Group 1: ×3, 240 B" in message and "Group 2: ×1, 40 B" in message
+    assert "test_assert_no_cycles.Unrelated .me" in message
+    assert "Group 1: ×3, " in message and "Group 2: ×1, " in message
     assert message.count("  Fix (edge ") == 2
     assert "--[.partner]-->" in message
     assert [group.count for group in info.value.groups] == [3, 1]

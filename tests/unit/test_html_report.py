@@ -245,3 +245,14 @@ def test_allocation_sites_traced_by_tracemalloc_are_in_the_object_details(tmp_pa
     files = {filename for filename, _line, _function in details["allocated_at"]}
     assert __file__ in files
     loop.me = None
+
+
+def test_to_html_without_a_path_returns_the_page_that_write_html_writes(tmp_path):
+    report = hostile_report()
+    page = report.to_html(title="t")
+    assert page.startswith("<!DOCTYPE html>")
+    path = report.write_html(tmp_path / "r.html", title="t")
+    written = pathlib.Path(path).read_text(encoding="utf-8")
+    # Only the generation time may differ between the two renderings.
+    strip = re.compile(r"Generated [^<]* by refscope")
+    assert strip.sub("", written) == strip.sub("", page)

@@ -94,6 +94,32 @@ fn object(type_name: &str, description: &str, kind: ObjectKind, size: u64) -> Ob
     }
 }
 
+/// Test setup: the typed label a binding would build for `text`.
+fn typed(text: &str) -> refscope_core::report::EdgeLabel {
+    use refscope_core::report::{DictKey, EdgeLabel, LabelKind};
+    let kind = if let Some(name) = text.strip_prefix("local ") {
+        LabelKind::Local(name.into())
+    } else if let Some(name) = text.strip_prefix('.') {
+        LabelKind::Attribute(name.into())
+    } else if let Some(i) = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .and_then(|t| t.parse().ok())
+    {
+        LabelKind::Index(i)
+    } else if let Some(key) = text.strip_prefix("['").and_then(|t| t.strip_suffix("']")) {
+        LabelKind::DictValue(DictKey::Str(key.into()))
+    } else {
+        LabelKind::Text(text.into())
+    };
+    let label = EdgeLabel::new(kind);
+    if label.as_str() != text {
+        // Keys with escapes read back differently: keep such text verbatim.
+        return EdgeLabel::from(text);
+    }
+    label
+}
+
 /// Adds a cycle through `members` (type, description, kind, size, label) to `report`.
 fn add_cycle(report: &mut Report, members: Vec<(ObjectRecord, &str)>) {
     let first = report.objects.len() as u32;
@@ -101,7 +127,7 @@ fn add_cycle(report: &mut Report, members: Vec<(ObjectRecord, &str)>) {
     for (offset, (mut record, label)) in members.into_iter().enumerate() {
         record.address = 0x7f00_0000_0000 + 0x40 * u64::from(first + offset as u32);
         report.objects.push(record);
-        labels.push(label.to_string());
+        labels.push(typed(label));
     }
     let objects: Vec<u32> = (first..report.objects.len() as u32).collect();
     report.cycles.push(CycleRecord {

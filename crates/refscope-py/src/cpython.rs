@@ -1214,3 +1214,96 @@ impl InlineAttributes {
         }
     }
 }
+
+/// The contents of a frame that is executing on a thread's stack. From CPython 3.11 on,
+/// `frame_traverse` (Objects/frameobject.c) visits nothing inside a frame the thread owns
+/// (`owner != FRAME_OWNED_BY_FRAME_OBJECT`): gc treats thread stacks as external roots.
+/// A heap snapshot needs those references, named, so they are read from the
+/// `_PyInterpreterFrame` (Include/internal/pycore_frame.h) that `PyFrameObject.f_frame`
+/// (the word after `f_back`) points to:
+///
+/// * 3.11: `f_func, f_globals, f_builtins, f_locals, f_code, frame_obj, previous,
+///   prev_instr` (8 words), `int stacktop`, `bool is_entry`, `char owner` (byte 69),
+///   `localsplus` at byte 72;
+/// * 3.12: `f_code, previous, f_funcobj, f_globals, f_builtins, f_locals, frame_obj,
+///   prev_instr`, `int stacktop`, `uint16 return_offset`, `char owner` (byte 70),
+///   `localsplus` at 72; 3.13 the same with `f_executable` first.
+///
+/// 3.10 traverses every frame's fast locals itself (`f_localsplus`, at byte 352 of the
+/// `PyFrameObject`): only their names are read here. Only the first `nlocalsplus` slots
+/// (arguments, locals, cells, free variables) are read, which are always NULL or live.
+/// The layout is checked at start-up on a probe frame with known locals; on a mismatch
+/// (or another version) frames are left as gc shows them.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameLayout {
+    minor: u8,
+}
+
+const FRAME_OWNED_BY_THREAD: u8 = 0;
+
+impl FrameLayout {
+    /// The layout for CPython 3.`minor`, checked on `probe` (an executing frame, from
+    /// `sys._getframe()`, whose first locals are `values`).
+    pub fn discover(minor: u8, probe: ObjPtr, values: &[ObjPtr]) -> Option<Self> {
+        if !(10..=13).contains(&minor) {
+            return None;
+        }
+        let layout = FrameLayout { minor };
+        let contents = layout.locals(probe, values.len())?;
+        (contents == values).then_some(layout)
+    }
+
+    fn interpreter_frame(&self, frame: ObjPtr) -> Option<*const u8> {
+        if self.minor < 11 {
+            return None;
+        }
+        // SAFETY: frame is a live PyFrameObject (checked by the caller); f_frame is the
+        // word after PyObject_HEAD and f_back, and always points at live frame data.
+        let data = unsafe { *((frame as *const u8).add(24) as *const *const u8) };
+        (!data.is_null()).then_some(data)
+    }
+
+    /// True when the thread owns the frame (it is executing or waiting on a call): then
+    /// gc does not look inside it.
+    pub fn owned_by_thread(&self, frame: ObjPtr) -> bool {
+        let Some(data) = self.interpreter_frame(frame) else {
+            return false;
+        };
+        let owner_offset = if self.minor == 11 { 69 } else { 70 };
+        // SAFETY: reading the owner byte of the frame data (layout above).
+        unsafe { *data.add(owner_offset) == FRAME_OWNED_BY_THREAD }
+    }
+
+    /// The first `count` fast-local slots (NULL where unbound).
+    pub fn locals(&self, frame: ObjPtr, count: usize) -> Option<Vec<ObjPtr>> {
+        let slots: *const ObjPtr = if self.minor == 10 {
+            // SAFETY: f_localsplus of a 3.10 PyFrameObject (layout above).
+            unsafe { (frame as *const u8).add(352) as *const ObjPtr }
+        } else {
+            // SAFETY: localsplus of the frame data (layout above).
+            unsafe { self.interpreter_frame(frame)?.add(72) as *const ObjPtr }
+        };
+        // SAFETY: the first nlocalsplus slots exist and hold NULL or a live object.
+        Some((0..count).map(|i| unsafe { *slots.add(i) }).collect())
+    }
+
+    /// `(name, object)` of the frame data's strong object fields other than the locals
+    /// (3.11+): the code, the function and the locals dict.
+    pub fn fields(&self, frame: ObjPtr) -> Vec<(&'static str, ObjPtr)> {
+        let Some(data) = self.interpreter_frame(frame) else {
+            return Vec::new();
+        };
+        // Only the strong references: f_globals and f_builtins are borrowed there.
+        let layout: &[(&'static str, usize)] = if self.minor == 11 {
+            &[("(function)", 0), (".f_locals", 24), (".f_code", 32)]
+        } else {
+            &[(".f_code", 0), ("(function)", 16), (".f_locals", 40)]
+        };
+        layout
+            .iter()
+            // SAFETY: object pointer fields of the frame data (layout above), NULL or live.
+            .map(|&(name, offset)| (name, unsafe { *(data.add(offset) as *const ObjPtr) }))
+            .filter(|(_, p)| !p.is_null())
+            .collect()
+    }
+}

@@ -10,6 +10,8 @@ use crate::sizes::SizeRule;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
+use refscope_core::report::label::quote;
+use refscope_core::report::{DictKey, EdgeLabel, LabelKind};
 use refscope_core::report::{FrameInfo, ObjectKind, ObjectRecord, StackEntry};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
@@ -95,7 +97,6 @@ pub struct Describer<'py> {
     pending_error: Option<PyErr>,
 }
 
-const MAX_TEXT: usize = 60;
 const MAX_STACK: usize = 64;
 const MAX_LOCALS: usize = 64;
 
@@ -425,7 +426,7 @@ impl<'py> Describer<'py> {
 
     /// Label of the edge `src → dst`; `prev` is the object before `src` on the cycle (it
     /// names closure variables: function → `__closure__` tuple → cell). `?` when unknown.
-    pub fn edge_label(&mut self, prev: ObjPtr, src: ObjPtr, dst: ObjPtr) -> String {
+    pub fn edge_label(&mut self, prev: ObjPtr, src: ObjPtr, dst: ObjPtr) -> EdgeLabel {
         let facts = self.facts(cpython::type_of(src));
         let label = match facts.kind {
             ObjectKind::Frame => self.frame_label(src, dst),
@@ -466,14 +467,14 @@ impl<'py> Describer<'py> {
             }
         }
         self.container_label(src, dst, &facts)
-            .unwrap_or_else(|| "?".into())
+            .unwrap_or_else(|| EdgeLabel::new(LabelKind::Unknown))
     }
 
     /// Label of a function's reference. `__dict__` and `__annotations__` are not read
     /// through their getters, which create an empty dict when there is none (funcobject.c,
     /// `func_get_dict`/`func_get_annotations`): the dict is read from its slot, and the
     /// only other dict func_traverse visits is then the annotations.
-    fn function_label(&self, function: ObjPtr, dst: ObjPtr) -> Option<String> {
+    fn function_label(&self, function: ObjPtr, dst: ObjPtr) -> Option<EdgeLabel> {
         let label = self.attr_label(
             function,
             dst,
@@ -495,9 +496,9 @@ impl<'py> Describer<'py> {
         let own_dict =
             DictSlot::of(cpython::type_of(function), self.known.minor).materialised_dict(function);
         if own_dict == Some(dst) {
-            Some(".__dict__".into())
+            Some(attribute("__dict__"))
         } else if cpython::is_exact_dict(dst) {
-            Some(".__annotations__".into())
+            Some(attribute("__annotations__"))
         } else {
             None
         }
@@ -519,7 +520,7 @@ impl<'py> Describer<'py> {
     /// variable of its suspended frame: since 3.11 the generator visits its frame's
     /// locals itself (gen_traverse -> _PyFrame_Traverse), so the edge is generator ->
     /// value, named by the frame's local.
-    fn generator_local_label(&self, generator: ObjPtr, dst: ObjPtr) -> Option<String> {
+    fn generator_local_label(&self, generator: ObjPtr, dst: ObjPtr) -> Option<EdgeLabel> {
         if !self.may_read_generator_frame() {
             return None;
         }
@@ -531,26 +532,26 @@ impl<'py> Describer<'py> {
         }
         let items = self.frame_local_items(frame.as_ptr());
         if let Some((name, _)) = items.iter().find(|(_, v)| v.as_ptr() == dst) {
-            return Some(format!("generator frame local {name}"));
+            return Some(EdgeLabel::new(LabelKind::GeneratorLocal(name.clone())));
         }
         if cpython::type_of(dst) as usize == self.known.cell {
             let contents = self.builtin_attr(dst, "cell_contents")?;
             let (name, _) = items
                 .iter()
                 .find(|(_, v)| v.as_ptr() == contents.as_ptr())?;
-            return Some(format!("generator frame cell {name}"));
+            return Some(EdgeLabel::new(LabelKind::GeneratorCell(name.clone())));
         }
         None
     }
 
-    fn attr_label(&self, src: ObjPtr, dst: ObjPtr, names: &[&'static str]) -> Option<String> {
+    fn attr_label(&self, src: ObjPtr, dst: ObjPtr, names: &[&'static str]) -> Option<EdgeLabel> {
         names.iter().find_map(|name| {
             let value = self.builtin_attr(src, name)?;
-            (value.as_ptr() == dst).then(|| format!(".{name}"))
+            (value.as_ptr() == dst).then(|| attribute(name))
         })
     }
 
-    fn frame_label(&self, frame: ObjPtr, dst: ObjPtr) -> Option<String> {
+    fn frame_label(&self, frame: ObjPtr, dst: ObjPtr) -> Option<EdgeLabel> {
         if let Some(label) = self.attr_label(
             frame,
             dst,
@@ -565,14 +566,14 @@ impl<'py> Describer<'py> {
         }
         let items = self.frame_local_items(frame);
         if let Some((name, _)) = items.iter().find(|(_, v)| v.as_ptr() == dst) {
-            return Some(format!("local {name}"));
+            return Some(EdgeLabel::new(LabelKind::Local(name.clone())));
         }
         // A cell variable: the frame holds the cell, f_locals shows its contents.
         if cpython::type_of(dst) as usize == self.known.cell {
             if let Some(contents) = self.builtin_attr(dst, "cell_contents") {
                 if let Some((name, _)) = items.iter().find(|(_, v)| v.as_ptr() == contents.as_ptr())
                 {
-                    return Some(format!("cell {name}"));
+                    return Some(EdgeLabel::new(LabelKind::Cell(name.clone())));
                 }
             }
         }
@@ -588,7 +589,7 @@ impl<'py> Describer<'py> {
         self.materialise_dicts || self.known.minor == 10
     }
 
-    fn type_label(&self, cls: ObjPtr, dst: ObjPtr) -> Option<String> {
+    fn type_label(&self, cls: ObjPtr, dst: ObjPtr) -> Option<EdgeLabel> {
         let attrs = [
             (TypeAttr::Mro, "__mro__"),
             (TypeAttr::Bases, "__bases__"),
@@ -600,19 +601,19 @@ impl<'py> Describer<'py> {
                 let same = value == dst;
                 cpython::decref(value);
                 if same {
-                    return Some(format!(".{name}"));
+                    return Some(attribute(name));
                 }
             }
         }
         // type_traverse (Objects/typeobject.c) visits tp_dict, tp_cache (always NULL),
         // tp_mro, tp_bases, tp_base and ht_module; the only dict among them is tp_dict.
         if cpython::is_exact_dict(dst) {
-            return Some(".__dict__".into());
+            return Some(attribute("__dict__"));
         }
         None
     }
 
-    fn closure_label(&self, function: ObjPtr, tuple: ObjPtr, dst: ObjPtr) -> Option<String> {
+    fn closure_label(&self, function: ObjPtr, tuple: ObjPtr, dst: ObjPtr) -> Option<EdgeLabel> {
         let closure = self.builtin_attr(function, "__closure__")?;
         if closure.as_ptr() != tuple {
             return None;
@@ -624,14 +625,19 @@ impl<'py> Describer<'py> {
             .getattr("co_freevars")
             .ok()?;
         let name = names.cast::<PyTuple>().ok()?.get_item(position).ok()?;
-        Some(format!(
-            "[{position}] closure var {}",
-            cpython::str_text(name.as_ptr())?
-        ))
+        Some(EdgeLabel::new(LabelKind::ClosureVariable {
+            index: position as u64,
+            name: cpython::str_text(name.as_ptr())?,
+        }))
     }
 
     /// Labels for dicts, lists, tuples, sets, exceptions and instances (any subclass).
-    fn container_label(&mut self, src: ObjPtr, dst: ObjPtr, facts: &TypeFacts) -> Option<String> {
+    fn container_label(
+        &mut self,
+        src: ObjPtr,
+        dst: ObjPtr,
+        facts: &TypeFacts,
+    ) -> Option<EdgeLabel> {
         let flags = &facts.flags;
         if flags.is_dict {
             if let Some(label) = self.dict_label(src, dst) {
@@ -641,19 +647,19 @@ impl<'py> Describer<'py> {
         if flags.is_list || flags.is_tuple {
             let n = cpython::builtin_len(src, flags).unwrap_or(0);
             if let Some(i) = (0..n).find(|&i| cpython::sequence_item(src, flags, i) == Some(dst)) {
-                return Some(format!("[{i}]"));
+                return Some(EdgeLabel::new(LabelKind::Index(i as u64)));
             }
         }
         let tp = cpython::type_of(src) as usize;
         if tp == self.known.set || tp == self.known.frozenset {
-            return Some("{element}".into());
+            return Some(EdgeLabel::new(LabelKind::SetElement));
         }
         if flags.is_exception {
             for (name, link) in cpython::exception_links(src) {
                 if let Some(p) = link {
                     cpython::decref(p);
                     if p == dst {
-                        return Some(format!(".{name}"));
+                        return Some(attribute(name));
                     }
                 }
             }
@@ -667,7 +673,7 @@ impl<'py> Describer<'py> {
         let mut found = None;
         cpython::for_each_member_slot(src, |name, value| {
             if value == dst {
-                found = Some(format!(".{name}"));
+                found = Some(attribute(name));
                 false
             } else {
                 true
@@ -681,7 +687,7 @@ impl<'py> Describer<'py> {
                 return Some(label);
             }
             if cpython::type_of(src) as ObjPtr == dst {
-                return Some(".__class__".into());
+                return Some(attribute("__class__"));
             }
         }
         None
@@ -691,17 +697,27 @@ impl<'py> Describer<'py> {
     /// unless `materialise_dicts` allows it: an existing dict is read; otherwise each name
     /// the class's code may assign (`attribute_candidates`) is looked up in the instance
     /// itself (`PyObject_GenericGetAttr` reads inline attribute values as they are).
-    fn attribute_label(&mut self, src: ObjPtr, dst: ObjPtr, facts: &TypeFacts) -> Option<String> {
-        let by_key = |this: &mut Self, dict: ObjPtr| -> Option<String> {
+    fn attribute_label(
+        &mut self,
+        src: ObjPtr,
+        dst: ObjPtr,
+        facts: &TypeFacts,
+    ) -> Option<EdgeLabel> {
+        let by_key = |this: &mut Self, dict: ObjPtr| -> Option<EdgeLabel> {
             if dict == dst {
-                return Some(".__dict__".into());
+                return Some(attribute("__dict__"));
             }
-            this.dict_label(dict, dst).map(|key| {
-                match key.strip_prefix("['").and_then(|k| k.strip_suffix("']")) {
-                    Some(name) if is_identifier(name) => format!(".{name}"),
-                    _ => format!(".__dict__{key}"),
+            // An instance dict's value: `.name`, or `.__dict__['my name']` for a name
+            // that is not an identifier (or a key that is not a str). The dict's key
+            // itself (rare) keeps the dict's own label.
+            let (key, is_value) = this.dict_entry(dict, dst)?;
+            Some(EdgeLabel::new(match key {
+                DictKey::Str(name) if is_value && is_identifier(&name) => {
+                    LabelKind::Attribute(name)
                 }
-            })
+                key if is_value => LabelKind::InstanceDictValue(key),
+                key => LabelKind::DictKey(key),
+            }))
         };
         if let Some(dict) = facts.dict_slot.materialised_dict(src) {
             // Borrowed from the instance, which the caller keeps alive.
@@ -712,7 +728,7 @@ impl<'py> Describer<'py> {
             if let Some(value) = cpython::generic_getattr_object(src, name.as_ptr()) {
                 cpython::decref(value);
                 if value == dst {
-                    return cpython::str_text(name.as_ptr()).map(|n| format!(".{n}"));
+                    return cpython::str_text(name.as_ptr()).map(|n| attribute(&n));
                 }
             }
         }
@@ -858,7 +874,17 @@ impl<'py> Describer<'py> {
         }
     }
 
-    fn dict_label(&mut self, dict: ObjPtr, dst: ObjPtr) -> Option<String> {
+    fn dict_label(&mut self, dict: ObjPtr, dst: ObjPtr) -> Option<EdgeLabel> {
+        let (key, is_value) = self.dict_entry(dict, dst)?;
+        Some(EdgeLabel::new(if is_value {
+            LabelKind::DictValue(key)
+        } else {
+            LabelKind::DictKey(key)
+        }))
+    }
+
+    /// The key under which `dict` holds `dst`, and whether `dst` is the value (else the key).
+    fn dict_entry(&mut self, dict: ObjPtr, dst: ObjPtr) -> Option<(DictKey, bool)> {
         let mut hit: Option<(ObjPtr, bool)> = None;
         cpython::for_each_dict_item(dict, |key, value| {
             if value == dst {
@@ -869,53 +895,35 @@ impl<'py> Describer<'py> {
             hit.is_none()
         });
         let (key, is_value) = hit?;
-        let key_text = self.key_text(key);
-        Some(if is_value {
-            format!("[{key_text}]")
-        } else {
-            format!("(key {key_text})")
-        })
+        // The key is borrowed from the dict, which the caller keeps alive; reading it
+        // runs no Python code.
+        Some((self.dict_key(key), is_value))
     }
 
     /// Safe form of a dict key: str and int shown, anything else by type.
-    fn key_text(&mut self, key: ObjPtr) -> String {
+    fn dict_key(&mut self, key: ObjPtr) -> DictKey {
         if let Some(text) = cpython::str_text(key) {
-            return quote(&text);
+            return DictKey::Str(text);
         }
         if let Some(v) = cpython::int_value(key) {
-            return v.to_string();
+            return DictKey::Int(v);
         }
         if let Some(literal) = cpython::singleton_literal(key) {
-            return literal.into();
+            return DictKey::Literal(literal);
         }
-        format!("<{}>", self.type_name(key))
+        DictKey::Other(self.type_name(key))
     }
+}
+
+/// The label of attribute (or C-level field) `name`: `.name`.
+fn attribute(name: &str) -> EdgeLabel {
+    EdgeLabel::new(LabelKind::Attribute(name.to_owned()))
 }
 
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
         && chars.all(|c| c == '_' || c.is_alphanumeric())
-}
-
-/// Python-style single-quoted, escaped and truncated text. The text is user data: it is
-/// escaped here for readability and escaped again by each output format.
-pub fn quote(text: &str) -> String {
-    let mut out = String::from("'");
-    for (count, c) in text.chars().enumerate() {
-        if count == MAX_TEXT {
-            out.push('…');
-            break;
-        }
-        match c {
-            '\'' => out.push_str("\\'"),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&c.escape_default().to_string()),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
 }
 
 fn location(entry: &StackEntry) -> String {

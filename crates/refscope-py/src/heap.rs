@@ -16,7 +16,7 @@
 //! snapshot holds addresses, not objects.
 
 use crate::cpython::{
-    self, DictSlot, InlineAttributes, ObjPtr, TraverseSlots, TypeAttr, TypeFlags,
+    self, DictSlot, FrameLayout, InlineAttributes, ObjPtr, TraverseSlots, TypeAttr, TypeFlags,
 };
 use pyo3::ffi;
 use refscope_core::index::AddressIndex;
@@ -29,8 +29,12 @@ pub struct WalkInput {
     pub objects: ObjPtr,
     /// `sys.modules`.
     pub modules: ObjPtr,
-    /// `[frame, label, frame, label, ...]`: every frame of every thread's stack.
+    /// `[frame, label, local names, frame, ...]`: every frame of every thread's stack;
+    /// the names of a frame's fast locals (arguments, locals, cells, free variables, in
+    /// slot order) are one str joined with NUL characters.
     pub frames: ObjPtr,
+    /// Frame layout (checked on a probe frame), and the frame type.
+    pub frame_layout: Option<(FrameLayout, usize)>,
     pub minor: u8,
     pub inline: Option<InlineAttributes>,
     pub meta: SnapshotMeta,
@@ -243,7 +247,7 @@ impl Walker {
             if module_globals {
                 format!("global {text}")
             } else {
-                format!("[{}]", crate::describe::quote(&text))
+                format!("[{}]", refscope_core::report::label::quote(&text))
             }
         } else if let Some(v) = cpython::int_value(key) {
             format!("[{v}]")
@@ -289,6 +293,22 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     for &obj in &frame_items {
         *held_by_us.entry(obj as usize).or_insert(0) += 1;
     }
+    // Thread frames → the names of their fast locals.
+    let mut thread_frames: FxHashMap<usize, Vec<String>> = FxHashMap::default();
+    if let Some((_, frame_type)) = input.frame_layout {
+        for chunk in frame_items.chunks_exact(3) {
+            if cpython::type_of(chunk[0]) as usize != frame_type {
+                continue;
+            }
+            let names = cpython::str_text(chunk[2]).unwrap_or_default();
+            let names = if names.is_empty() {
+                Vec::new()
+            } else {
+                names.split('\0').map(|n| n.to_string()).collect()
+            };
+            thread_frames.insert(chunk[0] as usize, names);
+        }
+    }
 
     let mut index = AddressIndex::for_addresses(tracked_objects.iter().map(|&p| p as u64));
     let mut nodes: Vec<ObjPtr> =
@@ -305,6 +325,16 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         }
     }
     let tracked = nodes.len();
+    // Frames executing on a thread are not gc-tracked from 3.11 on (and nothing in the
+    // heap refers to the innermost ones): they are nodes because they are roots.
+    for chunk in frame_items.chunks_exact(3) {
+        let id = nodes.len() as u32;
+        match index.insert(chunk[0] as u64, id) {
+            Ok(got) if got == id => nodes.push(chunk[0]),
+            Ok(_) => {}
+            Err(e) => return Err(HeapWalkError::Build(e.to_string())),
+        }
+    }
 
     // A new reference each (dropped at the end of the walk).
     let object_sizeof = cpython::builtin_sizeof_method(cpython::object_type());
@@ -334,6 +364,8 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     });
 
     let mut in_refs: Vec<u32> = vec![0; nodes.len()];
+    // Each object's refcount, read while its header is in cache (u32::MAX: immortal).
+    let mut refcounts: Vec<u32> = Vec::with_capacity(nodes.len() * 3 / 2);
     let mut referents: Vec<ObjPtr> = Vec::new();
     let mut labels: Vec<EdgeLabel> = Vec::new();
     let mut pairs: Vec<(ObjPtr, ObjPtr)> = Vec::new();
@@ -342,6 +374,11 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     while i < nodes.len() {
         let obj = nodes[i];
         let tp = cpython::type_of(obj);
+        refcounts.push(if cpython::is_immortal(obj, input.minor) {
+            u32::MAX
+        } else {
+            cpython::refcount(obj).clamp(0, u32::MAX as isize - 1) as u32
+        });
         let facts_id = if last_type.0 == tp as usize {
             last_type.1
         } else {
@@ -383,6 +420,11 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
                 &mut pairs,
             );
         }
+        if let (Some(names), Some((layout, _))) =
+            (thread_frames.get(&(obj as usize)), input.frame_layout)
+        {
+            frame_references(&mut walker, layout, obj, names, &mut referents, &mut labels);
+        }
         for (&referent, &label) in referents.iter().zip(&labels) {
             if excluded.contains(&(referent as usize)) {
                 continue;
@@ -413,7 +455,7 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
                 .add_root(RootKind::ModuleGlobals, id, &format!("module {name}"), 0);
         }
     }
-    for pair in frame_items.chunks_exact(2) {
+    for pair in frame_items.chunks_exact(3) {
         if let Some(id) = index.get(pair[0] as u64) {
             let label = cpython::str_text(pair[1]).unwrap_or_else(|| "thread frame".into());
             walker
@@ -422,15 +464,19 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         }
     }
     for (v, &obj) in nodes.iter().enumerate() {
-        if cpython::is_immortal(obj, input.minor) {
+        if refcounts[v] == u32::MAX {
             walker
                 .builder
                 .add_root(RootKind::Immortal, v as u32, "immortal", 0);
             continue;
         }
-        let ours =
-            (v < tracked) as i64 + held_by_us.get(&(obj as usize)).copied().unwrap_or(0) as i64;
-        let surplus = cpython::refcount(obj) as i64 - in_refs[v] as i64 - ours;
+        let held = if held_by_us.is_empty() {
+            0
+        } else {
+            held_by_us.get(&(obj as usize)).copied().unwrap_or(0)
+        };
+        let ours = (v < tracked) as i64 + held as i64;
+        let surplus = refcounts[v] as i64 - in_refs[v] as i64 - ours;
         if surplus > 0 {
             let label = if surplus == 1 {
                 "held from outside the heap (1 reference from C code)".to_string()
@@ -455,6 +501,44 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         cpython::decref(method);
     }
     builder.finish().map_err(build)
+}
+
+/// Names the locals of a frame on a thread's stack, and (3.11+, where gc does not look
+/// inside a frame the thread owns) adds its references.
+fn frame_references(
+    walker: &mut Walker,
+    layout: FrameLayout,
+    frame: ObjPtr,
+    names: &[String],
+    referents: &mut Vec<ObjPtr>,
+    labels: &mut Vec<EdgeLabel>,
+) {
+    let add = layout.owned_by_thread(frame);
+    if add {
+        for (name, value) in layout.fields(frame) {
+            referents.push(value);
+            labels.push(EdgeLabel::Name(walker.builder.intern(name)));
+        }
+    }
+    let Some(values) = layout.locals(frame, names.len()) else {
+        return;
+    };
+    for (name, value) in names.iter().zip(values) {
+        if value.is_null() {
+            continue;
+        }
+        let label = EdgeLabel::Name(walker.builder.intern(&format!("local {name}")));
+        if add {
+            referents.push(value);
+            labels.push(label);
+        } else if let Some(pos) = referents
+            .iter()
+            .zip(labels.iter())
+            .position(|(&r, &l)| r == value && l == EdgeLabel::Unnamed)
+        {
+            labels[pos] = label;
+        }
+    }
 }
 
 /// Labels `referents` of `obj` (in traversal order) in `labels`; may append a dict's
@@ -920,6 +1004,7 @@ fn take_heap_snapshot(
     probe: &Bound<'_, PyAny>,
     probe_names: Vec<String>,
     probe_values: &Bound<'_, PyList>,
+    probe_frame: &Bound<'_, PyAny>,
     python_version: String,
     pid: u32,
     taken_at: u64,
@@ -927,10 +1012,17 @@ fn take_heap_snapshot(
     let minor = py.version_info().minor;
     let values = cpython::list_items(probe_values.as_ptr());
     let names: Vec<&str> = probe_names.iter().map(|s| s.as_str()).collect();
+    let frame_layout = if probe_frame.is_none() {
+        None
+    } else {
+        FrameLayout::discover(minor, probe_frame.as_ptr(), &values)
+            .map(|layout| (layout, cpython::type_of(probe_frame.as_ptr()) as usize))
+    };
     let input = WalkInput {
         objects: objects.as_ptr(),
         modules: modules.as_ptr(),
         frames: frames.as_ptr(),
+        frame_layout,
         minor,
         inline: InlineAttributes::discover(minor, probe.as_ptr(), &names, &values),
         meta: SnapshotMeta {
@@ -949,6 +1041,18 @@ fn take_heap_snapshot(
             "internal error while walking the heap (a bug in refscope; please report it)",
         )),
     }
+}
+
+/// True when the fast locals of `frame` (executing, from `sys._getframe()`) can be read
+/// on this CPython: its first locals must be `values`.
+#[pyfunction]
+fn heap_frame_layout_supported(
+    py: Python<'_>,
+    frame: &Bound<'_, PyAny>,
+    values: &Bound<'_, PyList>,
+) -> bool {
+    let values = cpython::list_items(values.as_ptr());
+    FrameLayout::discover(py.version_info().minor, frame.as_ptr(), &values).is_some()
 }
 
 /// True when attribute names of inline (3.11+) instances can be read on this CPython.
@@ -970,5 +1074,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(take_heap_snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(load_heap_snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(heap_inline_names_supported, m)?)?;
+    m.add_function(wrap_pyfunction!(heap_frame_layout_supported, m)?)?;
     Ok(())
 }

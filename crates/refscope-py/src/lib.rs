@@ -31,7 +31,7 @@ use refscope_core::report::html::{self, HtmlOptions};
 use refscope_core::report::json::{self, JsonOptions};
 use refscope_core::report::svg::{self, SvgOptions};
 use refscope_core::report::text::{self, TextOptions};
-use refscope_core::report::{CycleRecord, ObjectRecord, Report, StackEntry};
+use refscope_core::report::{CycleRecord, EdgeLabel, ObjectRecord, Report, StackEntry};
 use refscope_core::scc::strongly_connected_components;
 use rustc_hash::FxHashMap;
 use std::path::PathBuf;
@@ -165,7 +165,7 @@ impl Need {
 /// A cycle described outside the lock, to merge into [`Described`].
 struct NewCycle {
     cycle: u32,
-    labels: Option<Vec<String>>,
+    labels: Option<Vec<EdgeLabel>>,
     /// `(position, record)` for the positions described now.
     records: Vec<(usize, ObjectRecord)>,
     /// For the positions without a record yet (first description only): which of
@@ -439,7 +439,7 @@ impl CycleAnalysis {
     /// Objects and labels of cycle `index` for Python: described in full when the objects
     /// are kept; otherwise as described before they were let go, or else read from its
     /// group's example (the same types and labels, without descriptions).
-    fn cycle_view(&self, py: Python<'_>, index: usize) -> PyResult<Vec<(ObjectRecord, String)>> {
+    fn cycle_view(&self, py: Python<'_>, index: usize) -> PyResult<Vec<(ObjectRecord, EdgeLabel)>> {
         let index = self.check_cycle(index)?;
         if self.keeps_objects() {
             self.ensure_described(py, &[(index as u32, Need::all())])?;
@@ -617,7 +617,7 @@ impl CycleAnalysis {
         Ok(self
             .cycle_view(py, index)?
             .into_iter()
-            .map(|(_, label)| label)
+            .map(|(_, label)| label.to_string())
             .collect())
     }
 
@@ -639,7 +639,7 @@ impl CycleAnalysis {
                 info.set_item("size", record.size)?;
                 info.set_item("address", record.address)?;
                 info.set_item("has_finalizer", record.has_finalizer)?;
-                info.set_item("label", label)?;
+                info.set_item("label", label.as_str())?;
                 if let Some(frame) = &record.frame {
                     let stack: Vec<(String, i64, String)> = frame
                         .stack
@@ -708,7 +708,7 @@ impl CycleAnalysis {
     /// The report as text: groups first, largest first, then up to
     /// `max_cycles_per_group` example cycles (0 = all) of the first `max_groups` groups
     /// (0 = all), each listing up to `max_objects_per_cycle` objects (0 = all).
-    #[pyo3(signature = (color=false, max_objects_per_cycle=Limit(100), max_cycles_per_group=Limit(1), max_groups=Limit(100)))]
+    #[pyo3(signature = (color=false, max_objects_per_cycle=Limit(100), max_cycles_per_group=Limit(1), max_groups=Limit(100)), text_signature = "(self, /, color=False, max_objects_per_cycle=100, max_cycles_per_group=1, max_groups=100)")]
     fn to_text(
         &self,
         py: Python<'_>,
@@ -735,7 +735,7 @@ impl CycleAnalysis {
     /// The report as JSON (format `refscope.report`, version 1): at most `max_groups`
     /// groups, `max_cycles_per_group` cycles per group and `max_objects_per_cycle`
     /// objects per cycle (0 = all, for each), indented by `indent` spaces (None = compact).
-    #[pyo3(signature = (indent=None, max_groups=Limit(1000), max_cycles_per_group=Limit(10), max_objects_per_cycle=Limit(1000)))]
+    #[pyo3(signature = (indent=None, max_groups=Limit(1000), max_cycles_per_group=Limit(10), max_objects_per_cycle=Limit(1000)), text_signature = "(self, /, indent=None, max_groups=1000, max_cycles_per_group=10, max_objects_per_cycle=1000)")]
     fn to_json(
         &self,
         py: Python<'_>,
@@ -771,7 +771,7 @@ impl CycleAnalysis {
     /// The report as Graphviz DOT source: one cluster per drawn cycle, at most
     /// `max_groups` groups, `max_cycles_per_group` cycles each and
     /// `max_objects_per_cycle` objects per cycle (0 = all, for each).
-    #[pyo3(signature = (max_groups=Limit(100), max_cycles_per_group=Limit(1), max_objects_per_cycle=Limit(50)))]
+    #[pyo3(signature = (max_groups=Limit(100), max_cycles_per_group=Limit(1), max_objects_per_cycle=Limit(50)), text_signature = "(self, /, max_groups=100, max_cycles_per_group=1, max_objects_per_cycle=50)")]
     fn to_dot(
         &self,
         py: Python<'_>,
@@ -796,7 +796,7 @@ impl CycleAnalysis {
     /// The report as one SVG document: a ring per group of cycles (its example), largest
     /// group first, at most `max_groups` rings (0 = all) of at most `max_objects`
     /// objects each (0 = all).
-    #[pyo3(signature = (max_objects=Limit(50), max_groups=Limit(100)))]
+    #[pyo3(signature = (max_objects=Limit(50), max_groups=Limit(100)), text_signature = "(self, /, max_objects=50, max_groups=100)")]
     fn to_svg(&self, py: Python<'_>, max_objects: Limit, max_groups: Limit) -> PyResult<String> {
         let (report, groups, _, max_objects) = self.prepare(py, max_groups.0, 1, max_objects.0)?;
         let options = SvgOptions {
@@ -807,7 +807,7 @@ impl CycleAnalysis {
     }
 
     /// The picture of cycle `index` alone, as an SVG document.
-    #[pyo3(signature = (index, max_objects=Limit(50)))]
+    #[pyo3(signature = (index, max_objects=Limit(50)), text_signature = "(self, /, index, max_objects=50)")]
     fn cycle_svg(&self, py: Python<'_>, index: usize, max_objects: Limit) -> PyResult<String> {
         let index = self.check_cycle(index)?;
         if self.keeps_objects() {
@@ -834,7 +834,7 @@ impl CycleAnalysis {
 
     /// Renders the HTML report and writes it to `path` (UTF-8) without holding the GIL
     /// and without a Python copy of the page, which matters for reports of many groups.
-    #[pyo3(signature = (path, title, subtitle, max_groups=Limit(1000), max_objects=Limit(50)))]
+    #[pyo3(signature = (path, title, subtitle, max_groups=Limit(1000), max_objects=Limit(50)), text_signature = "(self, /, path, title, subtitle, max_groups=1000, max_objects=50)")]
     fn write_html(
         &self,
         py: Python<'_>,
@@ -854,7 +854,7 @@ impl CycleAnalysis {
     }
 
     /// The self-contained HTML report, as a string (the Python side writes the file).
-    #[pyo3(signature = (title, subtitle, max_groups=Limit(1000), max_objects=Limit(50)))]
+    #[pyo3(signature = (title, subtitle, max_groups=Limit(1000), max_objects=Limit(50)), text_signature = "(self, /, title, subtitle, max_groups=1000, max_objects=50)")]
     fn to_html(
         &self,
         py: Python<'_>,

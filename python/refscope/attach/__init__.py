@@ -16,7 +16,8 @@ meanwhile, and the garbage collector's state is restored afterwards. See
 
 Actions: ``"collect"`` (a full collection analysed, as :func:`refscope.collect`),
 ``"monitor"`` (a :class:`refscope.Monitor` for ``seconds``), ``"top"`` (objects tracked
-by gc counted by type). Failures raise :class:`AttachError` whose ``reason`` is one of
+by gc counted by type), ``"snapshot"`` (:func:`refscope.snapshot`, written to
+``output``). Failures raise :class:`AttachError` whose ``reason`` is one of
 the ``REASON_*`` constants.
 """
 
@@ -63,11 +64,13 @@ __all__ = [
     "attach",
 ]
 
-ACTIONS = ("collect", "monitor", "top")
+ACTIONS = ("collect", "monitor", "top", "snapshot")
 FORMATS = {
     "collect": ("text", "json", "html"),
     "monitor": ("text", "json"),
     "top": ("text", "json"),
+    # refscope's compact format (refscope.load reads it), or Chrome DevTools'.
+    "snapshot": ("refscope", "heapsnapshot"),
 }
 
 REASON_NO_SUCH_PROCESS = "no-such-process"
@@ -282,6 +285,7 @@ def attach(
     limit: int = 25,
     timeout: float = 30.0,
     debugger: str = "auto",
+    output: str | os.PathLike[str] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> AttachResult:
     """Run ``action`` inside process ``pid`` and return what it sent back.
@@ -293,8 +297,9 @@ def attach(
     the target's main thread to reach a safe point once the call is queued (the debugger
     itself gets at least 60 s, and is interrupted, never killed while attached); the work
     then gets as long again, plus ``seconds`` and 10 minutes. ``debugger``: ``"auto"``
-    (``sys.remote_exec`` on 3.14+, else lldb, else gdb), ``"lldb"`` or ``"gdb"``. ``log``
-    receives progress lines
+    (``sys.remote_exec`` on 3.14+, else lldb, else gdb), ``"lldb"`` or ``"gdb"``.
+    ``output``: where ``snapshot`` writes its file (``format`` ``"refscope"``, read by
+    :func:`refscope.load`, or ``"heapsnapshot"``). ``log`` receives progress lines
     and the debugger's output.
     """
     if action not in ACTIONS:
@@ -303,6 +308,8 @@ def attach(
         raise ValueError(
             f"{action} can report as {', '.join(FORMATS[action])}, not {format!r}"
         )
+    if action == "snapshot" and output is None:
+        raise ValueError("snapshot needs output=PATH")
     if action == "monitor" and (seconds is None or not seconds > 0):
         raise ValueError("monitor needs seconds > 0")
     if not timeout > 0:
@@ -350,12 +357,18 @@ def attach(
                 "limit": int(limit),
                 "seconds": seconds,
             }
+            if action == "snapshot":
+                # The target writes into the private directory; moved to `output` after.
+                options["path"] = os.path.join(channel.directory, "snapshot.data")
             _channel.send(
                 connection,
                 {"action": action, "options": options, "free_address": injected.free_address},
             )
             connection.settimeout(max(timeout, 10.0) + (seconds or 0.0) + 600.0)
             result = _channel.receive(connection)
+        if result.get("ok") and action == "snapshot":
+            assert output is not None
+            shutil.move(options["path"], os.fspath(output))
     finally:
         channel.close()
     if not result.get("ok"):

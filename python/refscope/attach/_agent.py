@@ -52,8 +52,10 @@ class _GcState:
         if not same:
             now[:] = self.callbacks
             restored.append("gc.callbacks")
-        if len(gc.garbage) > self.garbage_length:
-            # Only the work can have appended; entries that were there stay.
+        if len(gc.garbage) > self.garbage_length and not self.debug & gc.DEBUG_SAVEALL:
+            # Only the work can have appended; entries that were there stay. (A process
+            # that set DEBUG_SAVEALL itself gets what the collection found, as from
+            # refscope.collect().)
             del gc.garbage[self.garbage_length :]
             restored.append("gc.garbage")
         return restored
@@ -150,15 +152,8 @@ def _collect(options: dict[str, Any]) -> dict[str, Any]:
     if fmt == "json":
         body = report.to_json(indent=2)
     elif fmt == "html":
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="refscope-attach-") as directory:
-            path = report.to_html(
-                os.path.join(directory, "report.html"),
-                title=f"refscope attach {os.getpid()} ({sys.argv[0] if sys.argv else '?'})",
-            )
-            with open(path, encoding="utf-8") as page:
-                body = page.read()
+        program = sys.argv[0] if sys.argv else "?"
+        body = report.to_html(title=f"refscope attach {os.getpid()} ({program})")
     else:
         body = report.to_text(
             color=bool(options.get("color", False)),
@@ -210,7 +205,36 @@ def _top(options: dict[str, Any]) -> dict[str, Any]:
     return {"body": body, "objects": data["objects"], "seconds": data["seconds"]}
 
 
-ACTIONS = {"collect": _collect, "monitor": _monitor, "top": _top}
+def _snapshot(options: dict[str, Any]) -> dict[str, Any]:
+    """``refscope.snapshot()`` written to the caller's channel directory. The module keeps
+    the latest snapshot for ``growth()``; that is put back as it was, so the target's own
+    growth() comparisons and memory are unchanged."""
+    # (``refscope.snapshot`` the attribute is the function; the module is in sys.modules.)
+    snapshots = sys.modules["refscope.snapshot"]
+    with snapshots._lock:
+        kept = list(snapshots._last)
+        kept_previous = kept[0]._previous if kept else None
+    started = time.perf_counter()
+    try:
+        taken = refscope.snapshot()
+        try:
+            if options.get("format") == "heapsnapshot":
+                taken.export_heapsnapshot(options["path"])
+            else:
+                taken.save(options["path"])
+            counts = {"objects": taken.object_count, "references": taken.reference_count,
+                      "size": taken.total_size}
+        finally:
+            del taken
+    finally:
+        with snapshots._lock:
+            snapshots._last[:] = kept
+            if kept:
+                kept[0]._previous = kept_previous
+    return {"body": "", "seconds": time.perf_counter() - started, **counts}
+
+
+ACTIONS = {"collect": _collect, "monitor": _monitor, "top": _top, "snapshot": _snapshot}
 
 
 def serve(connection: socket.socket, hello: dict[str, Any]) -> None:

@@ -36,6 +36,13 @@ def output_format(path: str | None, option: str = "-o") -> str | None:
             f"{option} {path!r}: the report format follows the file extension, which must be "
             f"one of {', '.join(OUTPUT_FORMATS)}"
         )
+    check_writable(path, option)
+    return fmt
+
+
+def check_writable(path: str, option: str = "-o") -> None:
+    """A :class:`UsageError` naming PATH unless a file can be created or overwritten
+    there (the file is left as it was)."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise UsageError(f"{option} {path!r}: directory {directory!r} does not exist")
@@ -56,7 +63,6 @@ def output_format(path: str | None, option: str = "-o") -> str | None:
             os.remove(path)
         except OSError:
             pass
-    return fmt
 
 
 def write_output(path: str, text: str) -> None:

@@ -8,7 +8,15 @@ import sys
 import refscope
 import refscope.attach
 
-from ._common import EXIT_FAILURE, EXIT_OK, UsageError, output_format, plural, write_output
+from ._common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    UsageError,
+    check_writable,
+    output_format,
+    plural,
+    write_output,
+)
 
 EXIT_CODES = {
     refscope.attach.REASON_NO_SUCH_PROCESS: 4,
@@ -20,12 +28,13 @@ EXIT_CODES = {
     refscope.attach.REASON_TIMEOUT: 9,
 }
 
-HELP = "run refscope inside a running Python process (cycles, a Monitor, a census by type)"
+HELP = "run refscope inside a running Python process (cycles, a Monitor, a census, a snapshot)"
 DESCRIPTION = (
     "Attach to the running CPython process PID and run refscope inside it, without a "
     "restart: --collect (the default) runs a full collection and reports the cycles it "
     "freed, --monitor SECONDS samples the collections gc runs for that long, --top counts "
-    "the objects gc tracks by type. The target's main thread runs a short bootstrap at its "
+    "the objects gc tracks by type, --snapshot -o FILE writes refscope.snapshot() of its "
+    "heap. The target's main thread runs a short bootstrap at its "
     "next safe point (sys.remote_exec on CPython 3.14+, else a pending call queued by lldb "
     "or gdb, which detaches at once); the work runs in a thread of the target, which keeps "
     "serving, and gc's state is restored. refscope of the same version must be installed "
@@ -54,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="action",
         action="store_const",
         const="snapshot",
-        help="write a snapshot of the target's heap to the file given with -o",
+        help="write refscope.snapshot() of the target's heap to -o FILE (refscope.load() "
+        "reads it; FILE.heapsnapshot: Chrome DevTools' format)",
     )
     actions.add_argument(
         "--monitor",
@@ -135,13 +145,12 @@ def main(args: argparse.Namespace) -> int:
     if args.limit < 0 or args.max_objects < 0:
         raise UsageError("--limit and --max-objects must be 0 (all) or more")
     if action == "snapshot":
-        if not hasattr(refscope, "snapshot"):
-            raise UsageError(
-                "--snapshot is not available in this version of refscope (it needs "
-                "refscope.snapshot()); use --collect, --monitor or --top"
-            )
-        raise UsageError("--snapshot is not supported by this version of refscope attach")
-    fmt = output_format(args.output) or "text"
+        if args.output is None:
+            raise UsageError("--snapshot needs -o FILE (.heapsnapshot: Chrome DevTools' format)")
+        check_writable(args.output)
+        fmt = "heapsnapshot" if args.output.lower().endswith(".heapsnapshot") else "refscope"
+    else:
+        fmt = output_format(args.output) or "text"
     if fmt not in refscope.attach.FORMATS[action]:
         raise UsageError(
             f"-o {args.output!r}: --{action} writes {', '.join(refscope.attach.FORMATS[action])}"
@@ -164,6 +173,7 @@ def main(args: argparse.Namespace) -> int:
             limit=args.limit,
             timeout=args.timeout,
             debugger=args.debugger,
+            output=args.output if action == "snapshot" else None,
             log=log,
         )
     except refscope.attach.AttachError as error:
@@ -174,7 +184,9 @@ def main(args: argparse.Namespace) -> int:
     print(_summary(result), file=err, flush=True)
     for what in result.restored:
         print(f"refscope: warning: restored the target's {what} after the work", file=err)
-    if args.output is None:
+    if action == "snapshot":
+        print(f"refscope: snapshot written to {args.output}", file=err)
+    elif args.output is None:
         sys.stdout.write(result.body)
         sys.stdout.flush()
     else:
@@ -200,6 +212,11 @@ def _summary(result: refscope.attach.AttachResult) -> str:
         found = (
             f"{plural(details.get('collections_seen', 0), 'collection')} in {work}, "
             f"{plural(details.get('cycles', 0), 'cycle')} found"
+        )
+    elif result.action == "snapshot":
+        found = (
+            f"snapshot of {plural(details.get('objects', 0), 'object')} and "
+            f"{plural(details.get('references', 0), 'reference')} taken in {work}"
         )
     else:
         found = f"{plural(details.get('objects', 0), 'object')} counted in {work}"

@@ -7,6 +7,8 @@ collection may take a while) and send the :class:`Response` back.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import re
@@ -28,8 +30,22 @@ _SECURITY_HEADERS = (
     ("Cache-Control", "no-store"),
     ("X-Content-Type-Options", "nosniff"),
 )
-# The small pages made here (cycles/ in HTML) have an inline stylesheet and no script.
-_HTML_POLICY = ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+# The small pages made here (cycles/ in HTML) have one inline stylesheet and no script:
+# the policy allows that stylesheet by its SHA-256 hash, and nothing else.
+_SMALL_PAGE_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;"
+    "text-align:left;vertical-align:top}pre{background:#f6f6f6;padding:1em;overflow:auto}"
+    "code{font-size:90%}"
+)
+_SMALL_PAGE_STYLE_HASH = base64.b64encode(
+    hashlib.sha256(_SMALL_PAGE_STYLE.encode("utf-8")).digest()
+).decode("ascii")
+_HTML_POLICY = (
+    "Content-Security-Policy",
+    f"default-src 'none'; style-src 'sha256-{_SMALL_PAGE_STYLE_HASH}'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'",
+)
 # A CycleReport.to_html() page states its own policy in a <meta> element, at the top of
 # its <head> (before the title, the first text from the report): its stylesheet and
 # script by their SHA-256 hashes, nothing else. The header repeats it, and forbids framing
@@ -153,11 +169,7 @@ def _page_policy(page: str) -> tuple[str, str]:
 def _page(title: str, body: str) -> bytes:
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title><style>"
-        "body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;"
-        "text-align:left;vertical-align:top}pre{background:#f6f6f6;padding:1em;overflow:auto}"
-        "code{font-size:90%}</style></head><body>\n"
+        f"<title>{html.escape(title)}</title><style>{_SMALL_PAGE_STYLE}</style></head><body>\n"
         f"<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
     ).encode()
 

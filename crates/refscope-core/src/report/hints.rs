@@ -18,7 +18,7 @@
 //!    first object (the earliest analysed, which in `gc.garbage` order is usually the
 //!    earliest created: the owner); a class's own cycle (`__mro__`, `__dict__`): nothing to fix per se.
 
-use super::{CycleRecord, ObjectKind, ObjectRecord, Report};
+use super::{CycleRecord, DictKey, EdgeLabel, LabelKind, ObjectKind, ObjectRecord, Report};
 
 /// What to do about one group of cycles.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,9 +83,6 @@ impl FixKind {
     }
 }
 
-/// Label prefix of a suspended generator's (or coroutine's) frame local.
-const GENERATOR_LOCAL: &str = "generator frame local ";
-
 /// Attribute names that usually point back at an owner.
 const BACK_POINTER_WORDS: &[&str] = &[
     "parent",
@@ -114,7 +111,7 @@ impl<'a> Walk<'a> {
         self.report
             .object(self.cycle.objects[position % self.len()])
     }
-    fn label(&self, position: usize) -> &'a str {
+    fn label(&self, position: usize) -> &'a EdgeLabel {
         &self.cycle.labels[position % self.len()]
     }
     fn next(&self, position: usize) -> &'a ObjectRecord {
@@ -129,17 +126,18 @@ impl<'a> Walk<'a> {
     }
 }
 
-/// The attribute an edge label names: `.child` and `.__dict__['child']` give `child`
-/// (leading underscores kept: `._parent` is `_parent`), `.__dict__['my parent']` gives
-/// `my parent` (set with `setattr`).
-fn attribute_name(label: &str) -> Option<&str> {
-    let name = label.strip_prefix('.')?;
-    match name.strip_prefix("__dict__") {
-        Some(key) => key
-            .strip_prefix("['")
-            .and_then(|k| k.strip_suffix("']"))
-            .or(Some(key).filter(|k| !k.is_empty())),
-        None => Some(name),
+/// The attribute an edge label names: `.child` gives `child` (leading underscores kept:
+/// `._parent` is `_parent`), `.__dict__['my parent']` gives `my parent` (set with
+/// `setattr`).
+fn attribute_name(label: &EdgeLabel) -> Option<&str> {
+    label.attribute_name()
+}
+
+/// The local variable a frame's (or a suspended generator's) label names.
+fn local_name(label: &EdgeLabel) -> Option<&str> {
+    match label.kind() {
+        LabelKind::Local(name) | LabelKind::GeneratorLocal(name) => Some(name),
+        _ => None,
     }
 }
 
@@ -159,14 +157,11 @@ fn attribute_access(owner: &str, name: &str) -> String {
     }
 }
 
-fn names_back_pointer(label: &str) -> bool {
+fn names_back_pointer(label: &EdgeLabel) -> bool {
     let Some(name) = attribute_name(label) else {
         // `['parent']` on a dict is as telling as `.parent`.
-        let key = label.trim_start_matches("['").trim_end_matches("']");
-        return key != label
-            && BACK_POINTER_WORDS
-                .iter()
-                .any(|w| key.eq_ignore_ascii_case(w));
+        return matches!(label.kind(), LabelKind::DictValue(DictKey::Str(key))
+            if BACK_POINTER_WORDS.iter().any(|w| key.eq_ignore_ascii_case(w)));
     };
     // `parent`, `_parent`, `tree_parent`: the word alone or after an underscore.
     BACK_POINTER_WORDS.iter().any(|w| {
@@ -177,8 +172,16 @@ fn names_back_pointer(label: &str) -> bool {
 }
 
 /// `Type.attr` for attribute edges, `Type[0]` otherwise: how a reader finds the edge in code.
-fn edge_text(from: &ObjectRecord, label: &str) -> String {
-    if label.starts_with('.') || label.starts_with('[') {
+fn edge_text(from: &ObjectRecord, label: &EdgeLabel) -> String {
+    let attached = matches!(
+        label.kind(),
+        LabelKind::Attribute(_)
+            | LabelKind::InstanceDictValue(_)
+            | LabelKind::DictValue(_)
+            | LabelKind::Index(_)
+            | LabelKind::ClosureVariable { .. }
+    );
+    if attached {
         format!("{}{label}", short_type(from))
     } else {
         format!("{label} of the {}", short_type(from))
@@ -227,7 +230,7 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
     }
     let make = |position: usize, fix: FixKind, advice: String, why: String| FixHint {
         edge_index: position as u32,
-        label: walk.label(position).to_owned(),
+        label: walk.label(position).to_string(),
         fix,
         advice,
         why,
@@ -246,10 +249,10 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
     if has_exception_machinery {
         if let Some(p) = walk.find(|p| {
             kind_at(p) == ObjectKind::Frame
-                && walk.label(p).starts_with("local ")
+                && matches!(walk.label(p).kind(), LabelKind::Local(_))
                 && walk.next(p).kind == ObjectKind::Exception
         }) {
-            let name = &walk.label(p)["local ".len()..];
+            let name = local_name(walk.label(p)).unwrap_or("?");
             return Some(make(
                 p,
                 FixKind::DeleteException,
@@ -264,9 +267,9 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
                 ),
             ));
         }
-        if let Some(p) =
-            walk.find(|p| kind_at(p) == ObjectKind::Exception && walk.label(p) == ".__traceback__")
-        {
+        if let Some(p) = walk.find(|p| {
+            kind_at(p) == ObjectKind::Exception && walk.label(p).is_attribute("__traceback__")
+        }) {
             return Some(make(
                 p,
                 FixKind::ClearTraceback,
@@ -278,10 +281,10 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
                     .into(),
             ));
         }
-        if let Some(p) =
-            walk.find(|p| kind_at(p) == ObjectKind::Frame && walk.label(p).starts_with("local "))
-        {
-            let name = &walk.label(p)["local ".len()..];
+        if let Some(p) = walk.find(|p| {
+            kind_at(p) == ObjectKind::Frame && matches!(walk.label(p).kind(), LabelKind::Local(_))
+        }) {
+            let name = local_name(walk.label(p)).unwrap_or("?");
             return Some(make(
                 p,
                 FixKind::ClearFrameLocal,
@@ -299,8 +302,8 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
 
     // 1b. A suspended generator or coroutine whose own frame local leads back to it (an
     // asyncio Task kept in its coroutine's local: `me = asyncio.current_task()`).
-    if let Some(p) = walk.find(|p| walk.label(p).starts_with(GENERATOR_LOCAL)) {
-        let name = &walk.label(p)[GENERATOR_LOCAL.len()..];
+    if let Some(p) = walk.find(|p| matches!(walk.label(p).kind(), LabelKind::GeneratorLocal(_))) {
+        let name = local_name(walk.label(p)).unwrap_or("?");
         return Some(make(
             p,
             FixKind::ClearFrameLocal,
@@ -318,7 +321,8 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
     }
 
     // 2. Bound methods and closures stored on their own object.
-    if let Some(p) = walk.find(|p| kind_at(p) == ObjectKind::Method && walk.label(p) == ".__self__")
+    if let Some(p) =
+        walk.find(|p| kind_at(p) == ObjectKind::Method && walk.label(p).is_attribute("__self__"))
     {
         let store = walk.storing_edge(p);
         let owner = walk.next(p);
@@ -349,10 +353,12 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
         .is_none();
     if let (true, Some(p)) = (
         only_closure_parts,
-        walk.find(|p| walk.label(p).contains("closure var ")),
+        walk.find(|p| matches!(walk.label(p).kind(), LabelKind::ClosureVariable { .. })),
     ) {
-        let label = walk.label(p);
-        let name = &label[label.find("closure var ").unwrap_or(0) + "closure var ".len()..];
+        let name = match walk.label(p).kind() {
+            LabelKind::ClosureVariable { name, .. } => name.as_str(),
+            _ => "?",
+        };
         return Some(make(
             p,
             FixKind::SelfRecursiveClosure,
@@ -367,8 +373,8 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
             ),
         ));
     }
-    if let Some(p) =
-        walk.find(|p| kind_at(p) == ObjectKind::Function && walk.label(p) == ".__closure__")
+    if let Some(p) = walk
+        .find(|p| kind_at(p) == ObjectKind::Function && walk.label(p).is_attribute("__closure__"))
     {
         let store = walk.storing_edge(p);
         return Some(make(
@@ -434,7 +440,7 @@ pub fn hint_for(report: &Report, cycle: &CycleRecord) -> Option<FixHint> {
     // 5. A namespace made for exec()/compile(): dict ['f'] -> function .__globals__ -> dict.
     if let Some(p) = walk.find(|p| {
         kind_at(p) == ObjectKind::Function
-            && walk.label(p) == ".__globals__"
+            && walk.label(p).is_attribute("__globals__")
             && walk.next(p).kind == ObjectKind::Dict
     }) {
         let namespace = (p + 1) % walk.len();
@@ -500,10 +506,37 @@ mod tests {
         }
     }
 
+    /// Test setup only: the typed label a binding would build for this text.
+    fn typed_label(text: &str) -> EdgeLabel {
+        let kind = if let Some(name) = text.strip_prefix("generator frame local ") {
+            LabelKind::GeneratorLocal(name.into())
+        } else if let Some(name) = text.strip_prefix("local ") {
+            LabelKind::Local(name.into())
+        } else if let Some(rest) = text.strip_prefix(".__dict__['") {
+            LabelKind::InstanceDictValue(DictKey::Str(rest.trim_end_matches("']").into()))
+        } else if let Some(name) = text.strip_prefix('.') {
+            LabelKind::Attribute(name.into())
+        } else if let Some(key) = text.strip_prefix("['") {
+            LabelKind::DictValue(DictKey::Str(key.trim_end_matches("']").into()))
+        } else if let Some((index, name)) = text.split_once("] closure var ") {
+            LabelKind::ClosureVariable {
+                index: index.trim_start_matches('[').parse().unwrap_or(0),
+                name: name.into(),
+            }
+        } else if let Some(i) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            LabelKind::Index(i.parse().unwrap_or(0))
+        } else {
+            LabelKind::Text(text.into())
+        };
+        let label = EdgeLabel::new(kind);
+        assert_eq!(label.as_str(), text, "typed_label builds the same text");
+        label
+    }
+
     fn cycle(objects: Vec<ObjectRecord>, labels: &[&str]) -> (Report, CycleRecord) {
         let cycle = CycleRecord {
             objects: (0..objects.len() as u32).collect(),
-            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+            labels: labels.iter().map(|l| typed_label(l)).collect(),
             component_size: objects.len() as u64,
         };
         (
@@ -647,14 +680,14 @@ mod tests {
 
     #[test]
     fn back_pointer_words_match_whole_words_of_any_name() {
-        assert!(names_back_pointer(".parent"));
-        assert!(names_back_pointer("._parent"));
-        assert!(names_back_pointer(".tree_parent"));
-        assert!(names_back_pointer("['owner']"));
-        assert!(!names_back_pointer(".grandparents"));
-        assert!(!names_back_pointer(".transparent"));
-        assert!(!names_back_pointer(".é"));
-        assert!(!names_back_pointer(".pärent"));
+        assert!(names_back_pointer(&typed_label(".parent")));
+        assert!(names_back_pointer(&typed_label("._parent")));
+        assert!(names_back_pointer(&typed_label(".tree_parent")));
+        assert!(names_back_pointer(&typed_label("['owner']")));
+        assert!(!names_back_pointer(&typed_label(".grandparents")));
+        assert!(!names_back_pointer(&typed_label(".transparent")));
+        assert!(!names_back_pointer(&typed_label(".é")));
+        assert!(!names_back_pointer(&typed_label(".pärent")));
     }
 
     #[test]

@@ -365,7 +365,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
 
         for position in drawn_positions(cycle.objects.len(), options.svg.max_objects) {
             let object = cycle.objects[position];
-            let label = cycle.labels.get(position).map_or("?", String::as_str);
+            let label = cycle.labels.get(position).map_or("?", |l| l.as_str());
             island.objects.0.push((
                 object,
                 drawn_object(report.object(object), position, label, cycle.objects.len()),

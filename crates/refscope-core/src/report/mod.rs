@@ -4,11 +4,14 @@
 //! (type names, descriptions, edge labels); nothing here refers to a live object, so a
 //! report can outlive the objects it describes and be rendered at leisure.
 
+pub use label::{DictKey, EdgeLabel, LabelKind};
+
 pub mod dot;
 pub mod groups;
 pub mod hints;
 pub mod html;
 pub mod json;
+pub mod label;
 pub mod layered;
 #[cfg(feature = "png")]
 pub mod png;
@@ -107,8 +110,8 @@ pub struct ObjectRecord {
 pub struct CycleRecord {
     /// Indexes into [`Report::objects`].
     pub objects: Vec<u32>,
-    /// Edge labels: `.attr`, `['key']`, `[0]`, `__self__`, a local name, or `?`.
-    pub labels: Vec<String>,
+    /// Edge labels, typed (see [`label`]): `.attr`, `['key']`, `[0]`, `local x`, `?`...
+    pub labels: Vec<EdgeLabel>,
     /// Number of objects in the strongly connected component this cycle represents.
     pub component_size: u64,
 }

@@ -50,7 +50,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &TextOptions) -> 
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{}refscope: {} cycle{} in {} group{} among {} object{} ({} in cyclic components, {} references){}",
+        "{}refscope: {} cycle{} in {} group{} among {} object{} ({} in cyclic components, {} reference{}){}",
         p.bold,
         report.cycles.len(),
         plural(report.cycles.len() as u64),
@@ -60,6 +60,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &TextOptions) -> 
         plural(report.analysed_count),
         report.objects_in_cycles(),
         report.edge_count,
+        plural(report.edge_count),
         p.reset,
     );
     if groups.is_empty() {

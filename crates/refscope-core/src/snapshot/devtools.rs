@@ -52,7 +52,11 @@ impl HeapSnapshot {
         let root_name = base;
         let unnamed = base + 1;
         let key = base + 2;
-        let root_edges = self.roots.len();
+        // One edge per distinct root node (DevTools' distance BFS queues every root edge's
+        // target without checking for repeats, and fails when they outnumber the nodes).
+        let mut seen = rustc_hash::FxHashSet::default();
+        let roots: Vec<_> = self.roots.iter().filter(|r| seen.insert(r.node)).collect();
+        let root_edges = roots.len();
         write!(
             out,
             r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[{},"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[{},"string_or_number","node"],"trace_function_info_fields":["function_id","name","script_name","script_id","line","column"],"trace_node_fields":["id","function_info_index","count","size","children"],"sample_fields":["timestamp_us","last_assigned_id"],"location_fields":["object_index","script_id","line","column"]}},"node_count":{},"edge_count":{},"trace_function_count":0}},"#,
@@ -83,7 +87,7 @@ impl HeapSnapshot {
                 out.write_all(b",\n")
             }
         };
-        for root in &self.roots {
+        for root in roots {
             sep(out)?;
             write!(
                 out,

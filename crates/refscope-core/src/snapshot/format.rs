@@ -175,6 +175,32 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Edge labels in the file: payload × 4 + tag (0 name, 1 index, 2 dict key, 3 unnamed),
+/// so small indices and early string ids take one byte.
+fn compact_label(raw: u32) -> u64 {
+    match EdgeLabel::decode(raw) {
+        EdgeLabel::Name(id) => (id as u64) << 2,
+        EdgeLabel::Index(i) => ((i as u64) << 2) | 1,
+        EdgeLabel::DictKey => 2,
+        EdgeLabel::Unnamed => 3,
+    }
+}
+
+fn expand_label(value: u64) -> Result<EdgeLabel> {
+    let payload = u32::try_from(value >> 2)
+        .ok()
+        .filter(|&p| p < (1 << 30))
+        .ok_or_else(|| corrupt(format!("edge label {value} is out of range")))?;
+    Ok(match value & 3 {
+        0 if payload == 0 => return Err(corrupt("edge label names string 0")),
+        0 => EdgeLabel::Name(payload),
+        1 => EdgeLabel::Index(payload),
+        2 if payload == 0 => EdgeLabel::DictKey,
+        3 if payload == 0 => EdgeLabel::Unnamed,
+        _ => return Err(corrupt(format!("edge label {value} is unknown"))),
+    })
+}
+
 fn vec_with_capacity<T>(n: usize, what: &'static str) -> Result<Vec<T>> {
     let mut v = Vec::new();
     v.try_reserve_exact(n)
@@ -218,7 +244,7 @@ impl HeapSnapshot {
             let start = self.offsets[v as usize] as usize;
             for (i, &t) in self.successors(v).iter().enumerate() {
                 w.zigzag(t as i64 - v as i64);
-                w.varint(self.labels[start + i] as u64);
+                w.varint(compact_label(self.labels[start + i]));
             }
         }
         // Unreachable roots are recomputed on load.
@@ -383,8 +409,7 @@ fn parse_body(body: &[u8]) -> Result<HeapSnapshot> {
                     "object {v} refers to object {target}, out of range"
                 )));
             }
-            let raw = r.u32("an edge label")?;
-            let label = EdgeLabel::decode(raw);
+            let label = expand_label(r.varint("an edge label")?)?;
             if let EdgeLabel::Name(id) = label {
                 if id as usize >= string_count {
                     return Err(corrupt(format!("edge label {id} is not a string id")));

@@ -600,6 +600,10 @@ impl SnapshotBuilder {
                 count: types,
             });
         }
+        self.addresses.shrink_to_fit();
+        self.type_ids.shrink_to_fit();
+        self.sizes.shrink_to_fit();
+        self.offsets.shrink_to_fit();
         self.targets.shrink_to_fit();
         self.labels.shrink_to_fit();
         let mut snapshot = HeapSnapshot {

@@ -69,7 +69,7 @@ mod tests {
         Report {
             cycles: vec![CycleRecord {
                 objects: (0..n as u32).collect(),
-                labels: (0..n).map(|i| format!(".next{i}")).collect(),
+                labels: (0..n).map(|i| format!(".next{i}").into()).collect(),
                 component_size: n as u64,
             }],
             objects,
@@ -224,7 +224,7 @@ mod tests {
         let shape = report.cycles[0].clone();
         report.cycles = (0..5)
             .map(|i| CycleRecord {
-                labels: vec![format!(".shape{i}"), ".back".into()],
+                labels: vec![format!(".shape{i}").into(), ".back".into()],
                 ..shape.clone()
             })
             .chain(std::iter::repeat_n(shape.clone(), 3))

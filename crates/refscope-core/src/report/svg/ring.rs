@@ -57,7 +57,14 @@ pub fn drawn_positions(len: usize, max_objects: usize) -> Vec<usize> {
 /// The slots of a (possibly capped) cycle and the edge leaving each slot for the next.
 fn slots_of(cycle: &CycleRecord, max_objects: usize) -> (Vec<Slot>, Vec<EdgeSpec>) {
     let n = cycle.objects.len();
-    let label = |i: usize| Some(cycle.labels.get(i).cloned().unwrap_or_else(|| "?".into()));
+    let label = |i: usize| {
+        Some(
+            cycle
+                .labels
+                .get(i)
+                .map_or_else(|| "?".to_owned(), |l| l.to_string()),
+        )
+    };
     let member = |i: usize| Slot::Member {
         position: i,
         object: cycle.objects[i],
