@@ -259,6 +259,7 @@ class CycleReport:
     @property
     def cycles(self) -> list[Cycle]:
         """One representative cycle per strongly connected component holding a cycle."""
+        self._analysis.describe_all()  # one pass, not one description per cycle
         return [self._cycle(i) for i in range(len(self))]
 
     @property

@@ -17,6 +17,10 @@ class B:
         self.a = A(self)
 
 
+class Slotted:
+    __slots__ = ("peer", "other")
+
+
 def test_half_a_million_identical_cycles_describe_only_what_is_shown():
     gc.disable()
     try:
@@ -91,6 +95,13 @@ def test_groups_from_cheap_facts_equal_the_groups_of_every_described_cycle():
             x.second, x.first = 1, y
         y.back = x
         objects += [x, y]
+        # Unset slots are not visited: the set one must still be named.
+        p, q = Slotted(), Slotted()
+        if i % 2:
+            p.peer, q.other = q, p
+        else:
+            p.other, q.peer = q, p
+        objects += [p, q]
         frame = frame_cycle(i % 3)
         objects.append(frame)
 

@@ -96,6 +96,10 @@ struct CycleAnalysis {
     phase_seconds: Vec<(&'static str, f64)>,
     /// Cycles with equal step keys up to rotation (`refscope_core::analysis`).
     candidates: Vec<Vec<u32>>,
+    /// Step keys of every cycle member (same order as `cycle_members`), and whether each
+    /// names its reference exactly (`steps::StepReader::key`).
+    step_keys: Vec<u64>,
+    exact_keys: Vec<bool>,
     /// Per cycle: its candidate group, and where its step keys' least rotation starts.
     candidate_of: Vec<u32>,
     step_start: Vec<u32>,
@@ -294,11 +298,28 @@ impl CycleAnalysis {
                 .collect();
             let len = objects.len();
             let first_time = real.is_none();
+            // Steps with equal keys (and equal keys before them: a closure's label names
+            // the previous function's variable) have equal labels: a ring of a million
+            // links of one class is labelled once.
+            let range = self.cycle_offsets[index] as usize..self.cycle_offsets[index + 1] as usize;
+            let keys = &self.step_keys[range.clone()];
+            let exact = &self.exact_keys[range];
             let labels = first_time.then(|| {
+                let mut known: FxHashMap<(u64, u64), EdgeLabel> = FxHashMap::default();
                 (0..len)
                     .map(|i| {
+                        let step = (keys[(i + len - 1) % len], keys[i]);
+                        if exact[i] {
+                            if let Some(label) = known.get(&step) {
+                                return label.clone();
+                            }
+                        }
                         let prev = objects[(i + len - 1) % len];
-                        describer.edge_label(prev, objects[i], objects[(i + 1) % len])
+                        let label = describer.edge_label(prev, objects[i], objects[(i + 1) % len]);
+                        if exact[i] {
+                            known.insert(step, label.clone());
+                        }
+                        label
                     })
                     .collect()
             });
@@ -630,6 +651,18 @@ impl CycleAnalysis {
             .into_iter()
             .map(|(_, label)| label.to_string())
             .collect())
+    }
+
+    /// Describes every cycle in one pass (what `CycleReport.cycles` shows), instead of
+    /// one cycle per call.
+    fn describe_all(&self, py: Python<'_>) -> PyResult<()> {
+        if !self.keeps_objects() {
+            return Ok(());
+        }
+        let needs: Vec<(u32, Need)> = (0..self.cycle_count() as u32)
+            .map(|c| (c, Need::all()))
+            .collect();
+        self.ensure_described(py, &needs)
     }
 
     /// Number of objects on cycle `index`.
@@ -1057,6 +1090,7 @@ fn analyze_objects(
     // Group before describing: step keys, sizes and finaliser flags of every cycle.
     let mut reader = steps::StepReader::new(py, known);
     let mut keys = Vec::with_capacity(cycle_members.len());
+    let mut exact_keys = Vec::with_capacity(cycle_members.len());
     let mut cycle_sizes = Vec::with_capacity(cycles.len());
     let mut cycle_finalizer = Vec::with_capacity(cycles.len());
     for window in cycle_offsets.windows(2) {
@@ -1065,7 +1099,9 @@ fn analyze_objects(
         for (i, &node) in nodes.iter().enumerate() {
             let src = members[node as usize].as_ptr();
             let dst = members[nodes[(i + 1) % nodes.len()] as usize].as_ptr();
-            keys.push(reader.key(src, dst));
+            let (key, exact) = reader.key(src, dst);
+            keys.push(key);
+            exact_keys.push(exact);
             size += reader.size(src);
             finalizer |= reader.has_finalizer(src);
         }
@@ -1079,7 +1115,6 @@ fn analyze_objects(
             keys: &keys,
         })
     });
-    drop(keys);
     clock.lap("group");
     let report = Report {
         cycles: (0..cycles.len())
@@ -1114,6 +1149,8 @@ fn analyze_objects(
         options,
         allocated_at,
         phase_seconds: clock.phases,
+        step_keys: keys,
+        exact_keys,
         candidates: candidates.groups,
         candidate_of: candidates.group_of,
         step_start: candidates.starts,

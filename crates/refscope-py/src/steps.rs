@@ -14,9 +14,14 @@
 //!   whose attributes live inline (3.11+); for frames, functions and generators also the
 //!   code object they visit, since the same position is another local in other code.
 //!
-//! Equal keys mean equal type and edge label (up to the rare instance whose unset
-//! attributes shift the inline positions); different keys may still read the same, which
-//! the signature merge after describing undoes.
+//! Equal keys mean equal type and edge label, except for positions among an instance's
+//! inline attribute values (3.11+ instances without a `__dict__`): an unset attribute is
+//! not visited, so instances of one class whose *different* attributes are unset can share
+//! a position for different attributes. Such keys are marked inexact: they still group
+//! (two such cycles may then share a group whose signature is the first one's, a rare
+//! inaccuracy of the count), but labels are never reused for them. `__slots__` members
+//! are keyed by name, so unset slots do not shift anything. Different keys may still read
+//! the same, which the signature merge after describing undoes.
 
 use crate::cpython::{self, DictSlot, ObjPtr, TraverseSlots, TypeFlags};
 use crate::describe::KnownTypes;
@@ -47,6 +52,7 @@ const KEY_OF_DICT: u64 = 0x9e37_79b9_7f4a_7c15;
 const VALUE_OF_DICT: u64 = 0xc2b2_ae3d_27d4_eb4f;
 const SET_ELEMENT: u64 = 0x1656_67b1_9e37_79f9;
 const INDEX: u64 = 0x27d4_eb2f_1656_67c5;
+const MEMBER: u64 = 0x85eb_ca77_c2b2_ae63;
 
 fn mix(a: u64, b: u64) -> u64 {
     // splitmix64 finaliser over the combination: cheap and well spread.
@@ -101,14 +107,17 @@ impl<'py> StepReader<'py> {
         self.entry(tp).flags.has_finalizer
     }
 
-    /// The key of the step `src -> dst`.
-    pub fn key(&mut self, src: ObjPtr, dst: ObjPtr) -> u64 {
+    /// The key of the step `src -> dst`, and whether it names the reference exactly (a
+    /// dict key, an index, a member slot, a fixed field); a position among an instance's
+    /// inline attribute values is not exact (unset attributes are not visited, so the
+    /// same position may be another attribute in another instance of the class).
+    pub fn key(&mut self, src: ObjPtr, dst: ObjPtr) -> (u64, bool) {
         let tp = cpython::type_of(src);
         let code_type = self.known.code;
         let entry = self.entry(tp);
         let type_key = tp as u64;
         if entry.is_set {
-            return mix(type_key, SET_ELEMENT);
+            return (mix(type_key, SET_ELEMENT), true);
         }
         let dict = if entry.flags.is_dict {
             Some(src)
@@ -117,7 +126,7 @@ impl<'py> StepReader<'py> {
         };
         if let Some(dict) = dict {
             if let Some(fact) = dict_fact(dict, dst) {
-                return mix(type_key, fact);
+                return (mix(type_key, fact), true);
             }
         }
         if entry.flags.is_list || entry.flags.is_tuple {
@@ -125,7 +134,24 @@ impl<'py> StepReader<'py> {
             let flags = entry.flags;
             let n = cpython::builtin_len(src, &flags).unwrap_or(0);
             if let Some(i) = (0..n).find(|&i| cpython::sequence_item(src, &flags, i) == Some(dst)) {
-                return mix(mix(type_key, INDEX), i as u64);
+                return (mix(mix(type_key, INDEX), i as u64), true);
+            }
+        }
+        let heap_instance = entry.flags.is_heap_type && !entry.flags.is_type;
+        if heap_instance {
+            // `__slots__` members by their name (an unset slot is not visited, so its
+            // traversal position would not tell which slot).
+            let mut member = None;
+            cpython::for_each_member_slot(src, |name, value| {
+                if value == dst {
+                    member = Some(name.bytes().fold(MEMBER, |h, b| mix(h, u64::from(b))));
+                    false
+                } else {
+                    true
+                }
+            });
+            if let Some(fact) = member {
+                return (mix(type_key, fact), true);
             }
         }
         let keyed_by_code = entry.keyed_by_code;
@@ -141,7 +167,7 @@ impl<'py> StepReader<'py> {
             }
             seen += 1;
         });
-        mix(mix(type_key, position), code)
+        (mix(mix(type_key, position), code), !heap_instance)
     }
 }
 

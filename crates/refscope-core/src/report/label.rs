@@ -117,30 +117,32 @@ impl fmt::Display for LabelKind {
     }
 }
 
-/// An edge label: its kind, and its text (built once, for every format).
+/// An edge label: its kind, and its text (built once, for every format). Cloning shares
+/// both (a ring of a million links of one class holds one label a million times).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EdgeLabel {
-    kind: LabelKind,
-    text: String,
+    inner: std::sync::Arc<(LabelKind, String)>,
 }
 
 impl EdgeLabel {
     pub fn new(kind: LabelKind) -> Self {
         let text = kind.to_string();
-        EdgeLabel { kind, text }
+        EdgeLabel {
+            inner: std::sync::Arc::new((kind, text)),
+        }
     }
 
     pub fn kind(&self) -> &LabelKind {
-        &self.kind
+        &self.inner.0
     }
 
     pub fn as_str(&self) -> &str {
-        &self.text
+        &self.inner.1
     }
 
     /// The attribute this label names, for `Attribute` and `InstanceDictValue` (a str key).
     pub fn attribute_name(&self) -> Option<&str> {
-        match &self.kind {
+        match self.kind() {
             LabelKind::Attribute(name) => Some(name),
             LabelKind::InstanceDictValue(key) => key.as_str(),
             _ => None,
@@ -149,20 +151,20 @@ impl EdgeLabel {
 
     /// True for the attribute `name` (`.name`).
     pub fn is_attribute(&self, name: &str) -> bool {
-        matches!(&self.kind, LabelKind::Attribute(n) if n == name)
+        matches!(self.kind(), LabelKind::Attribute(n) if n == name)
     }
 }
 
 impl std::ops::Deref for EdgeLabel {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.text
+        self.as_str()
     }
 }
 
 impl fmt::Display for EdgeLabel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.as_str())
     }
 }
 
@@ -187,13 +189,13 @@ impl From<String> for EdgeLabel {
 
 impl PartialEq<str> for EdgeLabel {
     fn eq(&self, other: &str) -> bool {
-        self.text == other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for EdgeLabel {
     fn eq(&self, other: &&str) -> bool {
-        self.text == *other
+        self.as_str() == *other
     }
 }
 
@@ -206,7 +208,7 @@ impl PartialOrd for EdgeLabel {
 /// Labels order by their text (signatures are ordered by text).
 impl Ord for EdgeLabel {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.text.cmp(&other.text)
+        self.as_str().cmp(other.as_str())
     }
 }
 
