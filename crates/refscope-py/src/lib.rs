@@ -403,28 +403,25 @@ impl CycleAnalysis {
         objects_per_cycle: usize,
     ) -> PyResult<(Arc<Report>, &[CycleGroup], usize, usize)> {
         let groups = self.groups(py)?;
-        let shown_groups = if max_groups == 0 {
-            groups.len()
-        } else {
-            max_groups.min(groups.len())
-        };
-        let (report, cycles_per_group, objects_per_cycle) = self.prepare_groups(
-            py,
-            &groups[..shown_groups],
-            cycles_per_group,
-            objects_per_cycle,
-        )?;
+        let (report, cycles_per_group, objects_per_cycle) =
+            self.prepare_groups(py, groups, max_groups, cycles_per_group, objects_per_cycle)?;
         Ok((report, groups, cycles_per_group, objects_per_cycle))
     }
 
-    /// [`CycleAnalysis::prepare`] for the groups `shown` (all of them are rendered).
+    /// [`CycleAnalysis::prepare`] for the first `max_groups` (0 = all) of `groups`.
     fn prepare_groups(
         &self,
         py: Python<'_>,
-        shown: &[CycleGroup],
+        groups: &[CycleGroup],
+        max_groups: usize,
         cycles_per_group: usize,
         objects_per_cycle: usize,
     ) -> PyResult<(Arc<Report>, usize, usize)> {
+        let shown = if max_groups == 0 {
+            groups
+        } else {
+            &groups[..max_groups.min(groups.len())]
+        };
         let kept = self.keeps_objects();
         let whole = self
             .described_all
@@ -1331,14 +1328,10 @@ fn groups_to_text(
         })?;
         chosen.push(group.clone());
     }
-    let shown = if max_groups == 0 {
-        chosen.len()
-    } else {
-        max_groups.min(chosen.len())
-    };
     let (report, max_cycles_per_group, max_objects_per_cycle) = analysis.prepare_groups(
         py,
-        &chosen[..shown],
+        &chosen,
+        max_groups,
         max_cycles_per_group,
         max_objects_per_cycle,
     )?;

@@ -240,6 +240,12 @@ pub fn group_cycles(report: &Report) -> Vec<CycleGroup> {
         }
     }
     drop(index_of);
+    finish(report, groups)
+}
+
+/// Hints from each group's example, then the report order: largest count first, then
+/// largest total size, then signature text.
+fn finish(report: &Report, mut groups: Vec<CycleGroup>) -> Vec<CycleGroup> {
     for group in &mut groups {
         group.hint = hints::hint_for(report, &report.cycles[group.example() as usize]);
     }
@@ -304,15 +310,8 @@ pub fn group_candidates(
     for group in &mut groups {
         // Merged candidates interleave: keep report order, the earliest cycle first.
         group.cycles.sort_unstable();
-        group.hint = hints::hint_for(report, &report.cycles[group.example() as usize]);
     }
-    groups.sort_by(|a, b| {
-        b.count()
-            .cmp(&a.count())
-            .then(b.total_size.cmp(&a.total_size))
-            .then_with(|| a.signature.cmp(&b.signature))
-    });
-    groups
+    finish(report, groups)
 }
 
 #[cfg(test)]
