@@ -135,6 +135,17 @@ class CycleGroup:
             self._example = self._report._cycle(self._example_index)
         return self._example
 
+    def example_entries(self, max_entries: int) -> list[CycleEntry]:
+        """The first ``max_entries`` entries of :attr:`example` (``0`` = all), without
+        building the others: a group whose example is a ring of a million objects costs
+        ``max_entries`` entries, not a million."""
+        return self._report._entries(self._example_index, _limit("max_entries", max_entries))
+
+    @property
+    def example_length(self) -> int:
+        """Number of objects on :attr:`example`."""
+        return self._report._analysis.cycle_length(self._example_index)
+
     @property
     def cycle_indexes(self) -> list[int]:
         """Indexes into the report's :attr:`CycleReport.cycles` of every cycle of this
@@ -222,9 +233,8 @@ class CycleReport:
     def keeps_objects(self) -> bool:
         return self._analysis.keeps_objects
 
-    def _cycle(self, index: int) -> Cycle:
-        analysis = self._analysis
-        entries = [
+    def _entries(self, index: int, max_objects: int = 0) -> list[CycleEntry]:
+        return [
             CycleEntry(
                 info["type"],
                 info["description"],
@@ -237,8 +247,12 @@ class CycleReport:
                 tuple(info.get("frame_locals", ())),
                 tuple(info.get("allocated_at", ())),
             )
-            for info in analysis.cycle_info(index)
+            for info in self._analysis.cycle_info(index, max_objects)
         ]
+
+    def _cycle(self, index: int) -> Cycle:
+        analysis = self._analysis
+        entries = self._entries(index)
         objects = analysis.cycle_objects(index) if analysis.keeps_objects else None
         return Cycle(entries, objects, analysis.component_size(index))
 

@@ -31,8 +31,10 @@ import gc
 import os
 import threading
 import time
+from array import array
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from . import _gc
@@ -150,8 +152,7 @@ def _summarise_groups(report: CycleReport) -> list[_GroupRecord]:
     now = time.time()
     records = []
     for group in report_groups(report):
-        example = group.example
-        entries = list(example.entries) if example is not None else []
+        entries = group.example_entries(_MAX_EXAMPLE_ENTRIES)
         hint = getattr(group, "hint", None)
         advice = getattr(hint, "advice", None) if hint is not None else None
         records.append(
@@ -167,7 +168,7 @@ def _summarise_groups(report: CycleReport) -> list[_GroupRecord]:
                     (e.type, _short(e.description, _MAX_DESCRIPTION_CHARS), e.label)
                     for e in entries[:_MAX_EXAMPLE_ENTRIES]
                 ),
-                example_length=len(entries),
+                example_length=group.example_length,
                 hint=str(advice) if advice is not None else None,
             )
         )
@@ -206,7 +207,9 @@ class _GcHub:
         self.forcing = 0  # Monitor.collect() calls under way
         # Generation -> ids of the objects a sample kept alive with DEBUG_SAVEALL; the next
         # collection of that generation frees them (or finds them again, see _gc_stop).
-        self.kept: dict[int, set[int]] = {}
+        # Ids as a flat array of machine words, not a set of ints: a sampled million-object
+        # ring would otherwise cost a million int objects until the next collection.
+        self.kept: dict[int, array[int]] = {}
 
     def subscribe(self, monitor: Monitor) -> None:
         with self.lock:
@@ -288,16 +291,15 @@ class _GcHub:
         collected = int(info.get("collected", 0))
         for monitor in self.monitors:
             monitor._objects_collected += collected
-        refound: set[int] = set()
-        for kept in [kept for kept in self.kept if kept <= generation]:
-            refound |= self.kept.pop(kept)
+        refound_ids = [self.kept.pop(kept) for kept in [k for k in self.kept if k <= generation]]
         sample, self.sample = self.sample, None
         if sample is None or found is None:
             return
+        refound: set[int] = set(chain.from_iterable(refound_ids)) if refound_ids else set()
         involved.extend(sample.monitors)
         # They live until the next collection of the generation gc moved them to
         # (CPython gcmodule.c, delete_garbage: survivors go to the next generation).
-        self.kept.setdefault(min(generation + 1, 2), set()).update(map(id, found))
+        self.kept.setdefault(min(generation + 1, 2), array("Q")).extend(map(id, found))
         if refound:
             found = [obj for obj in found if id(obj) not in refound]
         reports: dict[object, CycleReport] = {}

@@ -1,6 +1,7 @@
 """refscope.Monitor on real gc: sampling, gc.garbage and flags, the bounded aggregate."""
 
 import gc
+import sys
 import threading
 import weakref
 
@@ -271,3 +272,37 @@ def test_bad_arguments_are_rejected_with_their_name():
         Monitor(generations=(3,))
     with pytest.raises(ValueError, match="max_groups"):
         Monitor(max_groups=0)
+
+
+class RingLink:
+    __slots__ = ("next", "__weakref__")
+
+
+def test_a_sampled_ring_of_a_million_objects_is_one_bounded_group():
+    """The Monitor keeps records, not the objects' descriptions: a million-object ring
+    becomes one group of count 1 with a short example, and the sample allocates only a
+    bounded number of Python objects."""
+    gc.disable()
+    mon = Monitor(max_overhead=None).start()
+    try:
+        first = RingLink()
+        link = first
+        for _ in range(999_999):
+            link.next = RingLink()
+            link = link.next
+        link.next = first
+        del first, link
+        before = sys.getallocatedblocks()
+        gc.collect()  # the sampled collection (the ring is freed by the next one)
+        allocated = sys.getallocatedblocks() - before
+        gc.collect()
+    finally:
+        mon.stop()
+        gc.enable()
+    (group,) = [g for g in mon.groups() if "RingLink" in g.signature]
+    assert group.count == 1
+    assert group.example_length == 1_000_000
+    assert 0 < len(group.example) <= 20
+    # The million links themselves are still allocated (kept for the analysis until the
+    # next collection); what the sample itself made must stay in the thousands.
+    assert allocated < 5_000, allocated

@@ -439,10 +439,20 @@ impl CycleAnalysis {
     /// Objects and labels of cycle `index` for Python: described in full when the objects
     /// are kept; otherwise as described before they were let go, or else read from its
     /// group's example (the same types and labels, without descriptions).
-    fn cycle_view(&self, py: Python<'_>, index: usize) -> PyResult<Vec<(ObjectRecord, EdgeLabel)>> {
+    fn cycle_view(
+        &self,
+        py: Python<'_>,
+        index: usize,
+        max_objects: usize,
+    ) -> PyResult<Vec<(ObjectRecord, EdgeLabel)>> {
         let index = self.check_cycle(index)?;
+        let limit = if max_objects == 0 {
+            usize::MAX
+        } else {
+            max_objects
+        };
         if self.keeps_objects() {
-            self.ensure_described(py, &[(index as u32, Need::all())])?;
+            self.ensure_described(py, &[(index as u32, Need::prefix(max_objects))])?;
         }
         let report = self.snapshot()?;
         let record = &report.cycles[index];
@@ -451,6 +461,7 @@ impl CycleAnalysis {
                 .objects
                 .iter()
                 .zip(&record.labels)
+                .take(limit)
                 .map(|(&o, label)| (report.object(o).clone(), label.clone()))
                 .collect());
         }
@@ -461,7 +472,7 @@ impl CycleAnalysis {
         let len = example_record.objects.len().max(1);
         let shift =
             (self.step_start[example] as usize + len - self.step_start[index] as usize) % len;
-        Ok((0..example_record.objects.len())
+        Ok((0..example_record.objects.len().min(limit))
             .map(|i| {
                 let at = (i + shift) % len;
                 let known = report.object(example_record.objects[at]);
@@ -615,10 +626,15 @@ impl CycleAnalysis {
     /// Edge labels of cycle `index`: label `i` names the reference from object `i` to `i + 1`.
     fn cycle_labels(&self, py: Python<'_>, index: usize) -> PyResult<Vec<String>> {
         Ok(self
-            .cycle_view(py, index)?
+            .cycle_view(py, index, 0)?
             .into_iter()
             .map(|(_, label)| label.to_string())
             .collect())
+    }
+
+    /// Number of objects on cycle `index`.
+    fn cycle_length(&self, index: usize) -> PyResult<usize> {
+        Ok(self.positions(self.check_cycle(index)?).len())
     }
 
     /// Size of the strongly connected component cycle `index` stands for.
@@ -627,8 +643,14 @@ impl CycleAnalysis {
     }
 
     /// Per object of cycle `index`: a dict of its safe facts.
-    fn cycle_info<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        self.cycle_view(py, index)?
+    #[pyo3(signature = (index, max_objects=Limit(0)), text_signature = "(self, /, index, max_objects=0)")]
+    fn cycle_info<'py>(
+        &self,
+        py: Python<'py>,
+        index: usize,
+        max_objects: Limit,
+    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.cycle_view(py, index, max_objects.0)?
             .into_iter()
             .map(|(record, label)| {
                 let record = &record;

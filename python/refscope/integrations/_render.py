@@ -12,10 +12,8 @@ import hashlib
 import html
 import json
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .. import Cycle, CycleGroup, CycleReport, Monitor
@@ -146,14 +144,6 @@ def _collect_json(fields: dict[str, Any], report: CycleReport) -> bytes:
     return ("{" + ", ".join(members) + "}").encode("utf-8")
 
 
-# --- until CycleReport.to_html() returns the page ---------------------------------------
-def _report_page(report: CycleReport, title: str) -> str:
-    """The page of ``report.to_html()``, which today writes it to a file."""
-    with tempfile.TemporaryDirectory(prefix="refscope-") as directory:
-        path = Path(directory) / "report.html"
-        report.to_html(path, title=title)
-        return path.read_text(encoding="utf-8")
-# --- end of until -----------------------------------------------------------------------
 
 
 def _page_policy(page: str) -> tuple[str, str]:
@@ -261,7 +251,7 @@ class Endpoints:
         collected = report.collected or 0
         garbage = report.analysed_count
         if fmt == "html":
-            page = _report_page(report, f"refscope: Collected: {collected}, Garbage: {garbage}")
+            page = report.to_html(title=f"refscope: Collected: {collected}, Garbage: {garbage}")
             return Response(
                 200, "text/html; charset=utf-8", page.encode("utf-8"), [_page_policy(page)]
             )
