@@ -30,7 +30,7 @@ def test_refscope_option_fails_the_test_that_creates_a_cycle_and_shows_the_repor
             "refscope: 1 reference cycle (1 shape) became garbage in test "
             "test_sample.py::test_leaky",
             "  ×1 * test_sample.Node .me",
-            "Group 1: ×1, 40 B, key *",
+            "Group 1: ×1, * B, key *",  # the size differs by version (48 B on 3.10)
             "  Fix (edge .me): *",
             "*--?.me?--> (back to the first object)",  # fnmatch: [ ] is a class
             "FAILED test_sample.py::test_leaky*",
