@@ -5,6 +5,8 @@ versions below, or whatever pip finds when those are missing), installs each wit
 dependencies into a scratch venv together with this checkout's refscope, and runs its test
 suite twice: plain ``pytest`` and ``pytest --refscope``. Prints, per suite, the wall times,
 their ratio, the time per checked test and the counts (tests, failed, failed for cycles).
+Each run's CPU time (user + system, of the pytest process) is printed too: on a machine
+shared with other jobs it varies much less than the wall time.
 
     .venv/bin/python benches/pytest_suites.py [--work DIR] [--suites attrs,jinja2]
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import tarfile
@@ -73,13 +76,16 @@ SUMMARY = re.compile(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?)")
 
 def pytest_run(python: Path, source: Path, paths: list[str], *extra: str) -> dict[str, float]:
     command = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths, *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(command, cwd=source, text=True, capture_output=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     tail = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     counts = {kind.rstrip("s"): int(n) for n, kind in SUMMARY.findall(tail)}
     cycles = result.stdout.count("became garbage in test ")
-    return {"seconds": elapsed, "cycles_failed": cycles, **counts, "tail": tail}
+    return {"seconds": elapsed, "cpu": cpu, "cycles_failed": cycles, **counts, "tail": tail}
 
 
 def main() -> None:
@@ -101,14 +107,17 @@ def main() -> None:
         print(f"{source.name}: plain {plain['tail']}  |  --refscope {checked['tail']}",
               flush=True)
     print()
-    print("| suite | plain pytest | `pytest --refscope` | ratio | per checked test | tests "
-          "| failed for cycles |")
-    print("|---|---|---|---|---|---|---|")
+    print("| suite | plain pytest | `pytest --refscope` | ratio | per checked test | CPU plain "
+          "| CPU --refscope | CPU ratio | tests | failed for cycles |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for suite, plain, checked, tests in rows:
         ratio = checked["seconds"] / plain["seconds"]
         per_test = (checked["seconds"] - plain["seconds"]) / max(tests, 1) * 1000
+        cpu_ratio = checked["cpu"] / plain["cpu"] if plain["cpu"] else float("nan")
         print(f"| {suite} | {plain['seconds']:.1f} s | {checked['seconds']:.1f} s | "
-              f"{ratio:.2f}× | +{per_test:.2f} ms | {tests} | {checked['cycles_failed']} |")
+              f"{ratio:.2f}× | {per_test:+.2f} ms | {plain['cpu']:.1f} s | "
+              f"{checked['cpu']:.1f} s | {cpu_ratio:.2f}× | {tests} | "
+              f"{checked['cycles_failed']} |")
     print(f"\n(Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; work dir {work})")
 
 

@@ -20,6 +20,7 @@ aggregates the summary and the baseline from the test reports.
 
 from __future__ import annotations
 
+import _tracemalloc
 import json
 import os
 import sys
@@ -363,7 +364,6 @@ def _check(
             if index not in allowed:
                 kinds[index] = _classify(members, settings)
             del members
-        sites = _test_body_sites(report, item)
     finally:
         report.release()
     baseline = settings.baseline.get(item.nodeid, set())
@@ -418,6 +418,7 @@ def _check(
             f"your code: to tolerate them add `--refscope-allow-module={package}` or the ini "
             f"line `refscope_allow_modules = {package}`"
         )
+    sites = _test_body_sites(report, sorted(set(offending)), item)
     if sites:
         notes.append(
             "objects created at (test body, tracemalloc): "
@@ -432,16 +433,20 @@ def _check(
     )
 
 
-def _test_body_sites(report: Any, item: pytest.Item) -> list[tuple[str, int]]:
-    """Lines of the test's own file where the cycles' objects were allocated (when
-    tracemalloc traced the allocation), at most five, in order."""
+def _test_body_sites(
+    report: Any, offending: list[int], item: pytest.Item
+) -> list[tuple[str, int]]:
+    """Lines of the test's own file where the offending cycles' objects were allocated
+    (when tracemalloc traced the allocation), at most five, in order."""
     path = getattr(item, "path", None)
-    if path is None:
+    if path is None or not _tracemalloc.is_tracing():
+        # Allocation sites are recorded only while tracemalloc traces; describing the
+        # cycles just to find none would cost more than the rest of the check.
         return []
     filename = os.path.realpath(str(path))
     sites: list[tuple[str, int]] = []
-    for cycle in report.cycles[:20]:
-        for entry in cycle.entries:
+    for index in offending[:20]:
+        for entry in report._cycle(index).entries:
             for name, line in reversed(entry.allocated_at):
                 if os.path.realpath(name) == filename:
                     if (name, line) not in sites:
@@ -452,10 +457,22 @@ def _test_body_sites(report: Any, item: pytest.Item) -> list[tuple[str, int]]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    text = item.stash.get(_failure_text_key, None) if call.when == "call" else None
+    excinfo = call.excinfo
+    if text is not None and excinfo is not None and isinstance(
+        excinfo.value, refscope.CyclesFoundError
+    ):
+        # pytest renders the traceback of every failure before this wrapper can replace
+        # it (item.repr_failure, inside the default makereport). The forced error's
+        # traceback runs only through pluggy and pytest, which pytest's filter removes
+        # entirely, so it falls back to rendering every entry with its source: each
+        # entry parses a whole pytest or pluggy file (_pytest/_code/source.py,
+        # getstatementrange_ast), about 0.5 s per failing test on attrs' suite. Only the
+        # innermost entry is kept: the report and its exception stay as they are (for
+        # xfail, --pdb and the other plugins), and the text below replaces the rendering.
+        excinfo.traceback = excinfo.traceback[-1:]
+    del excinfo
     outcome = yield
-    if call.when != "call":
-        return
-    text = item.stash.get(_failure_text_key, None)
     if text is None:
         return
     del item.stash[_failure_text_key]
