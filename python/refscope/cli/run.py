@@ -98,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
     if args.max_objects < 0:
         raise UsageError("--max-objects must be 0 (all) or more")
     fmt = output_format(args.output)
-    code = _load_script_or_report(args.script)
+    code = load_script_or_report(args.script)
     if isinstance(code, int):
         return code
     stream = sys.stderr
@@ -111,13 +111,13 @@ def main(args: argparse.Namespace) -> int:
         tracemalloc.start(TRACE_FRAMES)
     if args.verbose:
         progress.say(f"running {args.script} (cycles that become garbage are kept for the report)")
-    environment = _ScriptEnvironment(args.script, list(args.script_args))
+    environment = ScriptEnvironment(args.script, list(args.script_args))
     exit_code = 0
     watch = refscope.capture(frame_locals=not args.no_frame_locals, progress=progress)
     with watch:
         with environment as namespace:
-            exit_code = _execute(code, namespace)
-            _join_script_threads()
+            exit_code = execute_script(code, namespace)
+            join_script_threads()
         del namespace
     report = watch.report
     assert report is not None
@@ -210,7 +210,7 @@ def _print_script_error() -> int:
     return EXIT_INTERRUPTED if issubclass(kind, KeyboardInterrupt) else EXIT_SCRIPT_RAISED
 
 
-def _join_script_threads() -> None:
+def join_script_threads() -> None:
     """Wait for the script's non-daemon threads, as the interpreter does at exit."""
     current = threading.current_thread()
     for thread in threading.enumerate():
@@ -218,7 +218,7 @@ def _join_script_threads() -> None:
             thread.join()
 
 
-class _ScriptEnvironment:
+class ScriptEnvironment:
     """``sys.argv``, ``sys.path[0]`` and ``__main__`` set as for ``python SCRIPT``."""
 
     def __init__(self, path: str, script_args: list[str]) -> None:
@@ -282,7 +282,7 @@ def _write_report(
     )
 
 
-def _load_script_or_report(path: str) -> types.CodeType | int:
+def load_script_or_report(path: str) -> types.CodeType | int:
     try:
         return _load_script(path)
     except SyntaxError:
@@ -303,7 +303,7 @@ def _print_syntax_error() -> int:
     return EXIT_SCRIPT_RAISED
 
 
-def _execute(code: types.CodeType, namespace: dict[str, Any]) -> int:
+def execute_script(code: types.CodeType, namespace: dict[str, Any]) -> int:
     try:
         exec(code, namespace)
     except SystemExit as exit_request:

@@ -14,7 +14,7 @@ import time
 import refscope
 
 from ._common import UsageError
-from .run import _execute, _join_script_threads, _load_script_or_report, _ScriptEnvironment
+from .run import ScriptEnvironment, execute_script, join_script_threads, load_script_or_report
 
 HELP = "run a Python script and save a snapshot of its whole heap when it ends"
 DESCRIPTION = (
@@ -56,13 +56,13 @@ def _check_output(path: str) -> None:
 
 def main(args: argparse.Namespace) -> int:
     _check_output(args.output)
-    code = _load_script_or_report(args.script)
+    code = load_script_or_report(args.script)
     if isinstance(code, int):
         return code
-    environment = _ScriptEnvironment(args.script, list(args.script_args))
+    environment = ScriptEnvironment(args.script, list(args.script_args))
     with environment as namespace:
-        exit_code = _execute(code, namespace)
-        _join_script_threads()
+        exit_code = execute_script(code, namespace)
+        join_script_threads()
         del namespace
         started = time.perf_counter()
         snap = refscope.snapshot()
