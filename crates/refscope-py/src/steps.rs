@@ -45,7 +45,12 @@ struct TypeEntry {
 pub struct StepReader<'py> {
     py: Python<'py>,
     known: KnownTypes,
-    types: FxHashMap<usize, TypeEntry>,
+    /// Type address -> index into `entries`.
+    types: FxHashMap<usize, u32>,
+    entries: Vec<TypeEntry>,
+    /// The type asked for last, and its entry: consecutive members usually share a type
+    /// (every step reads size, finaliser and key of the same object).
+    last: (usize, u32),
 }
 
 const KEY_OF_DICT: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -68,15 +73,21 @@ impl<'py> StepReader<'py> {
             py,
             known,
             types: FxHashMap::default(),
+            entries: Vec::new(),
+            last: (0, 0),
         }
     }
 
     fn entry(&mut self, tp: *mut ffi::PyTypeObject) -> &TypeEntry {
+        if self.last.0 == tp as usize && !self.entries.is_empty() {
+            return &self.entries[self.last.1 as usize];
+        }
         let (py, known) = (self.py, self.known);
-        self.types.entry(tp as usize).or_insert_with(|| {
+        let entries = &mut self.entries;
+        let index = *self.types.entry(tp as usize).or_insert_with(|| {
             let flags = TypeFlags::of(tp);
             let t = tp as usize;
-            TypeEntry {
+            entries.push(TypeEntry {
                 slots: TraverseSlots::of(tp),
                 flags,
                 dict_slot: if flags.is_heap_type && !flags.is_type {
@@ -91,8 +102,11 @@ impl<'py> StepReader<'py> {
                     || t == known.coroutine
                     || t == known.async_generator,
                 is_set: t == known.set || t == known.frozenset,
-            }
-        })
+            });
+            (entries.len() - 1) as u32
+        });
+        self.last = (tp as usize, index);
+        &self.entries[index as usize]
     }
 
     /// Shallow size of `obj`, as the description would give it.
