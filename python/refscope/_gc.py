@@ -47,6 +47,7 @@ from ._errors import RefscopeError
 __all__ = [
     "CollectionInProgressError",
     "collect",
+    "free_delivered_garbage",
     "freeze_old_objects",
     "subscribe",
     "unfreeze_old_objects",
@@ -112,6 +113,8 @@ class _State:
         self.stops = 0  # "stop" callbacks seen, with or without their "start"
         self.no_collection = threading.Event()
         self.no_collection.set()
+        # The collection whose garbage the "stop" callback is handing out now.
+        self.delivering: _Collection | None = None
         # Active refscope freezes (nested and concurrent blocks share one gc.freeze()).
         self.freeze_depth = 0
 
@@ -222,12 +225,16 @@ def _on_gc_stop(phase: str, info: dict[str, int]) -> None:
     if collection is not None:
         wanting = collection.wanting
         found = _end_collection(collection)
-    for subscriber in state.subscribers:
-        wanted = found is not None and any(w is subscriber for w in wanting)
-        try:
-            subscriber._gc_stop(info, found if wanted else None)
-        except BaseException:  # noqa: BLE001 - nothing may escape into gc
-            pass
+    state.delivering = collection
+    try:
+        for subscriber in state.subscribers:
+            wanted = found is not None and any(w is subscriber for w in wanting)
+            try:
+                subscriber._gc_stop(info, found if wanted else None)
+            except BaseException:  # noqa: BLE001 - nothing may escape into gc
+                pass
+    finally:
+        state.delivering = None
     del found, wanting, collection
     # Only now: the subscribers above may release the GIL (the analysis does), and
     # another thread's collect() must not take this collection for ended before it has.
@@ -241,6 +248,27 @@ def _on_gc_stop(phase: str, info: dict[str, int]) -> None:
                 _unregister_if_idle()
             finally:
                 _lock.release()
+
+
+def free_delivered_garbage(subscriber: Subscriber, found: list[object]) -> bool:
+    """Called from ``subscriber._gc_stop`` with the ``found`` it was given: free those
+    objects now, as the collection would have without refscope, and say whether that was
+    done (then they die when ``found`` goes).
+
+    Only when ``subscriber`` is the one subscriber that wanted this collection's garbage,
+    refscope (not the user) turned ``DEBUG_SAVEALL`` on for it, and nothing else came to
+    hold one of the objects (``_core.clear_collected_garbage`` checks, and clears them
+    with ``tp_clear`` as gc's ``delete_garbage`` would)."""
+    collection = _state.delivering
+    if (
+        collection is None
+        or not collection.added_saveall
+        or len(collection.wanting) != 1
+        or collection.wanting[0] is not subscriber
+        or not found
+    ):
+        return False
+    return _core.clear_collected_garbage(found) is not None
 
 
 def _register() -> None:
