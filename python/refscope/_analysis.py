@@ -89,9 +89,7 @@ def find_circular_references(garbage: Iterable[object] | None = None) -> list[li
     exactly once, and there is no recursion limit.
     """
     objects = _as_object_list(garbage, "find_circular_references")
-    analysis = _core.analyze(objects, keep_objects=True, fold_instance_dicts=False)
-    del objects
-    return analysis.all_cycle_objects(close=True)
+    return _core.cycle_object_lists(objects, close=True)
 
 
 def collect(
