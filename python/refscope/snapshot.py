@@ -498,7 +498,7 @@ def load(path: str | os.PathLike[str], *, progress: bool = False) -> Snapshot:
     file and the fault. ``progress``: as for :func:`snapshot`."""
     text = os.fspath(path)
     try:
-        size = f" ({os.path.getsize(text) / 1e6:,.1f} MB)"
+        size = f", {os.path.getsize(text) / 1e6:,.1f} MB"
     except (OSError, ValueError):
         size = ""
     with _progress.Phase(f"reading {text}{size}", progress):

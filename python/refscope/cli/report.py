@@ -11,6 +11,8 @@ import sys
 
 import refscope
 
+from ._common import add_progress_argument
+
 HELP = "summarise a heap snapshot: top types, largest retainers, roots, cycle groups"
 DESCRIPTION = (
     "Read FILE (written by 'refscope snapshot' or Snapshot.save) and print the types that "
@@ -29,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-n", "--top", type=int, default=20, metavar="N", help="rows per table (default: 20)"
     )
+    add_progress_argument(parser)
 
 
 def summary(snap: refscope.Snapshot, top: int) -> dict:
@@ -77,10 +80,11 @@ def render_text(data: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        snap = refscope.load(args.file)
+        snap = refscope.load(args.file, progress=args.progress)
     except (OSError, ValueError) as error:
         print(f"refscope report: {error}", file=sys.stderr)
         return 1
+    snap.compute_dominators(progress=args.progress)
     data = summary(snap, max(args.top, 1))
     if args.format == "json":
         sys.stdout.write(json.dumps(data, indent=2) + "\n")

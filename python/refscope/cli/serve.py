@@ -17,7 +17,7 @@ from typing import Any
 
 import refscope
 
-from ._common import UsageError
+from ._common import UsageError, add_progress_argument
 
 HELP = "browse a heap snapshot in a local web page (top types, dominator tree, why alive)"
 DESCRIPTION = (
@@ -49,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0: any free)")
     parser.add_argument("--token", help="require this token (?token=...) on every request")
+    add_progress_argument(parser)
 
 
 def _is_loopback(host: str) -> bool:
@@ -247,10 +248,11 @@ def main(args: argparse.Namespace) -> int:
     if token is None and not _is_loopback(args.host):
         token = secrets.token_urlsafe(24)
     try:
-        snap = refscope.load(args.file)
+        snap = refscope.load(args.file, progress=args.progress)
     except (OSError, ValueError) as error:
         print(f"refscope serve: {error}", file=sys.stderr)
         return 1
+    snap.compute_dominators(progress=args.progress)  # before the first page asks for them
     try:
         handler = _handler(_Api(snap), token)
         server = http.server.ThreadingHTTPServer((args.host, args.port), handler)
