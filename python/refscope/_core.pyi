@@ -27,6 +27,7 @@ __all__ = [
     "objgraph_select_types",
     "objgraph_type_census",
     "objgraph_unreferenced",
+    "permanent_generation_mortal_count",
     "take_heap_snapshot",
 ]
 
@@ -102,6 +103,7 @@ def analyze(
 ) -> CycleAnalysis: ...
 
 def _internal_error_for_tests() -> None: ...
+def permanent_generation_mortal_count(frozen: int) -> int | None: ...
 
 # The text of some groups only (a failed check's groups), rendered by the core.
 def groups_of_cycles(analysis: CycleAnalysis, cycles: list[int]) -> list[int]: ...

@@ -16,6 +16,11 @@ refscope changes gc's state in exactly two ways, both temporary and both counted
   and concurrent blocks share one freeze (counted); the last one to end unfreezes. When
   the user had frozen objects already, refscope does not freeze at all (``gc.unfreeze()``
   cannot thaw only refscope's part), and the caller falls back to a full collection.
+  On CPython 3.12 the collector itself parks immortal objects in the permanent
+  generation (``update_refs`` in ``Modules/gcmodule.c``), so a non-zero freeze count
+  alone does not mean the user froze anything: only mortal objects there count as the
+  user's (:func:`_frozen_by_user`). Those immortal objects go back to the oldest
+  generation when refscope unfreezes, and the next full collection parks them again.
 
 refscope never calls ``gc.enable()``/``gc.disable()``: nothing it does needs automatic
 collection paused (the heap walk holds strong references to every object it reports and
@@ -31,10 +36,12 @@ or keep references to frames or exceptions.
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 from typing import Any, Protocol
 
+from . import _core
 from ._errors import RefscopeError
 
 __all__ = [
@@ -128,7 +135,22 @@ def user_debug_flags() -> int:
 def user_froze_objects() -> bool:
     """Whether objects are in gc's permanent generation that refscope did not put there."""
     with _lock:
-        return _state.freeze_depth == 0 and gc.get_freeze_count() > 0
+        return _state.freeze_depth == 0 and _frozen_by_user()
+
+
+_GC_PARKS_IMMORTALS = sys.version_info[:2] == (3, 12)
+
+
+def _frozen_by_user() -> bool:
+    """Whether gc's permanent generation holds objects someone froze (caller holds
+    ``_lock`` and knows refscope froze nothing now). On 3.12 immortal objects there are
+    gc's own; when they cannot be told apart, every frozen object counts as the user's."""
+    frozen = gc.get_freeze_count()
+    if not frozen:
+        return False
+    if _GC_PARKS_IMMORTALS:
+        return _core.permanent_generation_mortal_count(frozen) != 0
+    return True
 
 
 # -- the gc callbacks -----------------------------------------------------------------------
@@ -338,7 +360,7 @@ def freeze_old_objects() -> bool:
         if state.freeze_depth:
             state.freeze_depth += 1
             return True
-        if gc.get_freeze_count():
+        if _frozen_by_user():
             return False
         gc.freeze()
         state.freeze_depth = 1

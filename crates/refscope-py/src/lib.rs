@@ -1264,6 +1264,15 @@ fn install_quiet_panic_hook() {
     });
 }
 
+/// How many objects in gc's permanent generation are mortal, on CPython 3.12 (where the
+/// collector parks immortal objects there itself); `None` on other versions or when the
+/// list cannot be read and validated against `frozen` (`gc.get_freeze_count()`).
+#[pyfunction]
+#[pyo3(text_signature = "(frozen)")]
+fn permanent_generation_mortal_count(py: Python<'_>, frozen: usize) -> Option<usize> {
+    cpython::permanent_generation::mortal_count(py, frozen)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_quiet_panic_hook();
@@ -1272,6 +1281,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     })?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add_function(wrap_pyfunction!(_internal_error_for_tests, m)?)?;
+    m.add_function(wrap_pyfunction!(permanent_generation_mortal_count, m)?)?;
     m.add_class::<CycleAnalysis>()?;
     m.add("RefscopeError", m.py().get_type::<RefscopeError>())?;
     add_failure_text_functions(m)?;
