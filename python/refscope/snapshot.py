@@ -20,6 +20,7 @@ frame's ``f_locals``.
 from __future__ import annotations
 
 import gc
+import heapq
 import os
 import sys
 import threading
@@ -32,6 +33,7 @@ from . import _core, _progress
 
 __all__ = [
     "CycleGroupStats",
+    "DominatorTreeNode",
     "Retainer",
     "RetainerChain",
     "Root",
@@ -141,6 +143,21 @@ class RetainerChain:
         if len(self.other_roots) > 5:
             lines.append(f"... and {len(self.other_roots) - 5} more roots")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class DominatorTreeNode:
+    """An object of the top of the dominator tree: it alone keeps its ``children`` alive
+    (largest first), and its ``retained_size`` is its own ``size`` plus theirs.
+    ``truncated``: it keeps alive more objects than ``children`` shows (the limits of
+    :meth:`Snapshot.dominator_tree` cut them off)."""
+
+    id: int
+    type: str
+    size: int
+    retained_size: int
+    children: list[DominatorTreeNode]
+    truncated: bool
 
 
 @dataclass(frozen=True)
@@ -323,6 +340,62 @@ class Snapshot:
             Retainer(core.address(v), core.type_name(v), core.shallow_size(v), retained)
             for v, retained in core.dominated(node, limit)
         ]
+
+    def dominator_tree(
+        self, *, top: int = 30, children: int = 10, depth: int = 8, max_nodes: int = 300
+    ) -> list[DominatorTreeNode]:
+        """The top of the dominator tree, as far as the limits allow: the ``top`` objects
+        that no single object keeps alive (largest first), and below each object the
+        ``children`` largest it alone keeps alive, down to ``depth`` levels; the largest
+        objects are expanded first, until ``max_nodes`` objects are in the tree. What
+        the report's and ``refscope serve``'s trees start from."""
+        for name, value in (("top", top), ("children", children), ("depth", depth),
+                            ("max_nodes", max_nodes)):
+            if type(value) is not int or value < 1:
+                raise ValueError(f"{name} must be a positive int, not {value!r}")
+        core = self._core
+        # node -> (retained, child nodes); the tree's shape, before it is built.
+        below: dict[int, list[int]] = {}
+        retained_of: dict[int, int] = {}
+        level: dict[int, int] = {}
+        frontier: list[tuple[int, int]] = []  # (-retained, node): largest first
+
+        def add(node: int, retained: int, at: int) -> None:
+            below[node] = []
+            retained_of[node] = retained
+            level[node] = at
+            if at + 1 < depth and retained > core.shallow_size(node):
+                heapq.heappush(frontier, (-retained, node))
+
+        tops = core.dominated(None, top)
+        for node, retained in tops:
+            add(node, retained, 0)
+        count = len(tops)
+        while frontier and count < max_nodes:
+            # A few of the largest at a time (each batch is one pass over the tree), so
+            # the budget goes to the largest objects, however deep, before broad levels.
+            batch = [heapq.heappop(frontier)[1] for _ in range(min(4, len(frontier)))]
+            for node, kids in zip(batch, core.dominated_each(batch, children), strict=True):
+                for kid, retained in kids:
+                    if count >= max_nodes:
+                        break
+                    below[node].append(kid)
+                    add(kid, retained, level[node] + 1)
+                    count += 1
+
+        built: dict[int, DominatorTreeNode] = {}
+        for node in sorted(below, key=lambda n: -level[n]):  # children before parents
+            kids = [built.pop(kid) for kid in below[node]]
+            size = core.shallow_size(node)
+            built[node] = DominatorTreeNode(
+                id=core.address(node),
+                type=core.type_name(node),
+                size=size,
+                retained_size=retained_of[node],
+                children=kids,
+                truncated=retained_of[node] != size + sum(k.retained_size for k in kids),
+            )
+        return [built[node] for node, _ in tops]
 
     def cycle_groups(self) -> list[CycleGroupStats]:
         """The heap's reference cycles, grouped by member types, most bytes first."""
