@@ -5,9 +5,10 @@ no server: the types that retain the most, the largest retainers, the top of the
 dominator tree (``<details>`` elements, expandable without script, largest first and
 capped by :meth:`refscope.Snapshot.dominator_tree`), the reference cycles, and a
 why-alive lookup by id. A static page cannot query the snapshot, so the chains are
-computed here for every object of the tree and every largest retainer, and shipped as
-JSON data (a ``<script type="application/json">`` element, which never runs); one small
-inline script looks them up.
+computed here for the objects of the tree and the largest retainers that retain the
+most (:data:`WHY_CHAINS` of them), and shipped as JSON data (a ``<script
+type="application/json">`` element, which never runs); one small inline script looks
+them up.
 
 Every name and label is user data: escaped as HTML in the markup, as JSON (``<``, ``>``
 and ``&`` written as ``\\u`` escapes, so no ``</script>`` can appear) in the data, and
@@ -29,6 +30,9 @@ from typing import Any
 import refscope
 
 TREE_NODES = 300
+# Chains shipped in the page, for the objects that retain the most: each costs one search
+# over the heap (about 25 ms at 10M objects), so not every object of the tree gets one.
+WHY_CHAINS = 150
 WHY_MAX_ROOTS = 5
 SIGNATURE_CHARS = 400
 
@@ -57,8 +61,8 @@ function show(text) {
     out.textContent = "not an object id (decimal, or hexadecimal starting with 0x): " + text;
   } else if (entry === undefined) {
     out.textContent = "0x" + BigInt(key).toString(16) + " is not one of the " +
-      fmt(DATA.count) + " objects whose chains this page holds (those of the tree and " +
-      "the largest retainers); 'refscope serve' answers for any object: " + DATA.serve;
+      fmt(DATA.count) + " objects whose chains this page holds (those that retain the " +
+      "most); 'refscope serve' answers for any object: " + DATA.serve;
   } else {
     out.textContent = entry.summary + "\\nretained size: " + fmt(entry.retained_size) + " B";
   }
@@ -112,7 +116,9 @@ def _walk(nodes: list[Any]) -> Iterator[Any]:
         stack.extend(reversed(node.children))
 
 
-def _why_button(address: int) -> str:
+def _why_button(address: int, why: dict[str, Any]) -> str:
+    if str(address) not in why:
+        return ""
     return f'<button class="why" type="button" data-id="{address}">why alive?</button>'
 
 
@@ -125,7 +131,7 @@ def _label(node: Any, root_names: dict[int, str]) -> str:
     )
 
 
-def _tree(nodes: list[Any], root_names: dict[int, str]) -> str:
+def _tree(nodes: list[Any], root_names: dict[int, str], why: dict[str, Any]) -> str:
     """Nested lists, built without recursion (the tree is as deep as its limits allow)."""
     parts: list[str] = ['<ul class="tree" id="tree">']
     # (node, closing): a node opens its element; the closing marker ends it.
@@ -144,12 +150,12 @@ def _tree(nodes: list[Any], root_names: dict[int, str]) -> str:
             more = " <em>(keeps more alive: see refscope serve)</em>" if node.truncated else ""
             parts.append(
                 f'<li class="node leaf" data-id="{node.id}">{_label(node, root_names)}{more} '
-                f"{_why_button(node.id)}</li>"
+                f"{_why_button(node.id, why)}</li>"
             )
             continue
         parts.append(
             f'<li class="node" data-id="{node.id}"><details><summary>{_label(node, root_names)} '
-            f'{_why_button(node.id)}</summary><ul class="tree">'
+            f'{_why_button(node.id, why)}</summary><ul class="tree">'
         )
         stack.append((node, True))
         stack.extend((child, False) for child in reversed(node.children))
@@ -179,7 +185,12 @@ def render(snap: refscope.Snapshot, file: str, top: int) -> str:
     tree = snap.dominator_tree(max_nodes=TREE_NODES)
     retainers = snap.largest_retainers(top)
     why: dict[str, dict[str, Any]] = {}
-    for address in [node.id for node in _walk(tree)] + [r.id for r in retainers]:
+    candidates = [(r.retained_size, r.id) for r in retainers]
+    candidates += [(node.retained_size, node.id) for node in _walk(tree)]
+    candidates.sort(key=lambda c: -c[0])  # stable: retainers first among equals
+    for _, address in candidates:
+        if len(why) >= WHY_CHAINS:
+            break
         if str(address) in why:
             continue
         chain = snap.why_alive(address, max_roots=WHY_MAX_ROOTS)
@@ -210,7 +221,7 @@ def render(snap: refscope.Snapshot, file: str, top: int) -> str:
     largest = _table(
         ("type", "id", "bytes", "retained", ""),
         [[f"<code>{_e(r.type)}</code>", f"{r.id:#x}", f"{r.size:,}", f"{r.retained_size:,}",
-          _why_button(r.id)] for r in retainers],
+          _why_button(r.id, why)] for r in retainers],
         "retainer-row",
     )
     cycles = _table(
@@ -232,14 +243,14 @@ def render(snap: refscope.Snapshot, file: str, top: int) -> str:
         '<form id="why-form"><input id="why-input" size="40" '
         'placeholder="object id (0x… or decimal)"> <button type="submit">Look up</button>'
         '</form><pre id="why-result"></pre>\n'
-        f'<p class="note">This page holds the chains of the {len(why):,} objects of the tree '
-        "and the largest retainers below (“why alive?” on any of them); "
+        f'<p class="note">This page holds the chains of the {len(why):,} objects below that '
+        "retain the most (“why alive?” next to each); "
         f"<code>{_e(data['serve'])}</code> answers for every object.</p>\n"
         f"<h2>Types that retain the most</h2>\n{types}\n"
         f"<h2>Largest retainers</h2>\n{largest}\n"
         "<h2>Dominator tree</h2>\n<p class=\"note\">Each object keeps alive, by itself, the "
         "objects under it; largest first. Click a row to expand it.</p>\n"
-        f"{_tree(tree, root_names)}\n"
+        f"{_tree(tree, root_names, why)}\n"
         f"<h2>Reference cycles</h2>\n{cycles}\n"
         f'<script type="application/json" id="why-data">{_json_for_script(data)}</script>\n'
         f"<script>{SCRIPT}</script>\n</body></html>\n"
