@@ -11,6 +11,7 @@ __all__ = [
     "RefscopeError",
     "_internal_error_for_tests",
     "analyze",
+    "clear_collected_garbage",
     "groups_of_cycles",
     "groups_to_text",
     "heap_frame_layout_supported",
@@ -104,6 +105,7 @@ def analyze(
 
 def _internal_error_for_tests() -> None: ...
 def permanent_generation_mortal_count(frozen: int) -> int | None: ...
+def clear_collected_garbage(garbage: list[object]) -> int | None: ...
 
 # The text of some groups only (a failed check's groups), rendered by the core.
 def groups_of_cycles(analysis: CycleAnalysis, cycles: list[int]) -> list[int]: ...

@@ -1273,6 +1273,17 @@ fn permanent_generation_mortal_count(py: Python<'_>, frozen: usize) -> Option<us
     cpython::permanent_generation::mortal_count(py, frozen)
 }
 
+/// Breaks the cycles of `garbage` (what a `DEBUG_SAVEALL` collection kept, held by this
+/// list only) with `tp_clear`, as the collector would have; they are freed when the list
+/// goes. Returns how many objects were cleared, or `None` when they are not all still
+/// garbage (then run a collection instead).
+#[pyfunction]
+#[pyo3(text_signature = "(garbage)")]
+fn clear_collected_garbage(py: Python<'_>, garbage: &Bound<'_, PyList>) -> Option<usize> {
+    let objects: Vec<Py<PyAny>> = garbage.iter().map(Bound::unbind).collect();
+    cpython::free_garbage::clear_if_unreachable(py, &objects, 1).ok()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_quiet_panic_hook();
@@ -1282,6 +1293,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add_function(wrap_pyfunction!(_internal_error_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(permanent_generation_mortal_count, m)?)?;
+    m.add_function(wrap_pyfunction!(clear_collected_garbage, m)?)?;
     m.add_class::<CycleAnalysis>()?;
     m.add("RefscopeError", m.py().get_type::<RefscopeError>())?;
     add_failure_text_functions(m)?;
