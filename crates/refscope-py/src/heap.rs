@@ -87,6 +87,18 @@ struct TypeFacts {
     /// Label string ids of the shared keys (inline attribute values), by entry index.
     inline_names: Vec<u32>,
     basicsize: usize,
+    /// Py_TPFLAGS_HAVE_GC, and whether a `tp_is_gc` hook decides per instance (read once
+    /// per type, not per object).
+    gc_type: bool,
+    has_is_gc: bool,
+}
+
+impl TypeFacts {
+    /// `_PyObject_IS_GC(obj)` for an instance of this type.
+    #[inline]
+    fn is_gc(&self, obj: ObjPtr) -> bool {
+        self.gc_type && (!self.has_is_gc || cpython::object_is_gc(obj))
+    }
 }
 
 /// Why the walk failed.
@@ -101,6 +113,8 @@ const PREHEADER_FLAGS_312: u64 = (1 << 3) | (1 << 4); // MANAGED_WEAKREF | MANAG
 const MANAGED_DICT: u64 = 1 << 4;
 const INLINE_VALUES: u64 = 1 << 2;
 const GC_HEAD: u64 = 16;
+/// How many objects ahead of the one being read the walk prefetches headers.
+const PREFETCH_AHEAD: usize = 8;
 
 struct Walker {
     minor: u8,
@@ -208,6 +222,8 @@ impl Walker {
             dict_slot,
             inline_names,
             basicsize: basic as usize,
+            gc_type: type_gc,
+            has_is_gc,
         });
         self.facts_of.insert(tp as usize, id);
         id
@@ -231,7 +247,7 @@ impl Walker {
                 None => facts.basicsize as u64,
             },
         };
-        let extra = if facts.extra_per_object && cpython::object_is_gc(obj) {
+        let extra = if facts.extra_per_object && facts.is_gc(obj) {
             facts.extra + GC_HEAD
         } else {
             facts.extra
@@ -318,7 +334,7 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         }
     }
 
-    let mut index = AddressIndex::for_addresses(tracked_objects.iter().map(|&p| p as u64));
+    let mut index = AddressIndex::for_walk(tracked_objects.iter().map(|&p| p as u64), 2);
     let mut nodes: Vec<ObjPtr> =
         Vec::with_capacity(tracked_objects.len() + tracked_objects.len() / 2);
     for &obj in &tracked_objects {
@@ -387,6 +403,9 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
                 line.update("walking the heap", i, nodes.len());
             }
         }
+        if let Some(&ahead) = nodes.get(i + PREFETCH_AHEAD) {
+            cpython::prefetch(ahead);
+        }
         let obj = nodes[i];
         let tp = cpython::type_of(obj);
         refcounts.push(if cpython::is_immortal(obj, input.minor) {
@@ -411,7 +430,7 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         referents.clear();
         cpython::for_each_referent(&facts.slots, obj, &mut |r| referents.push(r))
             .map_err(|()| HeapWalkError::Internal)?;
-        let traversed = !referents.is_empty() || cpython::object_is_gc(obj);
+        let traversed = !referents.is_empty() || facts.is_gc(obj);
         labels.clear();
         labels.resize(referents.len(), EdgeLabel::Unnamed);
         if !traversed {
@@ -435,27 +454,26 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
                 &mut pairs,
             );
         }
-        if let (Some(names), Some((layout, _))) =
-            (thread_frames.get(&(obj as usize)), input.frame_layout)
-        {
-            frame_references(&mut walker, layout, obj, names, &mut referents, &mut labels);
+        if let Some((layout, frame_type)) = input.frame_layout {
+            if tp as usize == frame_type {
+                if let Some(names) = thread_frames.get(&(obj as usize)) {
+                    frame_references(&mut walker, layout, obj, names, &mut referents, &mut labels);
+                }
+            }
         }
         for (&referent, &label) in referents.iter().zip(&labels) {
             if excluded.contains(&(referent as usize)) {
                 continue;
             }
-            let id = match index.get(referent as u64) {
-                Some(id) => id,
-                None => {
-                    let id = nodes.len() as u32;
-                    index
-                        .insert(referent as u64, id)
-                        .map_err(|e| HeapWalkError::Build(e.to_string()))?;
-                    nodes.push(referent);
-                    in_refs.push(0);
-                    id
-                }
-            };
+            // One lookup: the id stored for the address, or the next one if it is new.
+            let next = nodes.len() as u32;
+            let id = index
+                .insert(referent as u64, next)
+                .map_err(|e| HeapWalkError::Build(e.to_string()))?;
+            if id == next {
+                nodes.push(referent);
+                in_refs.push(0);
+            }
             in_refs[id as usize] += 1;
             walker.builder.push_edge(id, label);
         }
@@ -478,19 +496,21 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
                 .add_root(RootKind::ThreadFrame, id, &label, 0);
         }
     }
-    for (v, &obj) in nodes.iter().enumerate() {
+    // Our own references count as found: one from `gc.get_objects()`'s list to each
+    // tracked object, and those of the frame list.
+    for (&address, &count) in &held_by_us {
+        if let Some(id) = index.get(address as u64) {
+            in_refs[id as usize] += count;
+        }
+    }
+    for v in 0..nodes.len() {
         if refcounts[v] == u32::MAX {
             walker
                 .builder
                 .add_root(RootKind::Immortal, v as u32, "immortal", 0);
             continue;
         }
-        let held = if held_by_us.is_empty() {
-            0
-        } else {
-            held_by_us.get(&(obj as usize)).copied().unwrap_or(0)
-        };
-        let ours = (v < tracked) as i64 + held as i64;
+        let ours = (v < tracked) as i64;
         let surplus = refcounts[v] as i64 - in_refs[v] as i64 - ours;
         if surplus > 0 {
             let label = if surplus == 1 {
