@@ -177,9 +177,9 @@ impl AddressIndex {
         let (paged_bytes, count) = paged_layout_cost(addresses);
         let growth = growth.max(1);
         if paged_bytes <= (PAGED_MAX_BYTES_PER_OBJECT * count * growth).max(1 << 20) {
-            AddressIndex::Paged(PagedIndex::with_pages(
-                paged_bytes / (PAGE_SLOTS * 4) * 5 / 4,
-            ))
+            // Room for the pages of the untracked objects too (floats and ints have
+            // pools of their own): address space, not memory, until used.
+            AddressIndex::Paged(PagedIndex::with_pages(paged_bytes / (PAGE_SLOTS * 4) * 2))
         } else {
             AddressIndex::with_capacity(count * growth)
         }

@@ -115,6 +115,8 @@ const INLINE_VALUES: u64 = 1 << 2;
 const GC_HEAD: u64 = 16;
 /// How many objects ahead of the one being read the walk prefetches headers.
 const PREFETCH_AHEAD: usize = 8;
+/// Objects the walk expects to find per gc-tracked object, for its initial capacities.
+const EXPECTED_GROWTH: usize = 3;
 
 struct Walker {
     minor: u8,
@@ -335,8 +337,12 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     }
 
     let mut index = AddressIndex::for_walk(tracked_objects.iter().map(|&p| p as u64), 2);
-    let mut nodes: Vec<ObjPtr> =
-        Vec::with_capacity(tracked_objects.len() + tracked_objects.len() / 2);
+    // Room for the untracked objects the walk will add (2-3 per tracked one is usual):
+    // reserved address space costs nothing until it is written, while growing a vector
+    // of millions of entries copies it into freshly faulted pages.
+    let expected = tracked_objects.len() * EXPECTED_GROWTH + 1024;
+    let mut nodes: Vec<ObjPtr> = Vec::new();
+    reserve(&mut nodes, expected)?;
     for &obj in &tracked_objects {
         if excluded.contains(&(obj as usize)) {
             continue;
@@ -365,7 +371,7 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     let mut walker = Walker {
         minor: input.minor,
         inline: input.inline,
-        builder: SnapshotBuilder::with_capacity(nodes.len() * 3 / 2, nodes.len() * 2),
+        builder: SnapshotBuilder::default(),
         facts: Vec::new(),
         facts_of: FxHashMap::default(),
         object_sizeof,
@@ -375,6 +381,12 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         class_label: 0,
         dict_label: 0,
     };
+    if walker.builder.reserve(expected, expected * 2).is_err() {
+        walker
+            .builder
+            .reserve(nodes.len(), nodes.len())
+            .map_err(build)?;
+    }
     walker.class_label = walker.builder.intern(".__class__");
     walker.dict_label = walker.builder.intern(".__dict__");
     let mut module_roots: Vec<(ObjPtr, String)> = Vec::new();
@@ -387,9 +399,12 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         true
     });
 
-    let mut in_refs: Vec<u32> = vec![0; nodes.len()];
+    let mut in_refs: Vec<u32> = Vec::new();
+    reserve(&mut in_refs, expected)?;
+    in_refs.resize(nodes.len(), 0);
     // Each object's refcount, read while its header is in cache (u32::MAX: immortal).
-    let mut refcounts: Vec<u32> = Vec::with_capacity(nodes.len() * 3 / 2);
+    let mut refcounts: Vec<u32> = Vec::new();
+    reserve(&mut refcounts, expected)?;
     let mut referents: Vec<ObjPtr> = Vec::new();
     let mut labels: Vec<EdgeLabel> = Vec::new();
     let mut pairs: Vec<(ObjPtr, ObjPtr)> = Vec::new();
@@ -539,6 +554,20 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         cpython::decref(method);
     }
     builder.finish().map_err(build)
+}
+
+/// Reserves room for `expected` items (or, if that much address space is refused, for
+/// as many as the vector holds now); a heap too large for memory is an error, not an
+/// abort of the host process.
+fn reserve<T>(vec: &mut Vec<T>, expected: usize) -> Result<(), HeapWalkError> {
+    if vec
+        .try_reserve_exact(expected.saturating_sub(vec.len()))
+        .is_ok()
+    {
+        return Ok(());
+    }
+    vec.try_reserve(vec.len().max(1024))
+        .map_err(|_| HeapWalkError::Build("not enough memory for the snapshot".into()))
 }
 
 /// Names the locals of a frame on a thread's stack, and (3.11+, where gc does not look
