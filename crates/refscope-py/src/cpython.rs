@@ -15,6 +15,7 @@ use pyo3::ffi;
 use std::ffi::{c_int, c_void, CStr};
 use std::os::raw::c_char;
 
+pub mod direct_sizeof;
 pub mod free_garbage;
 pub mod permanent_generation;
 

@@ -15,6 +15,7 @@
 //! sees the change) so no allocation can trigger one; and no reference is kept: the
 //! snapshot holds addresses, not objects.
 
+use crate::cpython::direct_sizeof::DirectSizeof;
 use crate::cpython::{
     self, DictSlot, FrameLayout, InlineAttributes, ObjPtr, TraverseSlots, TypeAttr, TypeFlags,
 };
@@ -55,8 +56,9 @@ enum SizeRule {
     Constant(u64),
     /// object.__sizeof__ of a variable-size type: basicsize + itemsize × ob_size.
     Variable { basic: u64, item: u64 },
-    /// A builtin C `__sizeof__` (list, dict, str, int...), called per object.
-    Call(ObjPtr),
+    /// A builtin C `__sizeof__` (list, dict, str, int...), called per object; directly
+    /// as the C function it is when its descriptor could be read.
+    Call(ObjPtr, Option<DirectSizeof>),
     /// A Python class defines `__sizeof__`: never called; the C layout instead.
     Layout { basic: u64, item: u64 },
 }
@@ -154,7 +156,8 @@ impl Walker {
                 cpython::decref(m); // the same object as `self.object_sizeof`
                 if self.minor >= 13 && raw_flags & INLINE_VALUES != 0 {
                     // 3.13's object.__sizeof__ adds the embedded values: ask it.
-                    SizeRule::Call(self.object_sizeof.unwrap_or(m))
+                    let m = self.object_sizeof.unwrap_or(m);
+                    SizeRule::Call(m, DirectSizeof::of(m, tp))
                 } else if item == 0 {
                     SizeRule::Constant(basic)
                 } else {
@@ -162,7 +165,7 @@ impl Walker {
                 }
             }
             // Kept for the life of the process, like the type's own reference to it.
-            Some(m) => SizeRule::Call(m),
+            Some(m) => SizeRule::Call(m, DirectSizeof::of(m, tp)),
             None => SizeRule::Layout { basic, item },
         };
         let type_gc = raw_flags & (ffi::Py_TPFLAGS_HAVE_GC as u64) != 0;
@@ -244,10 +247,13 @@ impl Walker {
                     basic
                 }
             }
-            SizeRule::Call(method) => match cpython::call_sizeof(method, obj) {
-                Some(size) => size.max(0) as u64,
-                None => facts.basicsize as u64,
-            },
+            SizeRule::Call(method, direct) => {
+                let size = match direct {
+                    Some(direct) => direct.call(obj),
+                    None => cpython::call_sizeof(method, obj),
+                };
+                size.map_or(facts.basicsize as u64, |size| size.max(0) as u64)
+            }
         };
         let extra = if facts.extra_per_object && facts.is_gc(obj) {
             facts.extra + GC_HEAD
@@ -544,7 +550,7 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     walker.builder.set_meta(input.meta.clone());
     let Walker { builder, facts, .. } = walker;
     for facts in facts {
-        if let SizeRule::Call(method) = facts.size {
+        if let SizeRule::Call(method, _) = facts.size {
             if Some(method) != object_sizeof {
                 cpython::decref(method);
             }
