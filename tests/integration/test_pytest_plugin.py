@@ -601,6 +601,11 @@ def test_a_failure_names_the_test_body_line_when_tracemalloc_traces(pytester):
         conftest="""
         import tracemalloc
         tracemalloc.start(10)
+
+        def pytest_unconfigure(config):
+            # pytester runs this session in the test process: leave tracing as it was, or
+            # every later test would run traced (many times slower).
+            tracemalloc.stop()
         """,
         test_sample="""
         class Node:
