@@ -145,6 +145,9 @@ impl HashedIndex {
 }
 
 /// Address → node id, in the layout that suits the addresses (see the module docs).
+// One index per walk, so its size does not matter; a box would add a pointer to follow
+// on every lookup.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum AddressIndex {
     Hashed(HashedIndex),
@@ -271,15 +274,18 @@ pub struct PagedIndex {
     /// could share a 16-byte granule with a heap object's slot, so they are kept apart.
     unaligned: FxHashMap<u64, u32>,
     len: usize,
-    /// (region + 1, row) of the last region looked up: consecutive lookups mostly stay in
-    /// one region, and this skips the region map for them.
-    last_region: Cell<(u64, u32)>,
+    /// (region + 1, row) of regions looked up recently, by region number modulo
+    /// `REGION_CACHE`: a walk's lookups alternate between a few regions (an object, its
+    /// list, its str... come from different pymalloc pools), and this skips the region
+    /// map for them.
+    recent_regions: [Cell<(u64, u32)>; REGION_CACHE],
     /// Lowest and highest address stored (see [`HashedIndex`]).
     bounds: (u64, u64),
 }
 
 const REGION_SHIFT: u32 = 20; // 1 MiB regions
 const REGION_PAGES: usize = 1 << (REGION_SHIFT - PAGE_SHIFT);
+const REGION_CACHE: usize = 32;
 
 impl PagedIndex {
     fn with_pages(pages: usize) -> Self {
@@ -289,7 +295,7 @@ impl PagedIndex {
             slots: Vec::with_capacity(pages * PAGE_SLOTS),
             unaligned: FxHashMap::default(),
             len: 0,
-            last_region: Cell::new((0, 0)),
+            recent_regions: Default::default(),
             bounds: (u64::MAX, 0),
         }
     }
@@ -308,11 +314,12 @@ impl PagedIndex {
     #[inline]
     fn row(&self, key: u64) -> Option<u32> {
         let region = key >> REGION_SHIFT;
-        match self.last_region.get() {
+        let recent = &self.recent_regions[region as usize % REGION_CACHE];
+        match recent.get() {
             (cached, row) if cached == region + 1 => Some(row),
             _ => {
                 let row = *self.regions.get(&region)?;
-                self.last_region.set((region + 1, row));
+                recent.set((region + 1, row));
                 Some(row)
             }
         }
@@ -349,7 +356,8 @@ impl PagedIndex {
                 self.regions.insert(key >> REGION_SHIFT, row);
                 self.page_blocks
                     .resize(self.page_blocks.len() + REGION_PAGES, 0);
-                self.last_region.set(((key >> REGION_SHIFT) + 1, row));
+                self.recent_regions[(key >> REGION_SHIFT) as usize % REGION_CACHE]
+                    .set(((key >> REGION_SHIFT) + 1, row));
                 row
             }
         };

@@ -117,6 +117,8 @@ const INLINE_VALUES: u64 = 1 << 2;
 const GC_HEAD: u64 = 16;
 /// How many objects ahead of the one being read the walk prefetches headers.
 const PREFETCH_AHEAD: usize = 8;
+/// Entries of the walk's cache of type facts (a power of two).
+const TYPE_CACHE: usize = 64;
 /// Objects the walk expects to find per gc-tracked object, for its initial capacities.
 const EXPECTED_GROWTH: usize = 3;
 
@@ -414,7 +416,9 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     let mut referents: Vec<ObjPtr> = Vec::new();
     let mut labels: Vec<EdgeLabel> = Vec::new();
     let mut pairs: Vec<(ObjPtr, ObjPtr)> = Vec::new();
-    let mut last_type: (usize, u32) = (0, u32::MAX);
+    // Recently seen types → their facts: a heap mixes a few types closely (an instance,
+    // its list, its str...), which a one-entry cache keeps missing.
+    let mut recent_types = [(0usize, 0u32); TYPE_CACHE];
     // Erased when dropped, on every way out of this function.
     let mut progress_line = input.progress_delay.and_then(ProgressLine::new);
     let mut i = 0;
@@ -434,11 +438,12 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         } else {
             cpython::refcount(obj).clamp(0, u32::MAX as isize - 1) as u32
         });
-        let facts_id = if last_type.0 == tp as usize {
-            last_type.1
+        let cached = &mut recent_types[(tp as usize >> 4) % TYPE_CACHE];
+        let facts_id = if cached.0 == tp as usize {
+            cached.1
         } else {
             let id = walker.type_facts(tp);
-            last_type = (tp as usize, id);
+            *cached = (tp as usize, id);
             id
         };
         let facts = &walker.facts[facts_id as usize];

@@ -16,6 +16,7 @@
 //! Not here: anything that touches a Python object (the binding walks the heap and fills a
 //! [`SnapshotBuilder`]).
 
+pub mod bits;
 pub mod devtools;
 pub mod dominators;
 pub mod format;
@@ -494,6 +495,7 @@ impl SnapshotBuilder {
     }
 
     /// Adds the next node; its edges are the ones pushed until the next `add_node`.
+    #[inline]
     pub fn add_node(&mut self, address: u64, type_id: u32, size: u64) -> Result<u32, BuildError> {
         let id = self.addresses.len();
         if id >= MAX_NODES {
@@ -634,29 +636,27 @@ fn add_unreachable_roots(snapshot: &mut HeapSnapshot) {
     let label = snapshot
         .strings
         .intern("unreachable (garbage not yet collected)");
-    let mut seen = vec![false; n];
+    let mut seen = bits::NodeBits::new(n);
     let mut stack: Vec<u32> = Vec::new();
-    let mark = |start: u32, seen: &mut Vec<bool>, stack: &mut Vec<u32>| {
-        if seen[start as usize] {
+    let mark = |start: u32, seen: &mut bits::NodeBits, stack: &mut Vec<u32>| {
+        if !seen.insert(start) {
             return;
         }
-        seen[start as usize] = true;
         stack.push(start);
         while let Some(v) = stack.pop() {
             for &w in snapshot.successors(v) {
-                if !seen[w as usize] {
-                    seen[w as usize] = true;
+                if seen.insert(w) {
                     stack.push(w);
                 }
             }
         }
     };
-    for root in snapshot.roots.clone() {
+    for root in &snapshot.roots {
         mark(root.node, &mut seen, &mut stack);
     }
     let mut extra = Vec::new();
     for v in 0..n as u32 {
-        if !seen[v as usize] {
+        if !seen.contains(v) {
             mark(v, &mut seen, &mut stack);
             extra.push(Root {
                 kind: RootKind::Unreachable,
