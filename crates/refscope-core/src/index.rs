@@ -19,7 +19,7 @@
 
 use crate::CoreError;
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const EMPTY: u64 = 0;
 
@@ -263,7 +263,7 @@ const PAGE_SLOTS: usize = 1 << (PAGE_SHIFT - GRANULE_SHIFT);
 /// page of the region. A heap walk looks up a random neighbour per reference; the rows
 /// (2 KiB per region) and the small region map stay in cache where a map with one entry
 /// per page would miss it on most lookups.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct PagedIndex {
     regions: FxHashMap<u64, u32>,
     /// `REGION_PAGES` entries per region: block + 1 of each page (0: no block).
@@ -274,11 +274,12 @@ pub struct PagedIndex {
     /// could share a 16-byte granule with a heap object's slot, so they are kept apart.
     unaligned: FxHashMap<u64, u32>,
     len: usize,
-    /// (region + 1, row) of regions looked up recently, by region number modulo
-    /// `REGION_CACHE`: a walk's lookups alternate between a few regions (an object, its
-    /// list, its str... come from different pymalloc pools), and this skips the region
-    /// map for them.
-    recent_regions: [Cell<(u64, u32)>; REGION_CACHE],
+    /// Regions looked up recently, by region number modulo `REGION_CACHE`, each as
+    /// `(region + 1) << ROW_BITS | row` (0: none): a walk's lookups alternate between a
+    /// few regions (an object, its list, its str... come from different pymalloc pools),
+    /// and this skips the region map for them. Atomic (relaxed: plain loads and stores on
+    /// x86-64 and arm64) so that an index kept in a snapshot can be shared by threads.
+    recent_regions: [AtomicU64; REGION_CACHE],
     /// Lowest and highest address stored (see [`HashedIndex`]).
     bounds: (u64, u64),
 }
@@ -286,6 +287,21 @@ pub struct PagedIndex {
 const REGION_SHIFT: u32 = 20; // 1 MiB regions
 const REGION_PAGES: usize = 1 << (REGION_SHIFT - PAGE_SHIFT);
 const REGION_CACHE: usize = 32;
+const ROW_BITS: u32 = 20;
+
+impl Clone for PagedIndex {
+    fn clone(&self) -> Self {
+        PagedIndex {
+            regions: self.regions.clone(),
+            page_blocks: self.page_blocks.clone(),
+            slots: self.slots.clone(),
+            unaligned: self.unaligned.clone(),
+            len: self.len,
+            recent_regions: Default::default(),
+            bounds: self.bounds,
+        }
+    }
+}
 
 impl PagedIndex {
     fn with_pages(pages: usize) -> Self {
@@ -315,13 +331,21 @@ impl PagedIndex {
     fn row(&self, key: u64) -> Option<u32> {
         let region = key >> REGION_SHIFT;
         let recent = &self.recent_regions[region as usize % REGION_CACHE];
-        match recent.get() {
-            (cached, row) if cached == region + 1 => Some(row),
-            _ => {
-                let row = *self.regions.get(&region)?;
-                recent.set((region + 1, row));
-                Some(row)
-            }
+        let cached = recent.load(Ordering::Relaxed);
+        if cached >> ROW_BITS == region + 1 {
+            return Some((cached & ((1 << ROW_BITS) - 1)) as u32);
+        }
+        let row = *self.regions.get(&region)?;
+        self.remember(region, row);
+        Some(row)
+    }
+
+    #[inline]
+    fn remember(&self, region: u64, row: u32) {
+        // Regions and rows too large to pack are not cached (no real heap has them).
+        if region + 1 < 1 << (64 - ROW_BITS) && row < 1 << ROW_BITS {
+            self.recent_regions[region as usize % REGION_CACHE]
+                .store(((region + 1) << ROW_BITS) | row as u64, Ordering::Relaxed);
         }
     }
 
@@ -356,8 +380,7 @@ impl PagedIndex {
                 self.regions.insert(key >> REGION_SHIFT, row);
                 self.page_blocks
                     .resize(self.page_blocks.len() + REGION_PAGES, 0);
-                self.recent_regions[(key >> REGION_SHIFT) as usize % REGION_CACHE]
-                    .set(((key >> REGION_SHIFT) + 1, row));
+                self.remember(key >> REGION_SHIFT, row);
                 row
             }
         };
