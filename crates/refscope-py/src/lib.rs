@@ -3,11 +3,16 @@
 //! It walks CPython objects ([`walk`]), describes the ones on cycles ([`describe`]) and
 //! hands the result to `refscope-core` for analysis and rendering. Every `unsafe` block
 //! lives in [`cpython`]. Users import `refscope`, never this module.
-#![deny(unsafe_op_in_unsafe_fn)]
+// Every `unsafe` block lives in `cpython` (the only module allowed it) and says, in a
+// `// SAFETY:` comment, which CPython source it relies on.
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 // tp_flags constants are c_ulong: u64 on Linux and macOS, u32 on Windows; the `as u64`
 // casts keep both building.
 #![allow(clippy::unnecessary_cast)]
 
+// The binding's only unsafe code: CPython's C API and object layouts.
+#[allow(unsafe_code)]
 mod cpython;
 mod describe;
 mod extras;
@@ -18,6 +23,7 @@ mod walk;
 // Heap snapshots (refscope.snapshot).
 mod heap;
 
+use cpython::ObjRef;
 use describe::{Describer, KnownTypes};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyIndexError, PyOSError, PyValueError};
@@ -291,10 +297,10 @@ impl CycleAnalysis {
         let mut types: Vec<ObjectRecord> = Vec::new();
         for (cycle, need, real) in missing {
             let index = *cycle as usize;
-            let objects: Vec<cpython::ObjPtr> = self
+            let objects: Vec<ObjRef<'_>> = self
                 .positions(index)
                 .iter()
-                .map(|&p| members[p as usize].as_ptr())
+                .map(|&p| ObjRef::of(members[p as usize].bind(py)))
                 .collect();
             let len = objects.len();
             let first_time = real.is_none();
@@ -337,7 +343,7 @@ impl CycleAnalysis {
                     }
                     records.push((position, object));
                 } else if first_time {
-                    let tp = cpython::type_of(obj) as usize;
+                    let tp = cpython::type_of(obj).address();
                     let index = *type_index.entry(tp).or_insert_with(|| {
                         types.push(describer.type_record(obj));
                         (types.len() - 1) as u32
@@ -594,10 +600,10 @@ impl CycleAnalysis {
     fn cycle_objects<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyList>> {
         let index = self.check_cycle(index)?;
         let members = self.members()?;
-        let items: Vec<cpython::ObjPtr> = self
+        let items: Vec<ObjRef<'_>> = self
             .positions(index)
             .iter()
-            .map(|&p| members[p as usize].as_ptr())
+            .map(|&p| ObjRef::of(members[p as usize].bind(py)))
             .collect();
         cpython::new_list(py, &items)
     }
@@ -607,12 +613,12 @@ impl CycleAnalysis {
     #[pyo3(signature = (close=false))]
     fn all_cycle_objects<'py>(&self, py: Python<'py>, close: bool) -> PyResult<Bound<'py, PyList>> {
         let members = self.members()?;
-        let objects: Vec<cpython::ObjPtr> = members.iter().map(|o| o.as_ptr()).collect();
+        let objects: Vec<ObjRef<'_>> = members.iter().map(|o| ObjRef::of(o.bind(py))).collect();
         let mut cycles = Vec::with_capacity(self.cycle_count());
         for index in 0..self.cycle_count() {
             let positions = self.positions(index);
             let closing = if close { positions.first() } else { None };
-            let items: Vec<cpython::ObjPtr> = positions
+            let items: Vec<ObjRef<'_>> = positions
                 .iter()
                 .chain(closing)
                 .map(|&p| objects[p as usize])
@@ -634,9 +640,9 @@ impl CycleAnalysis {
             self.component_offsets[index] as usize,
             self.component_offsets[index + 1] as usize,
         );
-        let items: Vec<cpython::ObjPtr> = self.component_members[start..end]
+        let items: Vec<ObjRef<'_>> = self.component_members[start..end]
             .iter()
-            .map(|&n| members[n as usize].as_ptr())
+            .map(|&n| ObjRef::of(members[n as usize].bind(py)))
             .collect();
         cpython::new_list(py, &items)
     }
@@ -1032,18 +1038,14 @@ fn analyze_objects(
 ) -> PyResult<CycleAnalysis> {
     let known = known_types(py)?;
     let mut clock = PhaseClock::start();
-    let walked = walk::walk(
-        objects.as_ptr(),
-        known.frame,
-        known.minor,
-        fold_instance_dicts,
-    )
-    .map_err(|e| match e {
-        walk::WalkError::Core(e) => RefscopeError::new_err(e.to_string()),
-        walk::WalkError::Internal => {
-            RefscopeError::new_err("internal error while walking the heap (please report it)")
-        }
-    })?;
+    let walked = walk::walk(objects, known.frame, known.minor, fold_instance_dicts).map_err(
+        |e| match e {
+            walk::WalkError::Core(e) => RefscopeError::new_err(e.to_string()),
+            walk::WalkError::Internal => {
+                RefscopeError::new_err("internal error while walking the heap (please report it)")
+            }
+        },
+    )?;
     clock.lap("walk");
     // The graph is plain Rust data and every node is held by a reference of ours, so the
     // other threads may run meanwhile (a server keeps serving); what they do to the heap
@@ -1085,7 +1087,7 @@ fn analyze_objects(
     clock.lap("members");
 
     // Group before describing: step keys, sizes and finaliser flags of every cycle.
-    let mut reader = steps::StepReader::new(py, known);
+    let mut reader = steps::StepReader::new(known);
     let mut keys = Vec::with_capacity(cycle_members.len());
     let mut exact_keys = Vec::with_capacity(cycle_members.len());
     let mut cycle_sizes = Vec::with_capacity(cycles.len());
@@ -1094,8 +1096,8 @@ fn analyze_objects(
         let nodes = &cycle_members[window[0] as usize..window[1] as usize];
         let (mut size, mut finalizer) = (0u64, false);
         for (i, &node) in nodes.iter().enumerate() {
-            let src = members[node as usize].as_ptr();
-            let dst = members[nodes[(i + 1) % nodes.len()] as usize].as_ptr();
+            let src = ObjRef::of(members[node as usize].bind(py));
+            let dst = ObjRef::of(members[nodes[(i + 1) % nodes.len()] as usize].bind(py));
             let (key, exact) = reader.key(src, dst);
             keys.push(key);
             exact_keys.push(exact);
@@ -1129,7 +1131,7 @@ fn analyze_objects(
     let allocated_at = if sites.is_active() {
         cycle_members
             .iter()
-            .map(|&p| sites.of(members[p as usize].as_ptr()))
+            .map(|&p| sites.of(ObjRef::of(members[p as usize].bind(py))))
             .collect()
     } else {
         Vec::new()
@@ -1267,7 +1269,7 @@ fn install_quiet_panic_hook() {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_quiet_panic_hook();
-    cpython::load_builtin_descriptors().map_err(|what| {
+    cpython::load_builtin_descriptors(m.py()).map_err(|what| {
         RefscopeError::new_err(format!("this CPython lacks a builtin descriptor: {what}"))
     })?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;

@@ -23,11 +23,9 @@
 //! are keyed by name, so unset slots do not shift anything. Different keys may still read
 //! the same, which the signature merge after describing undoes.
 
-use crate::cpython::{self, DictSlot, ObjPtr, TraverseSlots, TypeFlags};
+use crate::cpython::{self, DictSlot, ObjRef, TraverseSlots, TypeFlags, TypeRef};
 use crate::describe::KnownTypes;
 use crate::sizes::SizeRule;
-use pyo3::ffi;
-use pyo3::prelude::*;
 use rustc_hash::FxHashMap;
 
 /// Per-type facts the step keys, sizes and finaliser flags need.
@@ -42,8 +40,7 @@ struct TypeEntry {
 }
 
 /// Reads step keys, shallow sizes and finaliser flags for the members of cycles.
-pub struct StepReader<'py> {
-    py: Python<'py>,
+pub struct StepReader {
     known: KnownTypes,
     types: FxHashMap<usize, TypeEntry>,
 }
@@ -62,29 +59,28 @@ fn mix(a: u64, b: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-impl<'py> StepReader<'py> {
-    pub fn new(py: Python<'py>, known: KnownTypes) -> Self {
+impl StepReader {
+    pub fn new(known: KnownTypes) -> Self {
         StepReader {
-            py,
             known,
             types: FxHashMap::default(),
         }
     }
 
-    fn entry(&mut self, tp: *mut ffi::PyTypeObject) -> &TypeEntry {
-        let (py, known) = (self.py, self.known);
-        self.types.entry(tp as usize).or_insert_with(|| {
+    fn entry(&mut self, tp: TypeRef<'_>) -> &TypeEntry {
+        let known = self.known;
+        self.types.entry(tp.address()).or_insert_with(|| {
             let flags = TypeFlags::of(tp);
-            let t = tp as usize;
+            let t = tp.address();
             TypeEntry {
                 slots: TraverseSlots::of(tp),
                 flags,
                 dict_slot: if flags.is_heap_type && !flags.is_type {
                     DictSlot::of(tp, known.minor)
                 } else {
-                    DictSlot::None
+                    DictSlot::NONE
                 },
-                size: SizeRule::of(py, tp, known.minor),
+                size: SizeRule::of(tp, known.minor),
                 keyed_by_code: t == known.frame
                     || t == known.function
                     || t == known.generator
@@ -96,13 +92,13 @@ impl<'py> StepReader<'py> {
     }
 
     /// Shallow size of `obj`, as the description would give it.
-    pub fn size(&mut self, obj: ObjPtr) -> u64 {
+    pub fn size(&mut self, obj: ObjRef<'_>) -> u64 {
         let tp = cpython::type_of(obj);
         self.entry(tp).size.size(obj)
     }
 
     /// Whether `obj`'s type has a finaliser.
-    pub fn has_finalizer(&mut self, obj: ObjPtr) -> bool {
+    pub fn has_finalizer(&mut self, obj: ObjRef<'_>) -> bool {
         let tp = cpython::type_of(obj);
         self.entry(tp).flags.has_finalizer
     }
@@ -111,11 +107,11 @@ impl<'py> StepReader<'py> {
     /// dict key, an index, a member slot, a fixed field); a position among an instance's
     /// inline attribute values is not exact (unset attributes are not visited, so the
     /// same position may be another attribute in another instance of the class).
-    pub fn key(&mut self, src: ObjPtr, dst: ObjPtr) -> (u64, bool) {
+    pub fn key(&mut self, src: ObjRef<'_>, dst: ObjRef<'_>) -> (u64, bool) {
         let tp = cpython::type_of(src);
         let code_type = self.known.code;
         let entry = self.entry(tp);
-        let type_key = tp as u64;
+        let type_key = tp.address() as u64;
         if entry.is_set {
             return (mix(type_key, SET_ELEMENT), true);
         }
@@ -143,7 +139,7 @@ impl<'py> StepReader<'py> {
             // traversal position would not tell which slot).
             let mut member = None;
             cpython::for_each_member_slot(src, |name, value| {
-                if value == dst {
+                if value == Some(dst) {
                     member = Some(name.bytes().fold(MEMBER, |h, b| mix(h, u64::from(b))));
                     false
                 } else {
@@ -162,8 +158,8 @@ impl<'py> StepReader<'py> {
             if referent == dst && position == u64::MAX {
                 position = seen;
             }
-            if keyed_by_code && code == 0 && cpython::type_of(referent) as usize == code_type {
-                code = referent as u64;
+            if keyed_by_code && code == 0 && cpython::type_of(referent).address() == code_type {
+                code = referent.address() as u64;
             }
             seen += 1;
         });
@@ -173,13 +169,13 @@ impl<'py> StepReader<'py> {
 
 /// Which entry of `dict` leads to `dst`: a value under a key (hash of exact str/int keys,
 /// the key's type otherwise) or a key. PyDict_Next reads the table: no user code.
-fn dict_fact(dict: ObjPtr, dst: ObjPtr) -> Option<u64> {
+fn dict_fact(dict: ObjRef<'_>, dst: ObjRef<'_>) -> Option<u64> {
     let mut fact = None;
     cpython::for_each_dict_item(dict, |key, value| {
         if value == dst || key == dst {
             let key_fact = cpython::builtin_key_hash(key)
                 .map(|h| h as u64)
-                .unwrap_or(cpython::type_of(key) as u64);
+                .unwrap_or(cpython::type_of(key).address() as u64);
             let side = if value == dst {
                 VALUE_OF_DICT
             } else {
