@@ -670,6 +670,7 @@ fn label_referents<'a>(
 // dense ints, and every query that may take long releases the GIL.
 // ---------------------------------------------------------------------------------------
 
+use crate::results;
 use pyo3::exceptions::{PyIndexError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -682,17 +683,28 @@ pub struct PyHeapSnapshot {
     inner: Arc<HeapSnapshot>,
 }
 
-type RootInfo = (String, String, u32, u64);
-/// `(name, count, count delta, bytes delta, added, added bytes, removed, removed bytes)`.
-type TypeDiffInfo = (String, u64, i64, i64, u64, u64, u64, u64);
+fn root_info(
+    py: Python<'_>,
+    s: &HeapSnapshot,
+    r: &refscope_core::snapshot::Root,
+) -> PyResult<Py<results::RootInfo>> {
+    let root = results::RootInfo {
+        kind: r.kind.name().to_string(),
+        label: s.strings().get(r.label).to_string(),
+        node: r.node,
+        outside: r.surplus,
+    };
+    Py::new(py, root)
+}
 
-fn root_info(s: &HeapSnapshot, r: &refscope_core::snapshot::Root) -> RootInfo {
-    (
-        r.kind.name().to_string(),
-        s.strings().get(r.label).to_string(),
-        r.node,
-        r.surplus,
-    )
+fn cycle_group(g: refscope_core::snapshot::CycleGroupSummary) -> results::HeapCycleGroup {
+    results::HeapCycleGroup {
+        signature: g.signature,
+        components: g.components,
+        objects: g.objects,
+        bytes: g.bytes,
+        example: g.example,
+    }
 }
 
 impl PyHeapSnapshot {
@@ -731,11 +743,15 @@ impl PyHeapSnapshot {
         self.inner.total_size()
     }
 
-    /// `(python_version, taken_at, pid)`.
+    /// When and where the snapshot was taken.
     #[getter]
-    fn meta(&self) -> (String, u64, u32) {
+    fn meta(&self) -> results::SnapshotMeta {
         let m = self.inner.meta();
-        (m.python_version.clone(), m.taken_at, m.pid)
+        results::SnapshotMeta {
+            python_version: m.python_version.clone(),
+            taken_at: m.taken_at,
+            pid: m.pid,
+        }
     }
 
     /// Node of the object whose `id()` is `address`, or None.
@@ -777,14 +793,12 @@ impl PyHeapSnapshot {
     }
 
     /// References to `node` found inside the heap, and those from outside it.
-    fn reference_counts(&self, py: Python<'_>, node: u32) -> PyResult<(u64, u64)> {
+    fn reference_counts(&self, py: Python<'_>, node: u32) -> PyResult<results::ReferenceCounts> {
         let node = self.check(node)?;
         let inner = &self.inner;
-        Ok(py.detach(|| {
-            (
-                inner.reverse().referrers(node).len() as u64,
-                inner.outside_references(node),
-            )
+        Ok(py.detach(|| results::ReferenceCounts {
+            found: inner.reverse().referrers(node).len() as u64,
+            outside: inner.outside_references(node),
         }))
     }
 
@@ -795,73 +809,74 @@ impl PyHeapSnapshot {
         Ok(py.detach(|| inner.reverse().referrers(node).to_vec()))
     }
 
-    /// `(target node, label text)` of each reference of `node`.
-    fn references(&self, node: u32) -> PyResult<Vec<(u32, String)>> {
+    /// Each reference of `node`: its label and target node.
+    fn references(&self, py: Python<'_>, node: u32) -> PyResult<Vec<Py<results::LabelledNode>>> {
         let node = self.check(node)?;
-        Ok(self
+        let edges = self
             .inner
             .edges(node)
-            .map(|(t, l)| (t, self.inner.label_text(l)))
-            .collect())
+            .map(|(target, label)| results::LabelledNode {
+                label: self.inner.label_text(label),
+                node: target,
+            });
+        results::py_list(py, edges)
     }
 
-    /// `(name, count, shallow bytes, retained bytes)` per type, most retained first.
-    fn top_types(&self, py: Python<'_>) -> Vec<(String, u64, u64, u64)> {
+    /// Count, shallow and retained bytes per type, most retained first.
+    fn top_types(&self, py: Python<'_>) -> PyResult<Vec<Py<results::TypeTotals>>> {
         let inner = &self.inner;
-        py.detach(|| {
-            inner
-                .top_types()
-                .into_iter()
-                .map(|t| (t.name, t.count, t.shallow_bytes, t.retained_bytes))
-                .collect()
-        })
+        let types = py.detach(|| inner.top_types());
+        let types = types.into_iter().map(|t| results::TypeTotals {
+            name: t.name,
+            count: t.count,
+            shallow_bytes: t.shallow_bytes,
+            retained_bytes: t.retained_bytes,
+        });
+        results::py_list(py, types)
     }
 
-    /// `(name, count, count increase, bytes increase)` of the types that grew since `older`.
-    fn growth(&self, py: Python<'_>, older: &PyHeapSnapshot) -> Vec<(String, u64, i64, i64)> {
+    /// The types that grew since `older`: count, count increase, bytes increase.
+    fn growth(
+        &self,
+        py: Python<'_>,
+        older: &PyHeapSnapshot,
+    ) -> PyResult<Vec<Py<results::TypeGrowthInfo>>> {
         let (inner, older) = (&self.inner, &older.inner);
-        py.detach(|| {
-            inner
-                .growth(older)
-                .into_iter()
-                .map(|t| (t.name, t.count, t.count_delta, t.bytes_delta))
-                .collect()
-        })
+        let types = py.detach(|| inner.growth(older));
+        let types = types.into_iter().map(|t| results::TypeGrowthInfo {
+            name: t.name,
+            count: t.count,
+            count_delta: t.count_delta,
+            bytes_delta: t.bytes_delta,
+        });
+        results::py_list(py, types)
     }
 
-    /// What changed since `older`, as a dict.
-    fn diff<'py>(&self, py: Python<'py>, older: &PyHeapSnapshot) -> PyResult<Bound<'py, PyDict>> {
+    /// What changed since `older`.
+    fn diff(&self, py: Python<'_>, older: &PyHeapSnapshot) -> PyResult<results::HeapDiff> {
         let (inner, old) = (&self.inner, &older.inner);
         let diff = py.detach(|| inner.diff(old));
-        let out = PyDict::new(py);
-        out.set_item("added", diff.added)?;
-        out.set_item("added_bytes", diff.added_bytes)?;
-        out.set_item("removed", diff.removed)?;
-        out.set_item("removed_bytes", diff.removed_bytes)?;
-        let types: Vec<TypeDiffInfo> = diff
-            .types
-            .into_iter()
-            .map(|t| {
-                (
-                    t.name,
-                    t.count,
-                    t.count_delta,
-                    t.bytes_delta,
-                    t.added,
-                    t.added_bytes,
-                    t.removed,
-                    t.removed_bytes,
-                )
-            })
-            .collect();
-        out.set_item("types", types)?;
-        let groups: Vec<(String, u64, u64, u64, Vec<u32>)> = diff
-            .new_cycle_groups
-            .into_iter()
-            .map(|g| (g.signature, g.components, g.objects, g.bytes, g.example))
-            .collect();
-        out.set_item("new_cycle_groups", groups)?;
-        Ok(out)
+        let types = diff.types.into_iter().map(|t| results::TypeChangeInfo {
+            name: t.name,
+            count: t.count,
+            count_delta: t.count_delta,
+            bytes_delta: t.bytes_delta,
+            added: t.added,
+            added_bytes: t.added_bytes,
+            removed: t.removed,
+            removed_bytes: t.removed_bytes,
+        });
+        Ok(results::HeapDiff {
+            added: diff.added,
+            added_bytes: diff.added_bytes,
+            removed: diff.removed,
+            removed_bytes: diff.removed_bytes,
+            types: results::py_list(py, types)?,
+            new_cycle_groups: results::py_list(
+                py,
+                diff.new_cycle_groups.into_iter().map(cycle_group),
+            )?,
+        })
     }
 
     /// Nodes of the type called `name` (qualified, or the part after the last dot).
@@ -870,61 +885,54 @@ impl PyHeapSnapshot {
         py.detach(|| inner.nodes_of_type(name))
     }
 
-    /// `(node, retained bytes)` of the `n` largest retainers.
-    fn largest_retainers(&self, py: Python<'_>, n: usize) -> Vec<(u32, u64)> {
+    /// The `n` largest retainers, with the bytes each retains.
+    fn largest_retainers(&self, py: Python<'_>, n: usize) -> PyResult<Vec<Py<results::Retained>>> {
         let inner = &self.inner;
-        py.detach(|| inner.largest_retainers(n))
+        let largest = py.detach(|| inner.largest_retainers(n));
+        retained_list(py, largest)
     }
 
-    /// `(signature, components, objects, bytes, example nodes)` per cycle group.
-    fn cycle_groups(&self, py: Python<'_>) -> Vec<(String, u64, u64, u64, Vec<u32>)> {
+    /// The heap's cycle groups.
+    fn cycle_groups(&self, py: Python<'_>) -> PyResult<Vec<Py<results::HeapCycleGroup>>> {
         let inner = &self.inner;
-        py.detach(|| {
-            inner
-                .cycle_groups()
-                .into_iter()
-                .map(|g| (g.signature, g.components, g.objects, g.bytes, g.example))
-                .collect()
-        })
+        let groups = py.detach(|| inner.cycle_groups());
+        results::py_list(py, groups.into_iter().map(cycle_group))
     }
 
-    /// `(kind, label, node, outside references)` of every root.
-    fn roots(&self) -> Vec<RootInfo> {
-        self.inner
-            .roots()
-            .iter()
-            .map(|r| root_info(&self.inner, r))
-            .collect()
+    /// Every root.
+    fn roots(&self, py: Python<'_>) -> PyResult<Vec<Py<results::RootInfo>>> {
+        let roots = self.inner.roots().iter();
+        roots.map(|r| root_info(py, &self.inner, r)).collect()
     }
 
-    /// The shortest chain from a named root to `node`, or None: a dict with `root`
-    /// (kind, label, node, outside references), `steps` ([(label, node)]), `text`, and
-    /// `roots` (every root found that reaches the node, nearest first).
+    /// The shortest chain from a named root to `node` and every root found that reaches
+    /// it (nearest first), or None.
     #[pyo3(signature = (node, max_roots = 20))]
-    fn why_alive<'py>(
+    fn why_alive(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         node: u32,
         max_roots: usize,
-    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+    ) -> PyResult<Option<results::RetentionPath>> {
         let node = self.check(node)?;
         let inner = &self.inner;
         let (path, roots) = py.detach(|| inner.why_alive(node, max_roots.max(1)));
         let Some(path) = path else {
             return Ok(None);
         };
-        let out = PyDict::new(py);
-        out.set_item("root", root_info(inner, &path.root))?;
-        let steps: Vec<(String, u32)> = path
-            .steps
-            .iter()
-            .map(|s| (inner.label_text(s.label), s.node))
-            .collect();
-        out.set_item("steps", steps)?;
-        out.set_item("text", inner.path_text(&path))?;
-        let roots: Vec<RootInfo> = roots.iter().map(|r| root_info(inner, r)).collect();
-        out.set_item("roots", roots)?;
-        Ok(Some(out))
+        let steps = path.steps.iter().map(|s| results::LabelledNode {
+            label: inner.label_text(s.label),
+            node: s.node,
+        });
+        Ok(Some(results::RetentionPath {
+            root: root_info(py, inner, &path.root)?,
+            steps: results::py_list(py, steps)?,
+            text: inner.path_text(&path),
+            roots: roots
+                .iter()
+                .map(|r| root_info(py, inner, r))
+                .collect::<PyResult<_>>()?,
+        }))
     }
 
     /// Children of `node` in the dominator tree (None: the roots' level), largest first.
@@ -934,12 +942,12 @@ impl PyHeapSnapshot {
         py: Python<'_>,
         node: Option<u32>,
         limit: usize,
-    ) -> PyResult<Vec<(u32, u64)>> {
+    ) -> PyResult<Vec<Py<results::Retained>>> {
         if let Some(node) = node {
             self.check(node)?;
         }
         let inner = &self.inner;
-        Ok(py.detach(|| {
+        let children = py.detach(|| {
             let dominators = inner.dominators();
             let mut children: Vec<(u32, u64)> = dominators
                 .preorder()
@@ -951,7 +959,8 @@ impl PyHeapSnapshot {
             children.sort_by_key(|&(v, r)| (std::cmp::Reverse(r), v));
             children.truncate(limit);
             children
-        }))
+        });
+        retained_list(py, children)
     }
 
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
@@ -965,6 +974,13 @@ impl PyHeapSnapshot {
         py.detach(|| inner.export_heapsnapshot(&path))
             .map_err(|e| PyOSError::new_err(format!("{}: cannot write: {e}", path.display())))
     }
+}
+
+fn retained_list(py: Python<'_>, nodes: Vec<(u32, u64)>) -> PyResult<Vec<Py<results::Retained>>> {
+    let nodes = nodes
+        .into_iter()
+        .map(|(node, retained)| results::Retained { node, retained });
+    results::py_list(py, nodes)
 }
 
 /// Reads a snapshot file; a bad file raises ValueError naming the file and the fault.

@@ -28,7 +28,7 @@ use describe::{Describer, KnownTypes};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyIndexError, PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::PyList;
 use pyo3::{PyTraverseError, PyVisit};
 use refscope_core::cycles::representative_cycles;
 use refscope_core::report::dot::{self, DotOptions};
@@ -49,11 +49,6 @@ create_exception!(
     PyException,
     "Base class of refscope's errors."
 );
-
-/// A group for Python: `(signature, key, count, example cycle, total_size,
-/// has_finalizer, hint)`, the hint as `(edge_index, label, fix, advice, why)`.
-type GroupInfo = (String, String, u64, u32, u64, bool, Option<HintInfo>);
-type HintInfo = (u32, String, &'static str, String, String);
 
 static KNOWN_TYPES: OnceLock<KnownTypes> = OnceLock::new();
 
@@ -574,8 +569,12 @@ impl CycleAnalysis {
 
     /// Seconds spent per phase: walk, scc, cycles, members (describe comes later, lazily).
     #[getter]
-    fn phase_seconds(&self) -> Vec<(&'static str, f64)> {
-        self.phase_seconds.clone()
+    fn phase_seconds(&self, py: Python<'_>) -> PyResult<Vec<Py<results::PhaseTime>>> {
+        let phases = self.phase_seconds.iter();
+        results::py_list(
+            py,
+            phases.map(|&(name, seconds)| results::PhaseTime { name, seconds }),
+        )
     }
 
     /// Objects described so far (each group's example, and what was asked for): how
@@ -678,78 +677,31 @@ impl CycleAnalysis {
         Ok(self.component_len(self.check_cycle(index)?))
     }
 
-    /// Per object of cycle `index`: a dict of its safe facts.
+    /// Per object of cycle `index`: its safe facts and the label of its reference to the
+    /// next object.
     #[pyo3(signature = (index, max_objects=Limit(0)), text_signature = "(self, /, index, max_objects=0)")]
-    fn cycle_info<'py>(
+    fn cycle_info(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         index: usize,
         max_objects: Limit,
-    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        self.cycle_view(py, index, max_objects.0)?
+    ) -> PyResult<Vec<Py<results::ObjectInfo>>> {
+        let view = self.cycle_view(py, index, max_objects.0)?;
+        let objects = view
             .into_iter()
-            .map(|(record, label)| {
-                let record = &record;
-                let info = PyDict::new(py);
-                info.set_item("type", &record.type_name)?;
-                info.set_item("description", &record.description)?;
-                info.set_item("kind", record.kind.as_str())?;
-                info.set_item("size", record.size)?;
-                info.set_item("address", record.address)?;
-                info.set_item("has_finalizer", record.has_finalizer)?;
-                info.set_item("label", label.as_str())?;
-                if let Some(frame) = &record.frame {
-                    let stack: Vec<(String, i64, String)> = frame
-                        .stack
-                        .iter()
-                        .map(|e| (e.filename.clone(), e.lineno, e.function.clone()))
-                        .collect();
-                    info.set_item("frame_stack", stack)?;
-                    info.set_item("frame_locals", frame.locals.clone())?;
-                }
-                if !record.allocated_at.is_empty() {
-                    let sites: Vec<(String, i64)> = record
-                        .allocated_at
-                        .iter()
-                        .map(|e| (e.filename.clone(), e.lineno))
-                        .collect();
-                    info.set_item("allocated_at", sites)?;
-                }
-                Ok(info)
-            })
-            .collect()
+            .map(|(record, label)| results::ObjectInfo::new(py, record, &label))
+            .collect::<PyResult<Vec<_>>>()?;
+        results::py_list(py, objects)
     }
 
-    /// Cycles grouped by signature, largest group first: one tuple per group,
-    /// `(signature, key, count, example, total_size, has_finalizer, hint)`, where
-    /// `example` is a cycle index and `hint` is None or
-    /// `(edge_index, label, fix, advice, why)`. Tuples, not dicts: a report may hold
-    /// 100,000 groups.
-    fn groups_info(&self, py: Python<'_>) -> PyResult<Vec<GroupInfo>> {
-        Ok(self
+    /// Cycles grouped by signature, largest group first (a report may hold 100,000).
+    fn groups_info(&self, py: Python<'_>) -> PyResult<Vec<Py<results::GroupInfo>>> {
+        let groups = self
             .groups(py)?
             .iter()
-            .map(|group| {
-                let hint = group.hint.as_ref().map(|hint| {
-                    (
-                        hint.edge_index,
-                        hint.label.clone(),
-                        hint.fix.as_str(),
-                        hint.advice.clone(),
-                        hint.why.clone(),
-                    )
-                });
-                (
-                    group.signature.clone(),
-                    group.key.clone(),
-                    group.count(),
-                    group.example(),
-                    group.total_size,
-                    group.has_finalizer,
-                    hint,
-                )
-            })
-            .collect())
+            .map(|group| results::GroupInfo::new(py, group))
+            .collect::<PyResult<Vec<_>>>()?;
+        results::py_list(py, groups)
     }
 
     /// Cycle indexes of group `index` (same order as `groups_info`), in report order.
@@ -1280,6 +1232,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Heap snapshots (refscope.snapshot).
     heap::register(m)?;
     objgraph_support::register(m)?;
+    results::register(m)?;
     Ok(())
 }
 
@@ -1358,3 +1311,6 @@ fn add_failure_text_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 // --- refscope.objgraph support (type census, referrer index, chains, pictures) ---
 mod objgraph_support;
+
+// --- the classes of the values above (one module, `results`) ---
+mod results;

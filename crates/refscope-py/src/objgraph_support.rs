@@ -7,6 +7,7 @@
 //! every object of the search is held by a strong reference of ours.
 
 use crate::cpython::{self, AsObj, ObjRef, TraverseSlots, TypeRef};
+use crate::results::{self, TypeAddresses, TypeCount};
 use pyo3::exceptions::PyMemoryError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
@@ -52,13 +53,13 @@ fn internal_error() -> PyErr {
     crate::RefscopeError::new_err("internal error while traversing an object (a bug in refscope)")
 }
 
-/// `[(type, count), ...]` for the objects of `objects`, types in order of first
+/// The number of objects of `objects` of each exact type, types in order of first
 /// appearance (so a dict built from it has objgraph's key order).
 #[pyfunction]
-pub fn objgraph_type_census<'py>(
-    py: Python<'py>,
-    objects: &Bound<'py, PyList>,
-) -> PyResult<Bound<'py, PyList>> {
+pub fn objgraph_type_census(
+    py: Python<'_>,
+    objects: &Bound<'_, PyList>,
+) -> PyResult<Vec<Py<TypeCount>>> {
     let items = cpython::list_items(objects);
     let mut position: FxHashMap<usize, usize> = FxHashMap::default();
     let mut census: Vec<(TypeRef<'_>, u64)> = Vec::new();
@@ -78,14 +79,11 @@ pub fn objgraph_type_census<'py>(
         };
         census[at].1 += 1;
     }
-    let rows = census
-        .into_iter()
-        .map(|(tp, count)| {
-            let tp = tp.as_object().to_bound(py);
-            PyTuple::new(py, [tp, count.into_pyobject(py)?.into_any()])
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    cpython::new_list_of_owned(py, rows)
+    let rows = census.into_iter().map(|(tp, count)| TypeCount {
+        type_object: tp.as_object().to_bound(py).unbind(),
+        count,
+    });
+    results::py_list(py, rows)
 }
 
 /// The objects of `objects` whose exact type is one of `types`, in order.
@@ -396,13 +394,13 @@ pub fn objgraph_find_ref_chain<'py>(
     cpython::new_list(py, &items)
 }
 
-/// `[(type, [id, ...]), ...]`: the addresses of the objects of `objects` by exact type,
-/// types in order of first appearance (for `get_new_ids`).
+/// The addresses of the objects of `objects` by exact type, types in order of first
+/// appearance (for `get_new_ids`).
 #[pyfunction]
-pub fn objgraph_addresses_by_type<'py>(
-    py: Python<'py>,
-    objects: &Bound<'py, PyList>,
-) -> PyResult<Bound<'py, PyList>> {
+pub fn objgraph_addresses_by_type(
+    py: Python<'_>,
+    objects: &Bound<'_, PyList>,
+) -> PyResult<Vec<Py<TypeAddresses>>> {
     let items = cpython::list_items(objects);
     let mut position: FxHashMap<usize, usize> = FxHashMap::default();
     let mut groups: Vec<(TypeRef<'_>, Vec<usize>)> = Vec::new();
@@ -414,14 +412,11 @@ pub fn objgraph_addresses_by_type<'py>(
         });
         groups[at].1.push(obj.address());
     }
-    let rows = groups
-        .into_iter()
-        .map(|(tp, addresses)| {
-            let tp = tp.as_object().to_bound(py);
-            PyTuple::new(py, [tp, PyList::new(py, addresses)?.into_any()])
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    cpython::new_list_of_owned(py, rows)
+    let rows = groups.into_iter().map(|(tp, addresses)| TypeAddresses {
+        type_object: tp.as_object().to_bound(py).unbind(),
+        addresses,
+    });
+    results::py_list(py, rows)
 }
 
 /// The objects of `candidates` that no object of `everything` refers to (through
