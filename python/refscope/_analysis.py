@@ -89,9 +89,7 @@ def find_circular_references(garbage: Iterable[object] | None = None) -> list[li
     exactly once, and there is no recursion limit.
     """
     objects = _as_object_list(garbage, "find_circular_references")
-    analysis = _core.analyze(objects, keep_objects=True, fold_instance_dicts=False)
-    del objects
-    return analysis.all_cycle_objects(close=True)
+    return _core.cycle_object_lists(objects, close=True)
 
 
 def collect(
@@ -128,12 +126,17 @@ def collect(
             repr_locals=repr_locals,
             materialize_dicts=True,  # the objects are garbage: nothing else will see it
         )
+        if collected and not keep_objects and not _gc.user_debug_flags() & gc.DEBUG_SAVEALL:
+            # Still unreachable, they would be found (and reported) again by the next
+            # collection made with DEBUG_SAVEALL; free them now. The collection above
+            # already cleared their weakrefs and ran their finalisers, so what remains is
+            # gc's last step, tp_clear, on exactly these objects (when nothing else came
+            # to hold one meanwhile; else a full collection frees them).
+            if _core.clear_collected_garbage(found) is None:
+                del found
+                gc.collect()
     finally:
-        del found
-    if collected and not keep_objects and not _gc.user_debug_flags() & gc.DEBUG_SAVEALL:
-        # Still unreachable, they would be found (and reported) again by the next
-        # collection made with DEBUG_SAVEALL; free them now.
-        gc.collect()
+        found = None
     report.collected = collected
     return report
 

@@ -194,8 +194,10 @@ def capture(
     generation (``gc.freeze()``) until the block has ended, so no collection during the
     block examines them, and older garbage that the block releases is freed later,
     unreported. It is also much cheaper on a large heap. When the process has frozen
-    objects of its own (``gc.get_freeze_count() > 0``), refscope does not freeze (it
-    could not unfreeze only its part) and runs the full collection instead.
+    objects of its own (``gc.freeze()`` was called), refscope does not freeze (it could
+    not unfreeze only its part) and runs the full collection instead. (On CPython 3.12
+    the collector parks immortal objects in the permanent generation by itself; those do
+    not count as the process's own.)
 
     Options that are flags are read by truthiness, as ``if`` reads them. Raises
     :class:`refscope.CollectionInProgressError` when it is called while this thread's

@@ -16,6 +16,11 @@ refscope changes gc's state in exactly two ways, both temporary and both counted
   and concurrent blocks share one freeze (counted); the last one to end unfreezes. When
   the user had frozen objects already, refscope does not freeze at all (``gc.unfreeze()``
   cannot thaw only refscope's part), and the caller falls back to a full collection.
+  On CPython 3.12 the collector itself parks immortal objects in the permanent
+  generation (``update_refs`` in ``Modules/gcmodule.c``), so a non-zero freeze count
+  alone does not mean the user froze anything: only mortal objects there count as the
+  user's (:func:`_frozen_by_user`). Those immortal objects go back to the oldest
+  generation when refscope unfreezes, and the next full collection parks them again.
 
 refscope never calls ``gc.enable()``/``gc.disable()``: nothing it does needs automatic
 collection paused (the heap walk holds strong references to every object it reports and
@@ -31,15 +36,18 @@ or keep references to frames or exceptions.
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 from typing import Any, Protocol
 
+from . import _core
 from ._errors import RefscopeError
 
 __all__ = [
     "CollectionInProgressError",
     "collect",
+    "free_delivered_garbage",
     "freeze_old_objects",
     "subscribe",
     "unfreeze_old_objects",
@@ -105,6 +113,8 @@ class _State:
         self.stops = 0  # "stop" callbacks seen, with or without their "start"
         self.no_collection = threading.Event()
         self.no_collection.set()
+        # The collection whose garbage the "stop" callback is handing out now.
+        self.delivering: _Collection | None = None
         # Active refscope freezes (nested and concurrent blocks share one gc.freeze()).
         self.freeze_depth = 0
 
@@ -128,7 +138,22 @@ def user_debug_flags() -> int:
 def user_froze_objects() -> bool:
     """Whether objects are in gc's permanent generation that refscope did not put there."""
     with _lock:
-        return _state.freeze_depth == 0 and gc.get_freeze_count() > 0
+        return _state.freeze_depth == 0 and _frozen_by_user()
+
+
+_GC_PARKS_IMMORTALS = sys.version_info[:2] == (3, 12)
+
+
+def _frozen_by_user() -> bool:
+    """Whether gc's permanent generation holds objects someone froze (caller holds
+    ``_lock`` and knows refscope froze nothing now). On 3.12 immortal objects there are
+    gc's own; when they cannot be told apart, every frozen object counts as the user's."""
+    frozen = gc.get_freeze_count()
+    if not frozen:
+        return False
+    if _GC_PARKS_IMMORTALS:
+        return _core.permanent_generation_mortal_count(frozen) != 0
+    return True
 
 
 # -- the gc callbacks -----------------------------------------------------------------------
@@ -200,12 +225,16 @@ def _on_gc_stop(phase: str, info: dict[str, int]) -> None:
     if collection is not None:
         wanting = collection.wanting
         found = _end_collection(collection)
-    for subscriber in state.subscribers:
-        wanted = found is not None and any(w is subscriber for w in wanting)
-        try:
-            subscriber._gc_stop(info, found if wanted else None)
-        except BaseException:  # noqa: BLE001 - nothing may escape into gc
-            pass
+    state.delivering = collection
+    try:
+        for subscriber in state.subscribers:
+            wanted = found is not None and any(w is subscriber for w in wanting)
+            try:
+                subscriber._gc_stop(info, found if wanted else None)
+            except BaseException:  # noqa: BLE001 - nothing may escape into gc
+                pass
+    finally:
+        state.delivering = None
     del found, wanting, collection
     # Only now: the subscribers above may release the GIL (the analysis does), and
     # another thread's collect() must not take this collection for ended before it has.
@@ -219,6 +248,27 @@ def _on_gc_stop(phase: str, info: dict[str, int]) -> None:
                 _unregister_if_idle()
             finally:
                 _lock.release()
+
+
+def free_delivered_garbage(subscriber: Subscriber, found: list[object]) -> bool:
+    """Called from ``subscriber._gc_stop`` with the ``found`` it was given: free those
+    objects now, as the collection would have without refscope, and say whether that was
+    done (then they die when ``found`` goes).
+
+    Only when ``subscriber`` is the one subscriber that wanted this collection's garbage,
+    refscope (not the user) turned ``DEBUG_SAVEALL`` on for it, and nothing else came to
+    hold one of the objects (``_core.clear_collected_garbage`` checks, and clears them
+    with ``tp_clear`` as gc's ``delete_garbage`` would)."""
+    collection = _state.delivering
+    if (
+        collection is None
+        or not collection.added_saveall
+        or len(collection.wanting) != 1
+        or collection.wanting[0] is not subscriber
+        or not found
+    ):
+        return False
+    return _core.clear_collected_garbage(found) is not None
 
 
 def _register() -> None:
@@ -338,7 +388,7 @@ def freeze_old_objects() -> bool:
         if state.freeze_depth:
             state.freeze_depth += 1
             return True
-        if gc.get_freeze_count():
+        if _frozen_by_user():
             return False
         gc.freeze()
         state.freeze_depth = 1

@@ -5,8 +5,13 @@ A :class:`Monitor` hooks :data:`gc.callbacks`. For a sampled collection it turns
 unreachable in ``gc.garbage``; in the "stop" callback it takes exactly the entries that
 collection added, removes them from ``gc.garbage``, restores the debug flags and analyses
 the objects with :func:`refscope.find_cycles` (``keep_objects=False``). Their finalisers
-and weakref callbacks already ran during the collection, as they would have anyway; the
-objects themselves are freed by the next collection of the generation they moved to.
+and weakref callbacks already ran during the collection, as they would have anyway. Then
+the objects are freed before the callback returns, with ``tp_clear`` as the collector's
+last step would have (see :func:`refscope._gc.free_delivered_garbage`), so the heap ends
+as the unsampled collection would have left it and no later collection pays for them.
+When that cannot be done safely (another refscope block wanted the same garbage, the
+user's own ``DEBUG_SAVEALL`` keeps it, or something came to hold one of the objects), they
+are freed by the next collection of the generation they moved to instead.
 
 What is kept is a bounded aggregate: one entry per cycle *group* (cycles with the same
 signature: the same types joined by the same references), with a count, first and last
@@ -297,9 +302,7 @@ class _GcHub:
             return
         refound: set[int] = set(chain.from_iterable(refound_ids)) if refound_ids else set()
         involved.extend(sample.monitors)
-        # They live until the next collection of the generation gc moved them to
-        # (CPython gcmodule.c, delete_garbage: survivors go to the next generation).
-        self.kept.setdefault(min(generation + 1, 2), array("Q")).extend(map(id, found))
+        delivered = found
         if refound:
             found = [obj for obj in found if id(obj) not in refound]
         reports: dict[object, CycleReport] = {}
@@ -321,6 +324,17 @@ class _GcHub:
                     monitor._count_error(error)
         finally:
             del found, reports
+            # Freed now, as this collection would have freed them unsampled: no later
+            # collection pays for them and the heap is as it would have been. Else (another
+            # subscriber wanted them too, the user's DEBUG_SAVEALL keeps them, something
+            # came to hold one) they live until the next collection of the generation gc
+            # moved them to (CPython gcmodule.c, delete_garbage: survivors go to the next
+            # generation), which must not report them again.
+            if delivered and (refound or not _gc.free_delivered_garbage(self, delivered)):
+                self.kept.setdefault(min(generation + 1, 2), array("Q")).extend(
+                    map(id, delivered)
+                )
+            del delivered
 
 
 _HUB = _GcHub()

@@ -113,3 +113,79 @@ def test_an_empty_collection_reports_nothing():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["0", "0", "0", "0"]
+
+
+# -- freeing the analysed garbage without a second full collection ------------------------
+
+
+class Pair:
+    pass
+
+
+def make_pairs(count):
+    probes = []
+    for _ in range(count):
+        a, b = Pair(), Pair()
+        a.partner, b.partner = b, a
+        probes.append(weakref.ref(a))
+    return probes
+
+
+def collections_during(action):
+    starts = []
+
+    def count(phase, info):
+        if phase == "start":
+            starts.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        result = action()
+    finally:
+        gc.callbacks.remove(count)
+    return starts, result
+
+
+def test_collect_frees_its_garbage_with_one_collection_when_nothing_else_holds_it():
+    gc.disable()
+    gc.collect()
+    probes = make_pairs(50)
+    finalised = []
+    holder = WithDel()
+    holder.note = finalised  # a finaliser that already ran must not run again
+    del holder
+    starts, report = collections_during(refscope.collect)
+    assert starts == [2]  # the saving collection only: tp_clear freed the rest
+    assert len(report) == 51
+    assert all(probe() is None for probe in probes)
+    assert count_instances(Pair) == 0 and count_instances(WithDel) == 0
+    assert len(refscope.collect()) == 0
+
+
+class Keeper:
+    """A gc callback that keeps what a collection put in gc.garbage (it runs before
+    refscope's stop hook, which takes its entries out again)."""
+
+    def __init__(self):
+        self.kept = []
+
+    def __call__(self, phase, info):
+        if phase == "stop":
+            self.kept.extend(o for o in gc.garbage if type(o) is Pair)
+
+
+def test_garbage_someone_else_came_to_hold_is_not_cleared_and_a_collection_runs_instead():
+    gc.disable()
+    gc.collect()
+    keeper = Keeper()
+    gc.callbacks.append(keeper)  # refscope appends its stop hook after it
+    try:
+        make_pairs(3)
+        starts, report = collections_during(refscope.collect)
+    finally:
+        gc.callbacks.remove(keeper)
+    assert len(report) == 3
+    assert starts == [2, 2]  # refused: the objects are held from outside, gc ran instead
+    assert len(keeper.kept) == 6
+    # Not cleared: each still refers to its partner.
+    assert all(pair.partner.partner is pair for pair in keeper.kept)

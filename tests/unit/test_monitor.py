@@ -306,3 +306,52 @@ def test_a_sampled_ring_of_a_million_objects_is_one_bounded_group():
     # The million links themselves are still allocated (kept for the analysis until the
     # next collection); what the sample itself made must stay in the thousands.
     assert allocated < 5_000, allocated
+
+
+def collections_examined(action):
+    """The collections that ran during `action()`, as (generation, collected) pairs."""
+    seen = []
+
+    def record(phase, info):
+        if phase == "stop":
+            seen.append((info["generation"], info["collected"]))
+
+    gc.callbacks.insert(0, record)
+    try:
+        action()
+    finally:
+        gc.callbacks.remove(record)
+    return seen
+
+
+def test_a_sampled_collection_frees_its_garbage_as_the_unsampled_one_would(monitor):
+    gc.disable()
+    gc.collect()
+    monitor.start()
+    make_leaks(4)
+    probes = [weakref.ref(obj) for obj in gc.get_objects() if type(obj) is Parent]
+    gc.collect()
+    # Freed by the sampled collection itself, not left for the next one to find.
+    assert all(probe() is None for probe in probes)
+    assert live_instances(Parent) == 0 and live_instances(Child) == 0
+    assert collections_examined(gc.collect) == [(2, 0)]
+    monitor.stop()
+    assert group_for(monitor, "test_monitor.Parent").count == 4
+    assert gc.garbage == [] and gc.get_debug() == 0
+
+
+def test_garbage_a_capture_also_wants_is_left_for_the_capture(monitor):
+    gc.disable()
+    gc.collect()
+    monitor.start()
+    with refscope.capture(keep_objects=True) as cap:
+        make_leaks(2)
+        gc.collect()  # sampled by the monitor and seen by the capture
+    monitor.stop()
+    # The monitor did not clear them: the capture's report still shows whole cycles.
+    (group,) = [g for g in refscope.monitor.report_groups(cap.report) if "Parent" in g.signature]
+    assert group.count == 2
+    for cycle in cap.report.cycles:
+        parent = next(obj for obj in cycle.objects if type(obj) is Parent)
+        assert parent.child.parent is parent
+    assert group_for(monitor, "test_monitor.Parent").count == 2

@@ -41,6 +41,10 @@ use std::marker::PhantomData;
 use std::os::raw::c_char;
 use std::ptr::NonNull;
 
+// Parts that use the handles below (submodules see this module's private items).
+pub mod free_garbage;
+pub mod permanent_generation;
+
 // ---------------------------------------------------------------------------------------
 // Handles.
 // ---------------------------------------------------------------------------------------

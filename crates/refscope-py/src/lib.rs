@@ -607,26 +607,6 @@ impl CycleAnalysis {
         cpython::new_list(py, &items)
     }
 
-    /// Objects of every cycle, one list per cycle; with `close=True` each list ends with
-    /// its first object again (the recipe's format).
-    #[pyo3(signature = (close=false))]
-    fn all_cycle_objects<'py>(&self, py: Python<'py>, close: bool) -> PyResult<Bound<'py, PyList>> {
-        let members = self.members()?;
-        let objects: Vec<ObjRef<'_>> = members.iter().map(|o| ObjRef::of(o.bind(py))).collect();
-        let mut cycles = Vec::with_capacity(self.cycle_count());
-        for index in 0..self.cycle_count() {
-            let positions = self.positions(index);
-            let closing = if close { positions.first() } else { None };
-            let items: Vec<ObjRef<'_>> = positions
-                .iter()
-                .chain(closing)
-                .map(|&p| objects[p as usize])
-                .collect();
-            cycles.push(cpython::new_list(py, &items)?);
-        }
-        cpython::new_list_of_owned(py, cycles)
-    }
-
     /// Objects of the strongly connected component of cycle `index`.
     fn component_objects<'py>(
         &self,
@@ -980,6 +960,48 @@ fn without_panics<T>(doing: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T
     })
 }
 
+fn walk_error(error: walk::WalkError) -> PyErr {
+    match error {
+        walk::WalkError::Core(e) => RefscopeError::new_err(e.to_string()),
+        walk::WalkError::Internal => {
+            RefscopeError::new_err("internal error while walking the heap (please report it)")
+        }
+    }
+}
+
+/// `find_circular_references`: the representative cycle of each cyclic component of
+/// `objects`, as lists of the objects (closed by their first object when `close`), in
+/// the recipe's view (instance dicts are nodes of their own). Nothing is grouped or
+/// described, and no analysis outlives the call.
+#[pyfunction]
+#[pyo3(signature = (objects, *, close=true))]
+fn cycle_object_lists<'py>(
+    py: Python<'py>,
+    objects: &Bound<'py, PyList>,
+    close: bool,
+) -> PyResult<Bound<'py, PyList>> {
+    without_panics("finding cycles", || {
+        let known = known_types(py)?;
+        let walked = walk::walk(objects, known.frame, known.minor, false).map_err(walk_error)?;
+        let (graph, priority) = (&walked.graph, &walked.priority);
+        let cycles = py.detach(|| {
+            let components = strongly_connected_components(graph);
+            representative_cycles(graph, &components, priority)
+        });
+        let mut lists = Vec::with_capacity(cycles.len());
+        for (_, nodes) in cycles.iter() {
+            let closing = if close { nodes.first() } else { None };
+            let items: Vec<ObjRef<'_>> = nodes
+                .iter()
+                .chain(closing)
+                .map(|&n| walked.nodes.object(n as usize))
+                .collect();
+            lists.push(cpython::new_list(py, &items)?);
+        }
+        cpython::new_list_of_owned(py, lists)
+    })
+}
+
 fn analyze_objects(
     py: Python<'_>,
     objects: &Bound<'_, PyList>,
@@ -990,14 +1012,8 @@ fn analyze_objects(
 ) -> PyResult<CycleAnalysis> {
     let known = known_types(py)?;
     let mut clock = PhaseClock::start();
-    let walked = walk::walk(objects, known.frame, known.minor, fold_instance_dicts).map_err(
-        |e| match e {
-            walk::WalkError::Core(e) => RefscopeError::new_err(e.to_string()),
-            walk::WalkError::Internal => {
-                RefscopeError::new_err("internal error while walking the heap (please report it)")
-            }
-        },
-    )?;
+    let walked =
+        walk::walk(objects, known.frame, known.minor, fold_instance_dicts).map_err(walk_error)?;
     clock.lap("walk");
     // The graph is plain Rust data and every node is held by a reference of ours, so the
     // other threads may run meanwhile (a server keeps serving); what they do to the heap
@@ -1218,6 +1234,26 @@ fn install_quiet_panic_hook() {
     });
 }
 
+/// How many objects in gc's permanent generation are mortal, on CPython 3.12 (where the
+/// collector parks immortal objects there itself); `None` on other versions or when the
+/// list cannot be read and validated against `frozen` (`gc.get_freeze_count()`).
+#[pyfunction]
+#[pyo3(text_signature = "(frozen)")]
+fn permanent_generation_mortal_count(py: Python<'_>, frozen: usize) -> Option<usize> {
+    cpython::permanent_generation::mortal_count(py, frozen)
+}
+
+/// Breaks the cycles of `garbage` (what a `DEBUG_SAVEALL` collection kept, held by this
+/// list only) with `tp_clear`, as the collector would have; they are freed when the list
+/// goes. Returns how many objects were cleared, or `None` when they are not all still
+/// garbage (then run a collection instead).
+#[pyfunction]
+#[pyo3(text_signature = "(garbage)")]
+fn clear_collected_garbage(py: Python<'_>, garbage: &Bound<'_, PyList>) -> Option<usize> {
+    let objects: Vec<Py<PyAny>> = garbage.iter().map(Bound::unbind).collect();
+    cpython::free_garbage::clear_if_unreachable(py, &objects, 1).ok()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_quiet_panic_hook();
@@ -1226,6 +1262,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     })?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
     m.add_function(wrap_pyfunction!(_internal_error_for_tests, m)?)?;
+    m.add_function(wrap_pyfunction!(permanent_generation_mortal_count, m)?)?;
+    m.add_function(wrap_pyfunction!(clear_collected_garbage, m)?)?;
+    m.add_function(wrap_pyfunction!(cycle_object_lists, m)?)?;
     m.add_class::<CycleAnalysis>()?;
     m.add("RefscopeError", m.py().get_type::<RefscopeError>())?;
     add_failure_text_functions(m)?;

@@ -42,7 +42,12 @@ struct TypeEntry {
 /// Reads step keys, shallow sizes and finaliser flags for the members of cycles.
 pub struct StepReader {
     known: KnownTypes,
-    types: FxHashMap<usize, TypeEntry>,
+    /// Type address -> index into `entries`.
+    types: FxHashMap<usize, u32>,
+    entries: Vec<TypeEntry>,
+    /// The type asked for last, and its entry: consecutive members usually share a type
+    /// (every step reads size, finaliser and key of the same object).
+    last: (usize, u32),
 }
 
 const KEY_OF_DICT: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -64,15 +69,21 @@ impl StepReader {
         StepReader {
             known,
             types: FxHashMap::default(),
+            entries: Vec::new(),
+            last: (0, 0),
         }
     }
 
     fn entry(&mut self, tp: TypeRef<'_>) -> &TypeEntry {
+        if self.last.0 == tp.address() && !self.entries.is_empty() {
+            return &self.entries[self.last.1 as usize];
+        }
         let known = self.known;
-        self.types.entry(tp.address()).or_insert_with(|| {
+        let entries = &mut self.entries;
+        let index = *self.types.entry(tp.address()).or_insert_with(|| {
             let flags = TypeFlags::of(tp);
             let t = tp.address();
-            TypeEntry {
+            entries.push(TypeEntry {
                 slots: TraverseSlots::of(tp),
                 flags,
                 dict_slot: if flags.is_heap_type && !flags.is_type {
@@ -87,8 +98,11 @@ impl StepReader {
                     || t == known.coroutine
                     || t == known.async_generator,
                 is_set: t == known.set || t == known.frozenset,
-            }
-        })
+            });
+            (entries.len() - 1) as u32
+        });
+        self.last = (tp.address(), index);
+        &self.entries[index as usize]
     }
 
     /// Shallow size of `obj`, as the description would give it.

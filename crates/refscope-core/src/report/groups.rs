@@ -76,7 +76,11 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// The short key of a signature: first 12 hex digits of its FNV-1a 64 hash.
 pub fn signature_key(signature: &str) -> String {
-    let mut hex = format!("{:016x}", fnv1a64(signature.as_bytes()));
+    key_of_hash(fnv1a64(signature.as_bytes()))
+}
+
+fn key_of_hash(hash: u64) -> String {
+    let mut hex = format!("{hash:016x}");
     hex.truncate(12);
     hex
 }
@@ -183,25 +187,61 @@ fn cycle_size(report: &Report, cycle: &CycleRecord) -> u64 {
 
 /// The signature of cycle `index` (same text as its group's).
 pub fn cycle_signature(report: &Report, index: usize) -> String {
+    signature_and_rotation(report, index).0
+}
+
+/// The signature of cycle `index` and the position in it where its least rotation
+/// starts. The (type, label) pairs are ranked in their text's order first, so the
+/// rotation compares integers; consecutive equal pairs (a ring of one class: the same
+/// type name and the same shared label) are ranked by pointer, without hashing text.
+fn signature_and_rotation(report: &Report, index: usize) -> (String, usize) {
     let cycle = &report.cycles[index];
-    let pairs: Vec<(&str, &str)> = cycle
+    let mut interned: FxHashMap<(&str, &str), u32> = FxHashMap::default();
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    let mut last: Option<(*const str, *const str, u32)> = None;
+    let ids: Vec<u32> = cycle
         .objects
         .iter()
         .zip(&cycle.labels)
-        .map(|(&object, label)| (report.object(object).type_name.as_str(), label.as_str()))
+        .map(|(&object, label)| {
+            let pair = (report.object(object).type_name.as_str(), label.as_str());
+            if let Some((t, l, id)) = last {
+                if std::ptr::eq(t, pair.0) && std::ptr::eq(l, pair.1) {
+                    return id;
+                }
+            }
+            let id = *interned.entry(pair).or_insert_with(|| {
+                pairs.push(pair);
+                (pairs.len() - 1) as u32
+            });
+            last = Some((pair.0 as *const str, pair.1 as *const str, id));
+            id
+        })
         .collect();
-    let start = least_rotation(&pairs);
-    let mut text = String::new();
-    for position in 0..pairs.len() {
+    let mut order: Vec<u32> = (0..pairs.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| pairs[a as usize].cmp(&pairs[b as usize]));
+    let mut rank_of = vec![0u32; pairs.len()];
+    for (rank, &id) in order.iter().enumerate() {
+        rank_of[id as usize] = rank as u32;
+    }
+    let ranks: Vec<u32> = ids.iter().map(|&id| rank_of[id as usize]).collect();
+    let start = least_rotation(&ranks);
+    let length: usize = ids
+        .iter()
+        .map(|&id| pairs[id as usize].0.len() + pairs[id as usize].1.len() + 1)
+        .sum::<usize>()
+        + SIGNATURE_SEPARATOR.len() * ids.len().saturating_sub(1);
+    let mut text = String::with_capacity(length);
+    for position in 0..ids.len() {
         if position > 0 {
             text.push_str(SIGNATURE_SEPARATOR);
         }
-        let (type_name, label) = pairs[(start + position) % pairs.len()];
+        let (type_name, label) = pairs[ids[(start + position) % ids.len()] as usize];
         text.push_str(type_name);
         text.push(' ');
         text.push_str(label);
     }
-    text
+    (text, start)
 }
 
 /// Groups the report's cycles by signature: largest count first, then largest total
@@ -270,39 +310,40 @@ pub fn group_candidates(
     cycle_size: impl Fn(u32) -> u64,
     cycle_has_finalizer: impl Fn(u32) -> bool,
 ) -> Vec<CycleGroup> {
-    let mut index_of: FxHashMap<String, usize> = FxHashMap::default();
+    // By the signature's hash (computed once: it is also the key), then by its text: a
+    // ring of a million members has a signature of megabytes, never copied.
+    let mut index_of: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
     let mut groups: Vec<CycleGroup> = Vec::new();
     for candidate in candidates {
         let Some(&example) = candidate.first() else {
             continue;
         };
-        let signature = cycle_signature(report, example as usize);
+        let (signature, rotation) = signature_and_rotation(report, example as usize);
+        let hash = fnv1a64(signature.as_bytes());
         let size: u64 = candidate.iter().map(|&c| cycle_size(c)).sum();
         let finalizer = candidate.iter().any(|&c| cycle_has_finalizer(c));
-        match index_of.get(&signature) {
-            Some(&g) => {
+        let same_hash = index_of.entry(hash).or_default();
+        match same_hash
+            .iter()
+            .copied()
+            .find(|&g| groups[g].signature == signature)
+        {
+            Some(g) => {
                 let group = &mut groups[g];
                 group.cycles.extend_from_slice(candidate);
                 group.total_size += size;
                 group.has_finalizer |= finalizer;
             }
             None => {
-                let cycle = &report.cycles[example as usize];
-                let pairs: Vec<(&str, &str)> = cycle
-                    .objects
-                    .iter()
-                    .zip(&cycle.labels)
-                    .map(|(&o, l)| (report.object(o).type_name.as_str(), l.as_str()))
-                    .collect();
-                index_of.insert(signature.clone(), groups.len());
+                same_hash.push(groups.len());
                 groups.push(CycleGroup {
-                    key: signature_key(&signature),
+                    key: key_of_hash(hash),
                     signature,
                     cycles: candidate.clone(),
                     total_size: size,
                     has_finalizer: finalizer,
                     hint: None,
-                    rotation: least_rotation(&pairs) as u32,
+                    rotation: rotation as u32,
                 });
             }
         }

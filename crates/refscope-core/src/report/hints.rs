@@ -215,7 +215,20 @@ fn back_pointer(walk: &Walk<'_>) -> Option<usize> {
     if walk.len() < 2 {
         return None;
     }
-    walk.find(|p| instance(p) && names_back_pointer(walk.label(p)))
+    // Consecutive steps usually share one label (a ring of one class): judge it once.
+    let last: std::cell::Cell<Option<(*const str, bool)>> = std::cell::Cell::new(None);
+    let back = |label: &EdgeLabel| {
+        let text: *const str = label.as_str();
+        match last.get() {
+            Some((seen, answer)) if std::ptr::eq(seen, text) => answer,
+            _ => {
+                let answer = names_back_pointer(label);
+                last.set(Some((text, answer)));
+                answer
+            }
+        }
+    };
+    walk.find(|p| instance(p) && back(walk.label(p)))
         .or_else(|| {
             walk.find(|p| is_container(walk.next(p).kind))?;
             walk.find(|p| instance(p) && instance(p + 1))
