@@ -420,7 +420,8 @@ def user_path_worker(args: argparse.Namespace, shape: Shape, per_unit: int,
         measured["path_peak_extra_rss_bytes"] = _peak_extra_bytes(rss_tracked, rss_before)
         measured["path_cycles"] = len(capture.report)
         del capture
-        # The captured garbage is freed by the next collection: time it as well.
+        # The captured garbage was freed on exit (tp_clear); the next collection is timed as
+        # well: it frees what a capture could not (0 here).
         measured["then_freeing_collect_ms"], measured["then_freed"] = _timed_ms(gc.collect)
         return measured
     shape.build(units, random.Random(args.seed))
@@ -451,9 +452,10 @@ def user_path_worker(args: argparse.Namespace, shape: Shape, per_unit: int,
         measured["monitor_sampled"] = stats.collections_sampled
         measured["monitor_analysis_ms"] = stats.analysis_seconds * 1000
         measured["monitor_groups"] = stats.groups
-        # The sampled garbage survived (DEBUG_SAVEALL): the next collection frees it, and
-        # that collection is part of what a sample costs. The monitor is still running,
-        # as in a server, and does not sample a collection that frees what it kept.
+        # The sample freed its garbage before the callback returned (tp_clear, as the
+        # unsampled collection would have); the next collection is timed as well: it would
+        # free what a sample had to leave alive (part of what a sample costs). The monitor
+        # is still running, as in a server.
         measured["then_freeing_collect_ms"], measured["then_freed"] = _timed_ms(gc.collect)
         monitor.stop()
     return measured
@@ -1047,8 +1049,9 @@ def render_markdown(rows: list[dict], info: dict[str, str], command: str,
             "(`gc.freeze()`). `collect()` + `to_text()`: `refscope.collect()` then "
             "`report.to_text()`. Monitor-sampled collection: `gc.collect()` while "
             "`refscope.Monitor(max_overhead=None)` runs, the sampling callbacks included; "
-            "the sampled garbage survives, and the next column is the collection that then "
-            "frees it (× the same plain collection). `capture()` exit: the end of "
+            "the sample frees its garbage before the callback returns, and the next column is "
+            "the next collection, which would free what a sample left alive (× the same plain "
+            "collection). `capture()` exit: the end of "
             "`with refscope.capture(): <build the garbage>`. B/object: peak extra RSS (kernel "
             "high-water mark, reset through `/proc/self/clear_refs` after `malloc_trim`, "
             "minus RSS before) per object of garbage. `find_cycles` and "

@@ -5,7 +5,9 @@ Every request to /leak/ makes an A <-> B cycle whose B has a __del__ (the recipe
 "Collected: N", "Garbage: M" and the cycles found, grouped (text; JSON with
 ``Accept: application/json`` or ``?format=json``; HTML with ``?format=html``).
 With ``--monitor``, a refscope.Monitor samples the collections gc runs by itself and
-/cycles/ and /metrics show its aggregate.
+/cycles/ and /metrics show its aggregate. /snapshot/ downloads a snapshot of the whole
+heap (``?format=heapsnapshot`` for Chrome DevTools) and /top/ lists the types that retain
+the most, with what grew since the previous call.
 
     python examples/tornado_server.py                 # gc disabled, as in the recipe
     curl -s localhost:8888/leak/; curl -s localhost:8888/collect/

@@ -100,9 +100,11 @@ def collect(
     The collection runs with ``gc.DEBUG_SAVEALL`` so that what it would free is kept for
     the analysis; afterwards the previous debug flags and the previous contents of
     ``gc.garbage`` are restored. Unless ``keep_objects=True``, the report holds only
-    descriptions, and a second, plain collection frees the analysed objects before this
-    returns (their finalisers already ran in the first one, as they would have anyway), so
-    the next ``collect()`` does not report them again. With ``keep_objects=True`` they
+    descriptions, and the analysed objects are freed before this returns (their
+    finalisers and weakref callbacks already ran in the collection, as they would have
+    anyway; refscope then takes gc's last step, ``tp_clear``, on exactly those objects, or
+    runs a plain collection when something else came to hold one), so the next
+    ``collect()`` does not report them again. With ``keep_objects=True`` they
     live as long as the report; once it is gone, the next collection frees them (and a
     ``collect()`` would report them again).
     ``report.collected`` is what ``gc.collect()`` returned. ``frame_locals`` and

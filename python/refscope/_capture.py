@@ -13,7 +13,10 @@ How a block is watched (and so exactly what counts):
    references die), except that objects found to be garbage stay in memory until the
    block ends.
 3. On exit, one more full collection (with the hook on) finds what the block left behind,
-   and everything kept is analysed at once.
+   and everything kept is analysed at once. Unless the report keeps the objects, they are
+   then freed as the collections would have freed them (``tp_clear``, gc's last step;
+   :func:`refscope.collect` does the same), or by the next collection when another
+   subscriber or the user's ``DEBUG_SAVEALL`` shares them.
 
 What is reported: every cycle among the objects that became unreachable during the block:
 objects created in the block, and objects created before it whose last outside reference
@@ -61,6 +64,7 @@ class Capture:
         "_found",
         "_state",
         "_frozen",
+        "_shared",
     )
 
     def __init__(
@@ -87,6 +91,8 @@ class Capture:
         self._found: list[object] = []
         self._state = "new"
         self._frozen = False
+        # Some of the garbage also went to another subscriber or stays in gc.garbage.
+        self._shared = False
 
     # gc collections, delivered by refscope._gc while the block runs.
 
@@ -96,6 +102,10 @@ class Capture:
     def _gc_stop(self, info: dict[str, int], found: list[object] | None) -> None:
         if found:
             self._found.extend(found)
+            # Other captures hold what they were given until they end, which the check
+            # before freeing sees; a Monitor remembers ids it expects to meet again.
+            if _gc.shared_with_others(self, except_kind=Capture):
+                self._shared = True
 
     def __enter__(self) -> Capture:
         if self._state != "new":
@@ -146,6 +156,12 @@ class Capture:
                 frame_locals=self.frame_locals,
                 materialize_dicts=True,  # garbage the collector found
             )
+            if found and not self.keep_objects and not self._shared:
+                # Freed now, as the block's collections would have freed them without
+                # refscope (their finalisers and weakref callbacks already ran): tp_clear,
+                # gc's last step, when nothing else came to hold one; else the next
+                # collection frees them.
+                _core.clear_collected_garbage(found)
             del found
             self.report = report
             self.elapsed = time.perf_counter() - started
@@ -183,7 +199,7 @@ def capture(
 
     ``keep_objects=True`` keeps the objects of the cycles in the report (call
     ``cap.report.release()`` when done); by default the report holds descriptions only and
-    the objects are freed by the next collection. ``frame_locals=False`` leaves frames'
+    the objects are freed before the block's exit returns. ``frame_locals=False`` leaves frames'
     local variables out of the report. ``progress(stage, objects)`` is called when the
     block ends, with ``stage`` ``"collecting"`` (before the final collection; ``objects``:
     garbage kept so far), ``"analysing"`` and ``"analysed"`` (``objects``: how many are

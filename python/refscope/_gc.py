@@ -49,6 +49,7 @@ __all__ = [
     "collect",
     "free_delivered_garbage",
     "freeze_old_objects",
+    "shared_with_others",
     "subscribe",
     "unfreeze_old_objects",
     "unsubscribe",
@@ -269,6 +270,22 @@ def free_delivered_garbage(subscriber: Subscriber, found: list[object]) -> bool:
     ):
         return False
     return _core.clear_collected_garbage(found) is not None
+
+
+def shared_with_others(subscriber: Subscriber, *, except_kind: type | None = None) -> bool:
+    """Called from ``subscriber._gc_stop``: whether the garbage being handed out now also
+    goes to another subscriber (not counting those of type ``except_kind``), or stays in
+    ``gc.garbage`` by the user's own ``DEBUG_SAVEALL``: then it is not ``subscriber``'s
+    alone to free later."""
+    collection = _state.delivering
+    return collection is not None and (
+        not collection.added_saveall
+        or any(
+            wanting is not subscriber
+            and not (except_kind is not None and isinstance(wanting, except_kind))
+            for wanting in collection.wanting
+        )
+    )
 
 
 def _register() -> None:

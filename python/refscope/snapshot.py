@@ -20,6 +20,7 @@ frame's ``f_locals``.
 from __future__ import annotations
 
 import gc
+import heapq
 import os
 import sys
 import threading
@@ -28,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import _core
+from . import _core, _progress
 
 __all__ = [
     "CycleGroupStats",
+    "DominatorTreeNode",
     "Retainer",
     "RetainerChain",
     "Root",
@@ -144,6 +146,21 @@ class RetainerChain:
 
 
 @dataclass(frozen=True)
+class DominatorTreeNode:
+    """An object of the top of the dominator tree: it alone keeps its ``children`` alive
+    (largest first), and its ``retained_size`` is its own ``size`` plus theirs.
+    ``truncated``: it keeps alive more objects than ``children`` shows (the limits of
+    :meth:`Snapshot.dominator_tree` cut them off)."""
+
+    id: int
+    type: str
+    size: int
+    retained_size: int
+    children: list[DominatorTreeNode]
+    truncated: bool
+
+
+@dataclass(frozen=True)
 class SnapshotDiff:
     """What changed from an older snapshot to a newer one."""
 
@@ -240,6 +257,15 @@ class Snapshot:
         keeps alive (that it dominates)."""
         return int(self._core.retained_size(self._node(obj_or_id)))
 
+    def compute_dominators(self, *, progress: bool = False) -> None:
+        """Compute the dominator tree now; otherwise the first query that needs it
+        (``retained_size``, ``top_types``, ``largest_retainers``...) does. ``progress``:
+        show a progress line on stderr if it takes more than a second (see
+        :func:`refscope.snapshot`)."""
+        text = f"computing dominators of {self.object_count:,} objects"
+        with _progress.Phase(text, progress):
+            self._core.compute_dominators()
+
     def dominator(self, obj_or_id: object) -> int | None:
         """id of the object that alone keeps this one reachable (None: several roots)."""
         node = self._core.dominator(self._node(obj_or_id))
@@ -322,6 +348,62 @@ class Snapshot:
         node = None if obj_or_id is None else self._node(obj_or_id)
         return [_retainer(core, r) for r in core.dominated(node, limit)]
 
+    def dominator_tree(
+        self, *, top: int = 30, children: int = 10, depth: int = 8, max_nodes: int = 300
+    ) -> list[DominatorTreeNode]:
+        """The top of the dominator tree, as far as the limits allow: the ``top`` objects
+        that no single object keeps alive (largest first), and below each object the
+        ``children`` largest it alone keeps alive, down to ``depth`` levels; the largest
+        objects are expanded first, until ``max_nodes`` objects are in the tree. What
+        the report's and ``refscope serve``'s trees start from."""
+        for name, value in (("top", top), ("children", children), ("depth", depth),
+                            ("max_nodes", max_nodes)):
+            if type(value) is not int or value < 1:
+                raise ValueError(f"{name} must be a positive int, not {value!r}")
+        core = self._core
+        # node -> (retained, child nodes); the tree's shape, before it is built.
+        below: dict[int, list[int]] = {}
+        retained_of: dict[int, int] = {}
+        level: dict[int, int] = {}
+        frontier: list[tuple[int, int]] = []  # (-retained, node): largest first
+
+        def add(node: int, retained: int, at: int) -> None:
+            below[node] = []
+            retained_of[node] = retained
+            level[node] = at
+            if at + 1 < depth and retained > core.shallow_size(node):
+                heapq.heappush(frontier, (-retained, node))
+
+        tops = core.dominated(None, top)
+        for r in tops:
+            add(r.node, r.retained, 0)
+        count = len(tops)
+        while frontier and count < max_nodes:
+            # A few of the largest at a time (each batch is one pass over the tree), so
+            # the budget goes to the largest objects, however deep, before broad levels.
+            batch = [heapq.heappop(frontier)[1] for _ in range(min(4, len(frontier)))]
+            for node, kids in zip(batch, core.dominated_each(batch, children), strict=True):
+                for kid in kids:
+                    if count >= max_nodes:
+                        break
+                    below[node].append(kid.node)
+                    add(kid.node, kid.retained, level[node] + 1)
+                    count += 1
+
+        built: dict[int, DominatorTreeNode] = {}
+        for node in sorted(below, key=lambda n: -level[n]):  # children before parents
+            kids = [built.pop(kid) for kid in below[node]]
+            size = core.shallow_size(node)
+            built[node] = DominatorTreeNode(
+                id=core.address(node),
+                type=core.type_name(node),
+                size=size,
+                retained_size=retained_of[node],
+                children=kids,
+                truncated=retained_of[node] != size + sum(k.retained_size for k in kids),
+            )
+        return [built[r.node] for r in tops]
+
     def cycle_groups(self) -> list[CycleGroupStats]:
         """The heap's reference cycles, grouped by member types, most bytes first."""
         return [self._group(row) for row in self._core.cycle_groups()]
@@ -361,15 +443,31 @@ class Snapshot:
         )
 
     # -- files -----------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], *, progress: bool = False) -> None:
         """Write the snapshot in refscope's compact format (read it with
-        :func:`refscope.load`)."""
-        self._core.save(os.fspath(path))
+        :func:`refscope.load`). ``progress``: as for :func:`refscope.snapshot`."""
+        path = os.fspath(path)
+        with _progress.Phase(f"writing {path}", progress):
+            self._core.save(path)
 
-    def export_heapsnapshot(self, path: str | os.PathLike[str]) -> None:
+    def export_heapsnapshot(
+        self, path: str | os.PathLike[str], *, progress: bool = False
+    ) -> None:
         """Write a Chrome DevTools ``.heapsnapshot`` (open it in DevTools' Memory tab,
-        memlab, or any V8 heap tool); node ids are the objects' ``id()``."""
-        self._core.export_heapsnapshot(os.fspath(path))
+        memlab, or any V8 heap tool); node ids are the objects' ``id()``.
+        ``progress``: as for :func:`refscope.snapshot`."""
+        path = os.fspath(path)
+        with _progress.Phase(f"writing {path}", progress):
+            self._core.export_heapsnapshot(path)
+
+    def to_bytes(self, format: str = "refscope") -> bytes:  # noqa: A002 - as in the docs
+        """The file :meth:`save` writes (``format="refscope"``), or the one
+        :meth:`export_heapsnapshot` writes (``format="heapsnapshot"``), as bytes: to send
+        over a network or store elsewhere without a temporary file. Write the bytes to a
+        file to read them back with :func:`refscope.load`."""
+        if format not in ("refscope", "heapsnapshot"):
+            raise ValueError(f"format must be 'refscope' or 'heapsnapshot', not {format!r}")
+        return bytes(self._core.to_bytes(format))
 
 
 class _InlineProbe:
@@ -432,6 +530,7 @@ def _walk(
     refscope_probe_local_b: object,
     objects: list[object],
     frames: list[object],
+    progress_delay: float | None,
 ) -> Any:
     """Runs the walk from a frame whose first two locals are the probe values, so the
     binding can check where this CPython keeps an executing frame's locals."""
@@ -446,28 +545,57 @@ def _walk(
         sys.version,
         os.getpid(),
         int(time.time()),
+        progress_delay,
     )
 
 
-def snapshot() -> Snapshot:
-    """Record the whole live heap (see the module documentation)."""
+def snapshot(*, progress: bool = False, baseline: bool = True) -> Snapshot:
+    """Record the whole live heap (see the module documentation).
+
+    ``progress``: when stderr is a terminal, show a progress line there if the walk takes
+    more than a second (``REFSCOPE_PROGRESS_DELAY`` sets another delay, in seconds),
+    redrawn at most ten times a second and erased when done. Off by default: a library
+    call prints nothing unless asked; the command line asks.
+
+    ``baseline``: make this snapshot the one the next snapshot's :meth:`Snapshot.growth`
+    compares with (the default). ``False`` leaves that as it was, and nothing but the
+    caller keeps this snapshot: for code that takes snapshots on behalf of someone else
+    (the ``top/`` endpoint), which must neither shift the user's baseline nor keep a whole
+    heap's graph alive after use.
+    """
     frames = _thread_frames()
     objects = gc.get_objects()
     try:
-        core = _walk(_PROBE_VALUES[0], _PROBE_VALUES[1], objects, frames)
+        core = _walk(
+            _PROBE_VALUES[0],
+            _PROBE_VALUES[1],
+            objects,
+            frames,
+            _progress.delay(progress, native=True),
+        )
     finally:
         del objects, frames
     result = Snapshot(core)
     with _lock:
-        if _last:
-            result._previous = _last[0]
-            _last[0]._previous = None
-        _last[:] = [result]
+        if not baseline:
+            result._previous = _last[0] if _last else None
+        else:
+            if _last:
+                result._previous = _last[0]
+                _last[0]._previous = None
+            _last[:] = [result]
     return result
 
 
-def load(path: str | os.PathLike[str]) -> Snapshot:
+def load(path: str | os.PathLike[str], *, progress: bool = False) -> Snapshot:
     """Read a snapshot written by :meth:`Snapshot.save`. A file that is not one (empty,
     truncated, damaged, foreign, or from a newer refscope) raises ``ValueError`` naming the
-    file and the fault."""
-    return Snapshot(_core.load_heap_snapshot(os.fspath(path)), path=str(Path(path)))
+    file and the fault. ``progress``: as for :func:`snapshot`."""
+    text = os.fspath(path)
+    try:
+        size = f", {os.path.getsize(text) / 1e6:,.1f} MB"
+    except (OSError, ValueError):
+        size = ""
+    with _progress.Phase(f"reading {text}{size}", progress):
+        core = _core.load_heap_snapshot(text)
+    return Snapshot(core, path=str(Path(path)))

@@ -14,6 +14,7 @@ from starlette.applications import Starlette  # noqa: E402
 from starlette.responses import PlainTextResponse  # noqa: E402
 from starlette.routing import Mount, Route  # noqa: E402
 
+import refscope  # noqa: E402
 from refscope.integrations.asgi import RefscopeApp, RefscopeMiddleware  # noqa: E402
 
 from ._live_servers import free_socket, http_get  # noqa: E402
@@ -170,5 +171,56 @@ def test_frame_locals_are_shown_only_when_configured(frame_locals):
         reply = server.get("/_refscope/collect/?format=json")
         assert "keep_a_password_in_a_frame_cycle" in reply.text  # the frame is reported
         assert ("hunter2-very-secret" in reply.text) is frame_locals
+    finally:
+        server.close()
+
+
+# -- snapshot/ and top/ ---------------------------------------------------------------------
+
+Hostile = type("<img src=x onerror=alert(1)>", (), {})
+
+
+def test_top_shows_growth_with_type_names_escaped(mounted):
+    name = f"{Hostile.__module__}.{Hostile.__qualname__}"
+    first = mounted.get("/_refscope/top/?format=json").json()
+    assert first["since"] is None
+    held = [Hostile() for _ in range(5000)]
+    second = mounted.get("/_refscope/top/?format=json").json()
+    assert {g["name"]: g["increase"] for g in second["growth"]}[name] == 5000
+    held += [Hostile() for _ in range(2000)]
+    page = mounted.get("/_refscope/top/?format=html")
+    assert page.status == 200
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert "Growth since the previous call" in page.text
+    assert "test_asgi.&lt;img src=x onerror=alert(1)&gt;</code></td><td>7,000</td><td>2,000" \
+        in page.text
+    assert "<img" not in page.text
+    del held
+
+
+def test_snapshot_downloads_a_file_with_the_processes_objects(mounted, tmp_path):
+    marker = [Hostile() for _ in range(7)]
+    reply = mounted.get("/_refscope/snapshot/")
+    assert reply.status == 200
+    assert "attachment" in reply.headers["content-disposition"]
+    path = tmp_path / "heap.rscp"
+    path.write_bytes(reply.body)
+    snap = refscope.load(path)
+    assert set(snap.by_type(Hostile.__qualname__)) >= {id(m) for m in marker}
+    chain = snap.why_alive(marker[3])
+    assert chain is not None and chain.steps[-1][0] == "[3]"
+    devtools = mounted.get("/_refscope/snapshot/?format=heapsnapshot")
+    ids = set(devtools.json()["nodes"][2::len(devtools.json()["snapshot"]["meta"]["node_fields"])])
+    assert id(marker[3]) in ids
+
+
+def test_snapshot_and_top_need_the_token_once_configured():
+    server = Uvicorn(Starlette(routes=[Mount("/_refscope", app=RefscopeApp(token=TOKEN))]))
+    try:
+        remote = {"X-Forwarded-For": "198.51.100.4"}
+        for path in ("/_refscope/snapshot/", "/_refscope/top/"):
+            assert server.get(path).status == 403
+            assert server.get(path, remote).status == 403
+            assert server.get(path, {**remote, "Authorization": f"Bearer {TOKEN}"}).status == 200
     finally:
         server.close()

@@ -133,3 +133,19 @@ def test_a_token_is_required_when_given(snapshot_file):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_page_policy_allows_its_script_by_a_fresh_nonce_and_no_unsafe_inline(served):
+    policies = []
+    for _ in range(2):
+        with urllib.request.urlopen(served, timeout=30) as answer:
+            policy = answer.headers["Content-Security-Policy"]
+            page = answer.read().decode()
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        nonce = re.search(r"script-src 'nonce-([A-Za-z0-9_-]+)'", policy).group(1)
+        assert page.count(f'nonce="{nonce}"') == 2  # the one script and the one stylesheet
+        assert page.count("<script") == 1
+        policies.append(policy)
+    assert policies[0] != policies[1]
+    with urllib.request.urlopen(served.split("?")[0] + "api/summary", timeout=30) as answer:
+        assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")

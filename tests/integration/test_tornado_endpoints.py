@@ -12,7 +12,12 @@ tornado = pytest.importorskip("tornado")
 from tornado import web  # noqa: E402
 from tornado.httpserver import HTTPServer  # noqa: E402
 
-from refscope.integrations.tornado import CollectHandler, refscope_handlers  # noqa: E402
+import refscope  # noqa: E402
+from refscope.integrations.tornado import (  # noqa: E402
+    CollectHandler,
+    SnapshotHandler,
+    refscope_handlers,
+)
 
 from ._live_servers import ExampleServer, free_socket, http_get  # noqa: E402
 
@@ -190,7 +195,7 @@ def test_requests_are_served_while_collect_is_running_a_collection():
 
 
 def test_handlers_mount_under_a_prefix():
-    rules = refscope_handlers("/debug/refscope")
+    rules = refscope_handlers("/debug/refscope") + [(r"/heap/", SnapshotHandler)]
     app = web.Application(rules)
     sock = free_socket()
     port = sock.getsockname()[1]
@@ -214,7 +219,103 @@ def test_handlers_mount_under_a_prefix():
     try:
         assert http_get(port, "/debug/refscope/collect/").text.startswith("Collected: ")
         assert http_get(port, "/debug/refscope/cycles/").status == 404  # no monitor given
+        assert http_get(port, "/debug/refscope/top/").text.startswith("refscope: ")
+        assert http_get(port, "/debug/refscope/snapshot").body.startswith(b"RSCPHEAP")
         assert http_get(port, "/collect/").status == 404
+        heap = http_get(port, "/heap/?format=heapsnapshot")
+        assert heap.status == 200 and heap.json()["snapshot"]["node_count"] > 1000
     finally:
         holder["loop"].call_soon_threadsafe(holder["loop"].stop)
         thread.join(10)
+
+
+# -- snapshot/ and top/ ---------------------------------------------------------------------
+
+
+def _downloaded(reply, tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(reply.body)
+    return path
+
+
+def test_snapshot_downloads_the_servers_heap_as_a_file_refscope_load_reads(example, tmp_path):
+    for _ in range(4):
+        example.get("/leak/")
+    reply = example.get("/snapshot/")
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/octet-stream"
+    disposition = reply.headers["content-disposition"]
+    assert disposition.startswith("attachment; filename=") and disposition.endswith('.rscp"')
+    snap = refscope.load(_downloaded(reply, tmp_path, "server.rscp"))
+    assert snap.pid == example.process.pid
+    assert len(snap.by_type("__main__.B")) == 4  # gc is off in the server: all four leaked
+    assert len(snap.by_type("__main__.LeakHandler")) == 0  # no handler outlives its request
+
+
+def test_snapshot_in_devtools_format_is_read_by_devtools(example, tmp_path):
+    from .test_heapsnapshot_devtools import _devtools_view
+
+    for _ in range(3):
+        example.get("/leak/")
+    reply = example.get("/snapshot/?format=heapsnapshot")
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.headers["content-disposition"].endswith('.heapsnapshot"')
+    data = reply.json()
+    assert {"snapshot", "nodes", "edges", "strings"} <= set(data)
+    leaked = refscope.load(_downloaded(example.get("/snapshot/"), tmp_path, "same.rscp"))
+    ids = leaked.by_type("__main__.B")
+    assert len(ids) == 3  # still alive, at the same addresses, in the DevTools download
+    view = _devtools_view(_downloaded(reply, tmp_path, "server.heapsnapshot"), ids)
+    assert view["nodeCount"] > 1000
+    assert {view["found"][str(i % 2**32)]["name"] for i in ids} == {"__main__.B"}
+    assert example.get("/snapshot/?format=pdf").status == 400
+
+
+def test_top_reports_the_growth_since_the_previous_call(example):
+    first = example.get("/top/?format=json")
+    assert first.status == 200
+    assert first.json()["since"] is None
+    types = {t["name"]: t for t in first.json()["types"]}
+    assert types["dict"]["count"] > 0 and types["dict"]["retained_size"] >= types["dict"]["size"]
+    for _ in range(300):
+        example.get("/leak/")
+    second = example.get("/top/?format=json&limit=1000").json()
+    assert second["since"] == first.json()["taken_at"]
+    growth = {g["name"]: g for g in second["growth"]}
+    assert growth["__main__.B"]["increase"] == 300
+    assert growth["__main__.A"]["increase"] == 300
+    assert growth["__main__.B"]["count"] == 300
+    third = {g["name"] for g in example.get("/top/?format=json").json()["growth"]}
+    assert "__main__.B" not in third  # nothing leaked since the second call
+
+
+def test_top_answers_text_and_html(example):
+    text = example.get("/top/")
+    assert text.headers["content-type"].startswith("text/plain")
+    assert text.text.startswith("refscope: ") and "Types that retain the most:" in text.text
+    page = example.get("/top/", {"Accept": "text/html"})
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert "<h2>Types that retain the most</h2>" in page.text
+    assert example.get("/top/?limit=0").status == 400
+
+
+def test_snapshot_and_top_keep_the_loopback_and_token_rules():
+    server = ExampleServer("--xheaders", "--token", TOKEN)
+    try:
+        remote = {"X-Real-Ip": "203.0.113.9"}
+        for path in ("/snapshot/", "/snapshot/?format=heapsnapshot", "/top/"):
+            assert server.get(path).status == 403  # loopback too, once a token is set
+            assert server.get(path, remote).status == 403
+            assert server.get(path, {**remote, "Authorization": f"Bearer {TOKEN}"}).status == 200
+    finally:
+        server.close()
+    server = ExampleServer("--xheaders")
+    try:
+        remote = {"X-Real-Ip": "203.0.113.9"}
+        assert server.get("/snapshot/", remote).status == 403
+        assert server.get("/top/", remote).status == 403
+        assert server.get("/top/").status == 200
+    finally:
+        server.close()

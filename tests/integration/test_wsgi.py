@@ -9,6 +9,7 @@ import pytest
 
 waitress = pytest.importorskip("waitress")
 
+import refscope  # noqa: E402
 from refscope.integrations.wsgi import RefscopeWSGIApp, RefscopeWSGIMiddleware  # noqa: E402
 
 from ._live_servers import http_get  # noqa: E402
@@ -110,3 +111,55 @@ def test_post_collects_and_other_methods_are_refused(middleware):
     refused = http_get(middleware.port, "/_refscope/cycles/", method="DELETE")
     assert refused.status == 405
     assert refused.headers["allow"] == "GET, HEAD"
+
+
+# -- snapshot/ and top/ ---------------------------------------------------------------------
+
+
+class Marker:
+    pass
+
+
+MARKER = f"{Marker.__module__}.Marker"
+
+
+def test_snapshot_serves_both_formats_of_this_process(middleware, tmp_path):
+    markers = [Marker() for _ in range(11)]
+    reply = middleware.get("/_refscope/snapshot/?format=refscope")
+    assert reply.status == 200 and reply.headers["content-type"] == "application/octet-stream"
+    path = tmp_path / "heap.rscp"
+    path.write_bytes(reply.body)
+    snap = refscope.load(path)
+    assert set(snap.by_type(MARKER)) == {id(m) for m in markers}
+    devtools = middleware.get("/_refscope/snapshot/?format=heapsnapshot")
+    assert devtools.headers["content-disposition"].endswith('.heapsnapshot"')
+    data = devtools.json()
+    names = {data["strings"][name] for name in data["nodes"][1::len(data["snapshot"]["meta"]
+                                                                        ["node_fields"])]}
+    assert MARKER in names
+    assert middleware.get("/other").text == "app\n"
+
+
+def test_top_counts_growth_per_mounted_app(middleware):
+    other = Waitress(RefscopeWSGIApp())
+    try:
+        middleware.get("/_refscope/top/?format=json")
+        other.get("/top/?format=json")
+        markers = [Marker() for _ in range(400)]
+        grown = middleware.get("/_refscope/top/?format=json").json()["growth"]
+        assert {g["name"]: g["increase"] for g in grown}[MARKER] == 400
+        markers += [Marker() for _ in range(100)]
+        # The second app has its own baseline: its previous call came before all 500.
+        grown = other.get("/top/?format=json").json()["growth"]
+        assert {g["name"]: g["increase"] for g in grown}[MARKER] == 500
+        del markers
+    finally:
+        other.close()
+
+
+def test_snapshot_and_top_answer_loopback_only(middleware):
+    remote = {"X-Forwarded-For": "192.0.2.10"}
+    assert middleware.get("/_refscope/snapshot/", remote).status == 403
+    assert middleware.get("/_refscope/top/", remote).status == 403
+    refused = http_get(middleware.port, "/_refscope/snapshot/", method="POST")
+    assert refused.status == 405

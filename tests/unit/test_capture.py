@@ -165,12 +165,25 @@ def count_instances(cls):
 
 
 def test_the_report_does_not_keep_the_objects_alive():
+    gc.disable()
     with refscope.capture() as cap:
         make_self_cycle()
-    # like refscope.collect(): the objects are freed by the next collection
-    gc.collect()
+        make_pair()
+    # Like refscope.collect(): freed before the block's exit returns, no collection needed
+    # (gc is disabled; gc.get_objects() would still list them otherwise).
     assert count_instances(Node) == 0
     assert not cap.report.keeps_objects
+    assert len(cap.report) == 2
+
+
+def test_an_inner_capture_leaves_the_garbage_it_shares_for_the_outer_one():
+    gc.disable()
+    with refscope.capture() as outer:
+        with refscope.capture() as inner:
+            make_self_cycle()
+        assert count_instances(Node) == 1  # the outer block still has it to analyse
+    assert count_instances(Node) == 0
+    assert len(inner.report) == 1 and len(outer.report) == 1
 
 
 def test_keep_objects_keeps_them_until_released():

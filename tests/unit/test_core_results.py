@@ -152,6 +152,7 @@ def test_heap_snapshot_results_have_the_declared_fields_and_types():
     check(snap.diff(older), "HeapDiff", seen, "diff()")
     check(snap.largest_retainers(5), "list[Retained]", seen, "largest_retainers()")
     check(snap.dominated(None, 5), "list[Retained]", seen, "dominated()")
+    check(snap.dominated_each([node], 3), "list[list[Retained]]", seen, "dominated_each()")
     check(snap.cycle_groups(), "list[HeapCycleGroup]", seen, "cycle_groups()")
     check(snap.roots(), "list[RootInfo]", seen, "roots()")
     check(snap.why_alive(node), "RetentionPath | None", seen, "why_alive()")

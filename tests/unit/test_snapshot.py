@@ -408,3 +408,72 @@ def test_hostile_heap_is_walked_without_crashing(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok ")
     assert "ran" not in result.stderr
+
+
+# -- bytes, baselines and the dominator tree ---------------------------------------------
+
+
+def test_to_bytes_gives_the_files_that_save_and_export_write(tmp_path):
+    snap = refscope.snapshot()
+    saved, exported = tmp_path / "heap.rscp", tmp_path / "heap.heapsnapshot"
+    snap.save(saved)
+    snap.export_heapsnapshot(exported)
+    assert snap.to_bytes() == saved.read_bytes()
+    assert snap.to_bytes("heapsnapshot") == exported.read_bytes()
+    copy = tmp_path / "copy.rscp"
+    copy.write_bytes(snap.to_bytes("refscope"))
+    assert refscope.load(copy).top_types(5) == snap.top_types(5)
+    assert json.loads(snap.to_bytes("heapsnapshot"))["snapshot"]["node_count"] == len(snap) + 1
+    with pytest.raises(ValueError, match="'refscope' or 'heapsnapshot'"):
+        snap.to_bytes("json")
+
+
+def test_a_snapshot_that_is_not_a_baseline_leaves_growth_as_it_was():
+    first = refscope.snapshot()
+    markers = [Marker() for _ in range(1000)]
+    aside = refscope.snapshot(baseline=False)
+    assert {g.name: g.increase for g in aside.growth()}[f"{__name__}.Marker"] == 1000
+    watcher = weakref.ref(aside)
+    del aside
+    assert watcher() is None  # nothing of refscope's keeps it
+    markers += [Marker() for _ in range(500)]
+    third = refscope.snapshot()
+    # Compared with the first snapshot: the one taken aside did not become the baseline.
+    assert {g.name: g.increase for g in third.growth()}[f"{__name__}.Marker"] == 1500
+    assert {g.name: g.increase for g in third.growth(first)}[f"{__name__}.Marker"] == 1500
+    del markers
+
+
+def _tree_nodes(nodes, depth=0):
+    for node in nodes:
+        yield node, depth
+        yield from _tree_nodes(node.children, depth + 1)
+
+
+def test_dominator_tree_shows_the_largest_first_within_its_limits():
+    holder = Holder()
+    holder.payload = [bytearray(50_000) for _ in range(12)]
+    snap = refscope.snapshot()
+    tree = snap.dominator_tree(top=20, children=5, depth=6, max_nodes=120)
+    nodes = list(_tree_nodes(tree))
+    assert len(tree) <= 20 and len(nodes) <= 120
+    assert max(depth for _, depth in nodes) < 6
+    assert [n.retained_size for n in tree] == sorted((n.retained_size for n in tree),
+                                                     reverse=True)
+    assert [n.id for n in tree] == [r.id for r in snap.dominated(None, 20)]
+    by_id = {node.id: node for node, _ in nodes}
+    payload = by_id[id(holder.payload)]
+    assert payload.type == "list" and len(payload.children) == 5
+    assert all(child.type == "bytearray" and child.size == sys.getsizeof(bytearray(50_000))
+               for child in payload.children)
+    assert payload.truncated  # 12 items, 5 shown
+    assert payload.retained_size == snap.retained_size(holder.payload)
+    for node, _ in nodes:
+        shown = node.size + sum(child.retained_size for child in node.children)
+        assert node.truncated == (shown != node.retained_size)
+        assert [c.id for c in node.children] == [
+            r.id for r in snap.dominated(node.id, len(node.children))
+        ]
+    for bad in ({"top": 0}, {"children": -1}, {"depth": 1.5}, {"max_nodes": True}):
+        with pytest.raises(ValueError, match="must be a positive int"):
+            snap.dominator_tree(**bad)

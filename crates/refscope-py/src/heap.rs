@@ -24,6 +24,12 @@ use refscope_core::index::AddressIndex;
 use refscope_core::snapshot::{EdgeLabel, HeapSnapshot, RootKind, SnapshotBuilder, SnapshotMeta};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+// --- progress line (refscope.snapshot(progress=True)) ---
+#[path = "heap_progress.rs"]
+mod progress;
+use progress::ProgressLine;
+// --- end of progress line ---
+
 /// What the Python side hands to the walk (all kept alive by the caller).
 pub struct WalkInput<'a> {
     /// `gc.get_objects()`.
@@ -39,6 +45,8 @@ pub struct WalkInput<'a> {
     pub minor: u8,
     pub inline: Option<InlineAttributes>,
     pub meta: SnapshotMeta,
+    /// Draw a progress line on stderr once the walk has taken this many seconds.
+    pub progress_delay: Option<f64>,
 }
 
 /// How the shallow size of a type's instances is found.
@@ -379,8 +387,15 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     let mut labels: Vec<EdgeLabel> = Vec::new();
     let mut pairs: Vec<(ObjRef<'_>, ObjRef<'_>)> = Vec::new();
     let mut last_type: (usize, u32) = (0, u32::MAX);
+    // Erased when dropped, on every way out of this function.
+    let mut progress_line = input.progress_delay.and_then(ProgressLine::new);
     let mut i = 0;
     while i < nodes.len() {
+        if i % progress::EVERY == 0 {
+            if let Some(line) = progress_line.as_mut() {
+                line.update("walking the heap", i, nodes.len());
+            }
+        }
         let obj = nodes[i];
         let tp = cpython::type_of(obj);
         refcounts.push(if cpython::is_immortal(obj, input.minor) {
@@ -494,6 +509,9 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
                 .builder
                 .add_root(RootKind::HeldFromOutside, v as u32, &label, surplus as u64);
         }
+    }
+    if let Some(line) = progress_line.as_mut() {
+        line.update("building the graph", nodes.len(), nodes.len());
     }
     walker.builder.set_meta(input.meta.clone());
     let Walker { builder, .. } = walker;
@@ -673,7 +691,7 @@ fn label_referents<'a>(
 use crate::results;
 use pyo3::exceptions::{PyIndexError, PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -963,6 +981,48 @@ impl PyHeapSnapshot {
         retained_list(py, children)
     }
 
+    /// Children of each of `nodes` in the dominator tree, largest first, at most `limit`
+    /// each: what `dominated` gives for one node, for many in one pass over the tree.
+    fn dominated_each(
+        &self,
+        py: Python<'_>,
+        nodes: Vec<u32>,
+        limit: usize,
+    ) -> PyResult<Vec<Vec<Py<results::Retained>>>> {
+        for &node in &nodes {
+            self.check(node)?;
+        }
+        let inner = &self.inner;
+        let children = py.detach(|| {
+            let dominators = inner.dominators();
+            let mut slot: FxHashMap<u32, usize> = FxHashMap::default();
+            for (i, &node) in nodes.iter().enumerate() {
+                slot.entry(node).or_insert(i);
+            }
+            let mut children: Vec<Vec<(u32, u64)>> = vec![Vec::new(); nodes.len()];
+            for &v in dominators.preorder() {
+                if let Some(i) = dominators.idom(v).and_then(|d| slot.get(&d)) {
+                    children[*i].push((v, dominators.retained(v)));
+                }
+            }
+            for list in &mut children {
+                list.sort_by_key(|&(v, r)| (std::cmp::Reverse(r), v));
+                list.truncate(limit);
+            }
+            for (i, &node) in nodes.iter().enumerate() {
+                let first = slot[&node];
+                if first != i {
+                    children[i] = children[first].clone();
+                }
+            }
+            children
+        });
+        children
+            .into_iter()
+            .map(|list| retained_list(py, list))
+            .collect()
+    }
+
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
         let inner = &self.inner;
         py.detach(|| inner.save(&path))
@@ -973,6 +1033,26 @@ impl PyHeapSnapshot {
         let inner = &self.inner;
         py.detach(|| inner.export_heapsnapshot(&path))
             .map_err(|e| PyOSError::new_err(format!("{}: cannot write: {e}", path.display())))
+    }
+
+    /// What `save` (`"refscope"`) or `export_heapsnapshot` (`"heapsnapshot"`) would write.
+    fn to_bytes<'py>(&self, py: Python<'py>, format: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let inner = &self.inner;
+        let bytes = match format {
+            "refscope" => py.detach(|| inner.to_bytes()),
+            "heapsnapshot" => py
+                .detach(|| {
+                    let mut out = Vec::new();
+                    inner.write_heapsnapshot(&mut out).map(|()| out)
+                })
+                .map_err(|e| PyOSError::new_err(format!("cannot export: {e}")))?,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "format must be 'refscope' or 'heapsnapshot', not {other:?}"
+                )))
+            }
+        };
+        Ok(PyBytes::new(py, &bytes))
     }
 }
 
@@ -1005,6 +1085,10 @@ fn load_heap_snapshot(py: Python<'_>, path: PathBuf) -> PyResult<PyHeapSnapshot>
 /// `frames` is `[frame, label, ...]`; `probe` is an instance of a probe class (distinct
 /// `__qualname__`) whose first attributes are `probe_names` = `probe_values`.
 #[pyfunction]
+#[pyo3(signature = (
+    objects, modules, frames, probe, probe_names, probe_values, probe_frame,
+    python_version, pid, taken_at, progress_delay = None,
+))]
 #[allow(clippy::too_many_arguments)]
 fn take_heap_snapshot(
     py: Python<'_>,
@@ -1018,6 +1102,7 @@ fn take_heap_snapshot(
     python_version: String,
     pid: u32,
     taken_at: u64,
+    progress_delay: Option<f64>,
 ) -> PyResult<PyHeapSnapshot> {
     let minor = py.version_info().minor;
     let values = cpython::list_items(probe_values);
@@ -1040,6 +1125,7 @@ fn take_heap_snapshot(
             taken_at,
             pid,
         },
+        progress_delay,
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| take_snapshot(&input)));
     match result {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
 EXIT_OK = 0
@@ -69,3 +70,16 @@ def write_output(path: str, text: str) -> None:
     """Write a report's text to ``path`` (UTF-8); failures are ``OSError``."""
     with open(path, "w", encoding="utf-8", newline="\n") as output:
         output.write(text)
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress``: the snapshot commands otherwise ask refscope for its progress
+    line (``progress=True``), drawn on stderr only when it is a terminal and the work
+    takes more than a second (``REFSCOPE_PROGRESS_DELAY`` seconds)."""
+    parser.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress line on stderr (otherwise drawn on a terminal for work that takes "
+        "over a second, or REFSCOPE_PROGRESS_DELAY seconds)",
+    )

@@ -11,6 +11,8 @@ import sys
 
 import refscope
 
+from ._common import add_progress_argument
+
 HELP = "compare two heap snapshots: objects added and removed per type, new cycles"
 DESCRIPTION = (
     "Read two snapshots of one process (OLD taken first) and print, per type, the objects "
@@ -30,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-n", "--top", type=int, default=20, metavar="N", help="types shown (default: 20)"
     )
+    add_progress_argument(parser)
 
 
 def _growth_only(old: refscope.Snapshot, new: refscope.Snapshot, top: int, fmt: str) -> int:
@@ -55,8 +58,8 @@ def _growth_only(old: refscope.Snapshot, new: refscope.Snapshot, top: int, fmt: 
 
 def main(args: argparse.Namespace) -> int:
     try:
-        old = refscope.load(args.old)
-        new = refscope.load(args.new)
+        old = refscope.load(args.old, progress=args.progress)
+        new = refscope.load(args.new, progress=args.progress)
     except (OSError, ValueError) as error:
         print(f"refscope diff: {error}", file=sys.stderr)
         return 1

@@ -11,12 +11,17 @@ import sys
 
 import refscope
 
+from ._common import add_progress_argument
+
 HELP = "summarise a heap snapshot: top types, largest retainers, roots, cycle groups"
 DESCRIPTION = (
     "Read FILE (written by 'refscope snapshot' or Snapshot.save) and print the types that "
     "hold the most memory (count, shallow and retained bytes), the objects that retain the "
     "most, how the roots divide up (module globals, thread frames, objects held from "
-    "outside the heap by C code, immortal objects), and the heap's reference cycles."
+    "outside the heap by C code, immortal objects), and the heap's reference cycles. "
+    "--format html writes one self-contained page (to stdout: redirect it to a file) with "
+    "the views of 'refscope serve': those tables, the top of the dominator tree to expand, "
+    "and why each object of the tree is alive, looked up by id."
 )
 EPILOG = "Exit codes: 0 success, 1 FILE is not a readable snapshot, 2 usage error."
 
@@ -24,11 +29,15 @@ EPILOG = "Exit codes: 0 success, 1 FILE is not a readable snapshot, 2 usage erro
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="a snapshot file")
     parser.add_argument(
-        "--format", choices=("text", "json"), default="text", help="output format (default: text)"
+        "--format",
+        choices=("text", "json", "html"),
+        default="text",
+        help="output format (default: text; html: a page that opens from disk)",
     )
     parser.add_argument(
         "-n", "--top", type=int, default=20, metavar="N", help="rows per table (default: 20)"
     )
+    add_progress_argument(parser)
 
 
 def summary(snap: refscope.Snapshot, top: int) -> dict:
@@ -77,10 +86,16 @@ def render_text(data: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        snap = refscope.load(args.file)
+        snap = refscope.load(args.file, progress=args.progress)
     except (OSError, ValueError) as error:
         print(f"refscope report: {error}", file=sys.stderr)
         return 1
+    snap.compute_dominators(progress=args.progress)
+    if args.format == "html":
+        from ._snapshot_html import render
+
+        sys.stdout.write(render(snap, args.file, max(args.top, 1)))
+        return 0
     data = summary(snap, max(args.top, 1))
     if args.format == "json":
         sys.stdout.write(json.dumps(data, indent=2) + "\n")

@@ -17,7 +17,7 @@ from typing import Any
 
 import refscope
 
-from ._common import UsageError
+from ._common import UsageError, add_progress_argument
 
 HELP = "browse a heap snapshot in a local web page (top types, dominator tree, why alive)"
 DESCRIPTION = (
@@ -30,10 +30,16 @@ DESCRIPTION = (
 EPILOG = "Exit codes: 0 when stopped with Ctrl-C, 1 FILE is not a readable snapshot, 2 usage error."
 
 MAX_ROWS = 200
-# The page's script and style are inline; nothing else may load (labels are user data).
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
+# The page's one script and one stylesheet are inline, allowed by a nonce drawn afresh for
+# each response: a script or style that labels (user data) might inject into the page has
+# no nonce and does not run. The script may fetch this server's JSON and nothing else.
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+    "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
 )
+# JSON and error answers are never rendered as a page.
+DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0: any free)")
     parser.add_argument("--token", help="require this token (?token=...) on every request")
+    add_progress_argument(parser)
 
 
 def _is_loopback(host: str) -> bool:
@@ -111,7 +118,7 @@ class _Api:
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>refscope heap snapshot</title>
 <link rel="icon" href="data:,">
-<style>
+<style nonce="{nonce}">
 body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse}td,th{padding:2px 10px;text-align:right}
 td:first-child,th:first-child{text-align:left}tr:nth-child(even){background:#f4f4f4}
@@ -128,7 +135,7 @@ pre{background:#f4f4f4;padding:.6em;white-space:pre-wrap}
 </thead><tbody></tbody></table>
 <h2>Dominator tree</h2><p>Each object keeps alive, by itself, the objects under it.</p>
 <ul class="tree" id="tree"></ul>
-<script>
+<script nonce="{nonce}">
 const TOKEN = new URLSearchParams(location.search).get("token");
 function api(path, params) {
   const q = new URLSearchParams(params || {});
@@ -195,13 +202,15 @@ def _handler(api: _Api, token: str | None) -> type[http.server.BaseHTTPRequestHa
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
             pass
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
+        def _send(
+            self, status: int, body: bytes, content_type: str, policy: str = DATA_POLICY
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            self.send_header("Content-Security-Policy", policy)
             self.end_headers()
             self.wfile.write(body)
 
@@ -212,7 +221,11 @@ def _handler(api: _Api, token: str | None) -> type[http.server.BaseHTTPRequestHa
                 self._send(403, b"a token is required (?token=...)\n", "text/plain; charset=utf-8")
                 return
             if url.path == "/":
-                self._send(200, PAGE.encode(), "text/html; charset=utf-8")
+                nonce = secrets.token_urlsafe(18)
+                page = PAGE.replace("{nonce}", nonce)
+                self._send(
+                    200, page.encode(), "text/html; charset=utf-8", PAGE_POLICY.format(nonce=nonce)
+                )
                 return
             route = routes.get(url.path)
             if route is None:
@@ -235,10 +248,11 @@ def main(args: argparse.Namespace) -> int:
     if token is None and not _is_loopback(args.host):
         token = secrets.token_urlsafe(24)
     try:
-        snap = refscope.load(args.file)
+        snap = refscope.load(args.file, progress=args.progress)
     except (OSError, ValueError) as error:
         print(f"refscope serve: {error}", file=sys.stderr)
         return 1
+    snap.compute_dominators(progress=args.progress)  # before the first page asks for them
     try:
         handler = _handler(_Api(snap), token)
         server = http.server.ThreadingHTTPServer((args.host, args.port), handler)

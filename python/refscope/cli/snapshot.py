@@ -13,7 +13,7 @@ import time
 
 import refscope
 
-from ._common import UsageError
+from ._common import UsageError, add_progress_argument
 from .run import ScriptEnvironment, execute_script, join_script_threads, load_script_or_report
 
 HELP = "run a Python script and save a snapshot of its whole heap when it ends"
@@ -44,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where to write the snapshot (.heapsnapshot: Chrome DevTools format; any other "
         "name: refscope's format, read by 'refscope report')",
     )
+    add_progress_argument(parser)
 
 
 def _check_output(path: str) -> None:
@@ -65,13 +66,13 @@ def main(args: argparse.Namespace) -> int:
         join_script_threads()
         del namespace
         started = time.perf_counter()
-        snap = refscope.snapshot()
+        snap = refscope.snapshot(progress=args.progress)
         elapsed = time.perf_counter() - started
     try:
         if args.output.endswith(".heapsnapshot"):
-            snap.export_heapsnapshot(args.output)
+            snap.export_heapsnapshot(args.output, progress=args.progress)
         else:
-            snap.save(args.output)
+            snap.save(args.output, progress=args.progress)
     except OSError as error:
         print(f"refscope: cannot write the snapshot: {error}", file=sys.stderr)
         return exit_code or 1

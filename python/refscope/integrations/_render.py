@@ -12,16 +12,24 @@ import hashlib
 import html
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import Cycle, CycleGroup, CycleReport, Monitor
+from .. import Cycle, CycleGroup, CycleReport, Monitor, snapshot
 from ._security import AccessPolicy
 
 __all__ = ["Endpoints", "Request", "Response", "ROUTES"]
 
-ROUTES = ("collect", "cycles", "metrics")
+ROUTES = ("collect", "cycles", "metrics", "snapshot", "top")
+# snapshot/?format=: what the download holds, its media type and file extension.
+_SNAPSHOT_FORMATS = {
+    "refscope": ("application/octet-stream", "rscp"),
+    "heapsnapshot": ("application/json", "heapsnapshot"),
+}
+_TOP_DEFAULT_ROWS = 50
+_TOP_MAX_ROWS = 1000
 _FORMATS = ("text", "json", "html")
 _MAX_OBJECTS_PER_CYCLE = 20
 _SECURITY_HEADERS = (
@@ -168,6 +176,75 @@ def _utc(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
 
 
+def _top_rows(query: dict[str, str]) -> int | None:
+    """``?limit=`` of ``top/`` (rows per table), or None when it is not a number in range."""
+    text = query.get("limit")
+    if text is None:
+        return _TOP_DEFAULT_ROWS
+    try:
+        rows = int(text)
+    except ValueError:
+        return None
+    return rows if 1 <= rows <= _TOP_MAX_ROWS else None
+
+
+def _top_html(data: dict[str, Any]) -> str:
+    def table(headers: tuple[str, ...], keys: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
+        if not rows:
+            return "<p>None.</p>"
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+        body = "".join(
+            f"<tr><td><code>{html.escape(row['name'])}</code></td>"
+            + "".join(f"<td>{int(row[k]):,}</td>" for k in keys)
+            + "</tr>"
+            for row in rows
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    since = data["since"]
+    growth_title = (
+        f"Growth since the previous call ({_utc(since)} UTC)"
+        if since is not None
+        else "Growth (the first call: counted from zero; call again to see what grew)"
+    )
+    return (
+        f"<p>{data['objects']:,} objects, {data['bytes']:,} bytes, taken "
+        f"{_utc(data['taken_at'])} UTC</p>\n<h2>Types that retain the most</h2>\n"
+        + table(("type", "count", "bytes", "retained"), ("count", "size", "retained_size"),
+                data["types"])
+        + f"\n<h2>{html.escape(growth_title)}</h2>\n"
+        + table(("type", "count", "increase", "bytes increase"),
+                ("count", "increase", "size_increase"), data["growth"])
+    )
+
+
+def _top_text(data: dict[str, Any]) -> str:
+    lines = [
+        f"refscope: {data['objects']:,} objects, {data['bytes']:,} bytes",
+        "",
+        "Types that retain the most:",
+        f"  {'type':<48} {'count':>10} {'bytes':>14} {'retained':>14}",
+    ]
+    lines.extend(
+        f"  {t['name'][:48]:<48} {t['count']:>10,} {t['size']:>14,} {t['retained_size']:>14,}"
+        for t in data["types"]
+    )
+    since = data["since"]
+    lines += [
+        "",
+        f"Growth since the previous call ({_utc(since)} UTC):"
+        if since is not None
+        else "Growth (the first call: counted from zero; call again to see what grew):",
+        f"  {'type':<48} {'count':>10} {'increase':>10} {'bytes':>14}",
+    ]
+    lines.extend(
+        f"  {g['name'][:48]:<48} {g['count']:>10,} {g['increase']:>+10,} "
+        f"{g['size_increase']:>+14,}"
+        for g in data["growth"]
+    )
+    return "\n".join(lines) + "\n"
+
+
 def _groups_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "<p>No cycle groups.</p>"
@@ -215,6 +292,11 @@ class Endpoints:
         self._collector = monitor if monitor is not None else Monitor(frame_locals=frame_locals)
         self.policy = AccessPolicy(token)
         self.frame_locals = bool(frame_locals)
+        # top/'s growth: the per-type (count, bytes) of the previous call, never the
+        # snapshot itself (a whole heap's graph), and when it was taken.
+        self._top_lock = threading.Lock()
+        self._previous_types: dict[str, tuple[int, int]] | None = None
+        self._previous_taken_at: float | None = None
 
     def handle(self, request: Request) -> Response:
         refusal = self.policy.check(
@@ -224,7 +306,8 @@ class Endpoints:
             return _text(403, refusal)
         route = request.route.strip("/")
         if route not in ROUTES and route != "":
-            return _text(404, f"refscope: no endpoint {route!r}; try collect/, cycles/, metrics")
+            return _text(404, f"refscope: no endpoint {route!r}; try collect/, cycles/, metrics, "
+                         "snapshot/, top/")
         allowed = ("GET", "HEAD", "POST") if route == "collect" else ("GET", "HEAD")
         if request.method.upper() not in allowed:
             response = _text(405, f"refscope: {request.method} not allowed here")
@@ -232,6 +315,8 @@ class Endpoints:
             return response
         if route == "metrics":
             return self._metrics()
+        if route == "snapshot":
+            return self._snapshot(request.query.get("format"))
         fmt = choose_format(request.query.get("format"), request.accept)
         if fmt is None:
             return _text(400, "refscope: format must be text, json or html")
@@ -239,8 +324,12 @@ class Endpoints:
             return self._collect(fmt)
         if route == "cycles":
             return self._cycles(fmt)
+        if route == "top":
+            return self._top(fmt, request.query)
         return _text(200, "refscope endpoints: collect/ (run a collection), cycles/ (the "
-                     "monitor's aggregate), metrics (Prometheus)")
+                     "monitor's aggregate), metrics (Prometheus), snapshot/ (download a heap "
+                     "snapshot; ?format=heapsnapshot for Chrome DevTools), top/ (types that "
+                     "retain the most, and growth since the previous call)")
 
     # -- collect/ ---------------------------------------------------------------------------
 
@@ -295,6 +384,60 @@ class Endpoints:
                 _page("refscope: cycles", summary + _groups_table(data["groups"])),
             )
         return Response(200, "text/plain; charset=utf-8", monitor.to_text().encode("utf-8"))
+
+    # -- snapshot/ --------------------------------------------------------------------------
+
+    def _snapshot(self, query_format: str | None) -> Response:
+        wanted = (query_format or "refscope").strip().lower()
+        if wanted not in _SNAPSHOT_FORMATS:
+            return _text(400, "refscope: snapshot/ format must be refscope or heapsnapshot")
+        content_type, extension = _SNAPSHOT_FORMATS[wanted]
+        # Not the baseline of the user's own growth(); freed as soon as it is encoded.
+        heap = snapshot(baseline=False)
+        body = heap.to_bytes(wanted)
+        name = f"refscope-{heap.pid}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+        del heap
+        disposition = f'attachment; filename="{name}.{extension}"'
+        return Response(200, content_type, body, [("Content-Disposition", disposition)])
+
+    # -- top/ -------------------------------------------------------------------------------
+
+    def _top(self, fmt: str, query: dict[str, str]) -> Response:
+        rows = _top_rows(query)
+        if rows is None:
+            return _text(400, f"refscope: limit must be a number from 1 to {_TOP_MAX_ROWS}")
+        with self._top_lock:  # one snapshot at a time: each call's growth is since the last
+            heap = snapshot(baseline=False)
+            taken_at = time.time()
+            types = heap.top_types()
+            objects, total = heap.object_count, heap.total_size
+            del heap
+            previous, since = self._previous_types, self._previous_taken_at
+            self._previous_types = {t.name: (t.count, t.size) for t in types}
+            self._previous_taken_at = taken_at
+        old = previous or {}
+        growth = []
+        for t in types:
+            count, size = old.get(t.name, (0, 0))
+            if t.count > count:
+                growth.append({"name": t.name, "count": t.count, "increase": t.count - count,
+                               "size_increase": t.size - size})
+        growth.sort(key=lambda g: (-g["increase"], g["name"]))
+        data = {
+            "objects": objects,
+            "bytes": total,
+            "taken_at": taken_at,
+            "since": since,
+            "types": [t._asdict() for t in types[:rows]],
+            "growth": growth[:rows],
+        }
+        if fmt == "json":
+            return Response(200, "application/json", json.dumps(data).encode("utf-8"))
+        if fmt == "html":
+            return Response(
+                200, "text/html; charset=utf-8", _page("refscope: top types", _top_html(data))
+            )
+        return Response(200, "text/plain; charset=utf-8", _top_text(data).encode("utf-8"))
 
     # -- metrics ----------------------------------------------------------------------------
 

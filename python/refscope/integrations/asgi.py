@@ -9,8 +9,9 @@
     app = Starlette(routes=[Mount("/_refscope", app=RefscopeApp(monitor=monitor))])
     # or: app.add_middleware(RefscopeMiddleware, prefix="/_refscope", monitor=monitor)
 
-Serves ``collect/``, ``cycles/`` and ``metrics`` below the mount point, each request in
-the event loop's default executor so the loop keeps serving while a collection runs.
+Serves ``collect/``, ``cycles/``, ``metrics``, ``snapshot/`` and ``top/`` below the
+mount point, each request in the event loop's default executor so the loop keeps
+serving while a collection runs.
 The peer is ``scope["client"]``: loopback only unless ``token=`` is given.
 """
 

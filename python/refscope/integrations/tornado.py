@@ -1,4 +1,5 @@
-"""Tornado handlers: the recipe's ``/collect/``, the Monitor's ``/cycles/`` and ``/metrics``.
+"""Tornado handlers: the recipe's ``/collect/``, the Monitor's ``/cycles/`` and ``/metrics``,
+heap snapshots at ``/snapshot/`` and the types that retain the most at ``/top/``.
 
 ::
 
@@ -7,8 +8,8 @@
 
     app = web.Application([
         (r"/dummy/", DummyHandler),
-        *refscope_handlers("/", monitor=monitor),   # /collect/, /cycles/, /metrics
-    ])
+        *refscope_handlers("/", monitor=monitor),   # /collect/, /cycles/, /metrics,
+    ])                                              # /snapshot/, /top/
 
 Each request is served in the IOLoop's default executor, so the loop keeps serving other
 requests while a collection runs (the analysis itself holds the GIL). Loopback clients
@@ -27,7 +28,7 @@ from ..monitor import Monitor
 from ._render import Endpoints, Request
 
 __all__ = ["CollectHandler", "CyclesHandler", "MetricsHandler", "RefscopeHandler",
-           "refscope_handlers"]
+           "SnapshotHandler", "TopHandler", "refscope_handlers"]
 
 _default_endpoints: Endpoints | None = None
 
@@ -96,6 +97,21 @@ class MetricsHandler(RefscopeHandler):
     route = "metrics"
 
 
+class SnapshotHandler(RefscopeHandler):
+    """A heap snapshot of the whole process, as a download: refscope's format (read it
+    with ``refscope.load``), or a Chrome DevTools ``.heapsnapshot`` with
+    ``?format=heapsnapshot``."""
+
+    route = "snapshot"
+
+
+class TopHandler(RefscopeHandler):
+    """The types that retain the most, and per type the growth since the previous call
+    (text, JSON or HTML)."""
+
+    route = "top"
+
+
 def refscope_handlers(
     prefix: str = "/",
     *,
@@ -103,10 +119,11 @@ def refscope_handlers(
     token: str | None = None,
     frame_locals: bool = False,
 ) -> list[tuple[str, type[RefscopeHandler], dict[str, Any]]]:
-    """URL rules for ``web.Application``: ``{prefix}collect/``, ``{prefix}cycles/`` and
-    ``{prefix}metrics``, sharing one configuration."""
+    """URL rules for ``web.Application``: ``{prefix}collect/``, ``{prefix}cycles/``,
+    ``{prefix}metrics``, ``{prefix}snapshot/`` and ``{prefix}top/``, sharing one
+    configuration (and so one growth baseline for ``top/``)."""
     endpoints = Endpoints(monitor=monitor, token=token, frame_locals=frame_locals)
     base = "/" + prefix.strip("/")
     base = "" if base == "/" else base
-    pattern = re.escape(base) + r"/(collect|cycles|metrics)/?"
+    pattern = re.escape(base) + r"/(collect|cycles|metrics|snapshot|top)/?"
     return [(pattern, RefscopeHandler, {"endpoints": endpoints})]

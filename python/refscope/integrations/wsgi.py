@@ -5,6 +5,7 @@
     from refscope.integrations.wsgi import RefscopeWSGIMiddleware
     application = RefscopeWSGIMiddleware(application, prefix="/_refscope", monitor=monitor)
 
+Serves ``collect/``, ``cycles/``, ``metrics``, ``snapshot/`` and ``top/`` below the prefix.
 The peer is ``REMOTE_ADDR``: loopback only unless ``token=`` is given.
 """
 
