@@ -505,7 +505,7 @@ def worker_main(args: argparse.Namespace) -> int:
         # Profile hint: the core's own phase timings, when this build exposes them.
         phases = getattr(getattr(report, "_analysis", None), "phase_seconds", None)
         if isinstance(phases, list):
-            measured["find_cycles_phases_ms"] = {name: sec * 1000 for name, sec in phases}
+            measured["find_cycles_phases_ms"] = {p.name: p.seconds * 1000 for p in phases}
         # Descriptions may be made lazily, on the first read of the report: time that
         # read too, so that work moved out of find_cycles stays visible.
         if hasattr(type(report), "groups"):

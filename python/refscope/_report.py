@@ -39,6 +39,23 @@ class CycleEntry(NamedTuple):
     ``tracemalloc`` was tracing then and now (see the README); otherwise empty."""
 
 
+def _entry(info: _core.ObjectInfo) -> CycleEntry:
+    frame = info.frame
+    sites = info.allocated_at
+    return CycleEntry(
+        info.type,
+        info.description,
+        info.label,
+        info.kind,
+        info.size,
+        info.has_finalizer,
+        info.address,
+        () if frame is None else tuple((s.filename, s.lineno, s.function) for s in frame.stack),
+        () if frame is None else tuple((v.name, v.value) for v in frame.locals),
+        tuple((s.filename, s.lineno) for s in sites) if sites else (),
+    )
+
+
 class Cycle:
     """A reference cycle: ``objects[i]`` refers to ``objects[i + 1]`` through ``labels[i]``,
     and the last object refers back to the first."""
@@ -111,21 +128,23 @@ class CycleGroup:
         "_example",
     )
 
-    def __init__(self, report: CycleReport, info: tuple[Any, ...], index: int = 0) -> None:
-        signature, key, count, example, total_size, has_finalizer, hint = info
+    def __init__(self, report: CycleReport, info: _core.GroupInfo, index: int = 0) -> None:
         self._index = index
-        self.signature: str = signature
+        self.signature: str = info.signature
         """``"type label -> type label -> ..."`` from the least rotation of the cycle."""
-        self.key: str = key
+        self.key: str = info.key
         """12 hex digits of the FNV-1a 64 hash of :attr:`signature`, stable across runs."""
-        self.count: int = count
+        self.count: int = info.count
         """Number of cycles of this shape."""
-        self.total_size: int = total_size
+        self.total_size: int = info.total_size
         """Shallow bytes of all the objects on all the group's cycles."""
-        self.has_finalizer: bool = has_finalizer
-        self.hint: FixHint | None = None if hint is None else FixHint(*hint)
+        self.has_finalizer: bool = info.has_finalizer
+        hint = info.hint
+        self.hint: FixHint | None = None if hint is None else FixHint(
+            hint.edge_index, hint.label, hint.fix, hint.advice, hint.why
+        )
         self._report = report
-        self._example_index: int = example
+        self._example_index: int = info.example
         self._example: Cycle | None = None
 
     @property
@@ -234,21 +253,7 @@ class CycleReport:
         return self._analysis.keeps_objects
 
     def _entries(self, index: int, max_objects: int = 0) -> list[CycleEntry]:
-        return [
-            CycleEntry(
-                info["type"],
-                info["description"],
-                info["label"],
-                info["kind"],
-                info["size"],
-                info["has_finalizer"],
-                info["address"],
-                tuple(info.get("frame_stack", ())),
-                tuple(info.get("frame_locals", ())),
-                tuple(info.get("allocated_at", ())),
-            )
-            for info in self._analysis.cycle_info(index, max_objects)
-        ]
+        return [_entry(info) for info in self._analysis.cycle_info(index, max_objects)]
 
     def _cycle(self, index: int) -> Cycle:
         analysis = self._analysis

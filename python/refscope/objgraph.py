@@ -123,9 +123,9 @@ def _census(objects, shortnames, filter=None):
             objects = [o for o in objects if filter(o)]
         namer = _namer(shortnames)
         stats = {}
-        for tp, n in _core.objgraph_type_census(objects):
-            name = namer(tp)
-            stats[name] = stats.get(name, 0) + n
+        for row in _core.objgraph_type_census(objects):
+            name = namer(row.type)
+            stats[name] = stats.get(name, 0) + row.count
         return stats
     finally:
         del objects  # no reference from this frame outlives the call
@@ -134,7 +134,8 @@ def _census(objects, shortnames, filter=None):
 def _types_named(objects, typename):
     """The distinct types among ``objects`` that objgraph would call ``typename``."""
     namer = _long_type_name if "." in typename else _short_type_name
-    return tuple(tp for tp, _ in _core.objgraph_type_census(objects) if namer(tp) == typename)
+    census = _core.objgraph_type_census(objects)
+    return tuple(row.type for row in census if namer(row.type) == typename)
 
 
 def count(typename, objects=None):
@@ -146,7 +147,8 @@ def count(typename, objects=None):
     objects = _as_list(objects)
     try:
         namer = _long_type_name if "." in typename else _short_type_name
-        return sum(n for tp, n in _core.objgraph_type_census(objects) if namer(tp) == typename)
+        census = _core.objgraph_type_census(objects)
+        return sum(row.count for row in census if namer(row.type) == typename)
     finally:
         del objects
 
@@ -256,8 +258,8 @@ def get_new_ids(skip_update=False, limit=10, sortby="deltas", shortnames=None, f
     namer = _namer(shortnames)
     objects = gc.get_objects()
     try:
-        for tp, addresses in _core.objgraph_addresses_by_type(objects):
-            current_ids[namer(tp)].update(addresses)
+        for row in _core.objgraph_addresses_by_type(objects):
+            current_ids[namer(row.type)].update(row.addresses)
     finally:
         del objects
     for name in new_ids:

@@ -172,9 +172,16 @@ class SnapshotDiff:
     new_cycle_groups: list[CycleGroupStats] = field(default_factory=list)
 
 
-def _root(snapshot: Any, info: tuple[str, str, int, int]) -> Root:
-    kind, label, node, surplus = info
-    return Root(kind, label, snapshot.address(node), surplus)
+def _root(snapshot: _core.HeapSnapshot, info: _core.RootInfo) -> Root:
+    return Root(info.kind, info.label, snapshot.address(info.node), info.outside)
+
+
+def _retainer(snapshot: _core.HeapSnapshot, retained: _core.Retained) -> Retainer:
+    node = retained.node
+    return Retainer(
+        snapshot.address(node), snapshot.type_name(node), snapshot.shallow_size(node),
+        retained.retained,
+    )
 
 
 class Snapshot:
@@ -208,15 +215,15 @@ class Snapshot:
 
     @property
     def python_version(self) -> str:
-        return str(self._core.meta[0])
+        return str(self._core.meta.python_version)
 
     @property
     def taken_at(self) -> float:
-        return float(self._core.meta[1])
+        return float(self._core.meta.taken_at)
 
     @property
     def pid(self) -> int:
-        return int(self._core.meta[2])
+        return int(self._core.meta.pid)
 
     def __len__(self) -> int:
         return self.object_count
@@ -271,7 +278,7 @@ class Snapshot:
     def references(self, obj_or_id: object) -> list[tuple[str, int]]:
         """``(label, id)`` of each reference this object holds."""
         core = self._core
-        return [(label, core.address(n)) for n, label in core.references(self._node(obj_or_id))]
+        return [(r.label, core.address(r.node)) for r in core.references(self._node(obj_or_id))]
 
     def roots(self) -> list[Root]:
         return [_root(self._core, info) for info in self._core.roots()]
@@ -279,7 +286,10 @@ class Snapshot:
     # -- questions -----------------------------------------------------------------------
     def top_types(self, n: int | None = None) -> list[TypeStats]:
         """Per type: count, shallow bytes and retained bytes, most retained first."""
-        stats = [TypeStats(*row) for row in self._core.top_types()]
+        stats = [
+            TypeStats(t.name, t.count, t.shallow_bytes, t.retained_bytes)
+            for t in self._core.top_types()
+        ]
         return stats if n is None else stats[:n]
 
     def by_type(self, name: str) -> list[int]:
@@ -297,49 +307,46 @@ class Snapshot:
                 return [
                     TypeGrowth(t.name, t.count, t.count, t.size) for t in self.top_types()
                 ]
-        return [TypeGrowth(*row) for row in self._core.growth(older._core)]
+        return [
+            TypeGrowth(t.name, t.count, t.count_delta, t.bytes_delta)
+            for t in self._core.growth(older._core)
+        ]
 
     def why_alive(self, obj_or_id: object, max_roots: int = 20) -> RetainerChain | None:
         """The shortest labelled chain from a named root to the object, the other roots
         that reach it, and how much of its refcount comes from C code."""
         core = self._core
         node = self._node(obj_or_id)
-        found, outside = core.reference_counts(node)
+        counts = core.reference_counts(node)
         info = core.why_alive(node, max_roots)
         if info is None:
             return None
-        root = _root(core, info["root"])
-        others = [_root(core, r) for r in info["roots"]]
+        root = _root(core, info.root)
+        others = [_root(core, r) for r in info.roots]
         others = [r for r in others if r != root]
-        steps = [(label, core.address(n), core.type_name(n)) for label, n in info["steps"]]
+        steps = [(s.label, core.address(s.node), core.type_name(s.node)) for s in info.steps]
         return RetainerChain(
             id=core.address(node),
             type=core.type_name(node),
             root=root,
             steps=steps,
-            text=info["text"],
+            text=info.text,
             other_roots=others,
-            references_found=int(found),
-            outside_references=int(outside),
+            references_found=int(counts.found),
+            outside_references=int(counts.outside),
         )
 
     def largest_retainers(self, n: int = 10) -> list[Retainer]:
         """The ``n`` objects that retain the most bytes."""
         core = self._core
-        return [
-            Retainer(core.address(v), core.type_name(v), core.shallow_size(v), retained)
-            for v, retained in core.largest_retainers(n)
-        ]
+        return [_retainer(core, r) for r in core.largest_retainers(n)]
 
     def dominated(self, obj_or_id: object | None = None, limit: int = 100) -> list[Retainer]:
         """The objects that ``obj_or_id`` alone keeps alive directly (its children in the
         dominator tree; None: the tree's top level), largest first."""
         core = self._core
         node = None if obj_or_id is None else self._node(obj_or_id)
-        return [
-            Retainer(core.address(v), core.type_name(v), core.shallow_size(v), retained)
-            for v, retained in core.dominated(node, limit)
-        ]
+        return [_retainer(core, r) for r in core.dominated(node, limit)]
 
     def dominator_tree(
         self, *, top: int = 30, children: int = 10, depth: int = 8, max_nodes: int = 300
@@ -368,19 +375,19 @@ class Snapshot:
                 heapq.heappush(frontier, (-retained, node))
 
         tops = core.dominated(None, top)
-        for node, retained in tops:
-            add(node, retained, 0)
+        for r in tops:
+            add(r.node, r.retained, 0)
         count = len(tops)
         while frontier and count < max_nodes:
             # A few of the largest at a time (each batch is one pass over the tree), so
             # the budget goes to the largest objects, however deep, before broad levels.
             batch = [heapq.heappop(frontier)[1] for _ in range(min(4, len(frontier)))]
             for node, kids in zip(batch, core.dominated_each(batch, children), strict=True):
-                for kid, retained in kids:
+                for kid in kids:
                     if count >= max_nodes:
                         break
-                    below[node].append(kid)
-                    add(kid, retained, level[node] + 1)
+                    below[node].append(kid.node)
+                    add(kid.node, kid.retained, level[node] + 1)
                     count += 1
 
         built: dict[int, DominatorTreeNode] = {}
@@ -395,29 +402,44 @@ class Snapshot:
                 children=kids,
                 truncated=retained_of[node] != size + sum(k.retained_size for k in kids),
             )
-        return [built[node] for node, _ in tops]
+        return [built[r.node] for r in tops]
 
     def cycle_groups(self) -> list[CycleGroupStats]:
         """The heap's reference cycles, grouped by member types, most bytes first."""
         return [self._group(row) for row in self._core.cycle_groups()]
 
-    def _group(self, row: tuple[str, int, int, int, list[int]]) -> CycleGroupStats:
-        signature, components, objects, size, example = row
+    def _group(self, group: _core.HeapCycleGroup) -> CycleGroupStats:
         core = self._core
         return CycleGroupStats(
-            signature, components, objects, size, [core.address(n) for n in example]
+            group.signature,
+            group.components,
+            group.objects,
+            group.bytes,
+            [core.address(n) for n in group.example],
         )
 
     def diff(self, older: Snapshot) -> SnapshotDiff:
         """Objects added and removed since ``older``, per type, and the new cycle groups."""
         raw = self._core.diff(older._core)
         return SnapshotDiff(
-            added=raw["added"],
-            added_size=raw["added_bytes"],
-            removed=raw["removed"],
-            removed_size=raw["removed_bytes"],
-            types=[TypeChange(*row) for row in raw["types"]],
-            new_cycle_groups=[self._group(row) for row in raw["new_cycle_groups"]],
+            added=raw.added,
+            added_size=raw.added_bytes,
+            removed=raw.removed,
+            removed_size=raw.removed_bytes,
+            types=[
+                TypeChange(
+                    t.name,
+                    t.count,
+                    t.count_delta,
+                    t.bytes_delta,
+                    t.added,
+                    t.added_bytes,
+                    t.removed,
+                    t.removed_bytes,
+                )
+                for t in raw.types
+            ],
+            new_cycle_groups=[self._group(g) for g in raw.new_cycle_groups],
         )
 
     # -- files -----------------------------------------------------------------------------

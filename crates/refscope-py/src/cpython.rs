@@ -1,70 +1,285 @@
 //! All of refscope's CPython-internal knowledge and every `unsafe` block of the binding.
 //!
+//! The crate root denies `unsafe_code`; this module alone is allowed it, and clippy's
+//! `undocumented_unsafe_blocks` makes every block name the CPython source it relies on.
 //! Checked against CPython 3.10, 3.11, 3.12 and 3.13 (`Objects/typeobject.c`,
-//! `Modules/gcmodule.c`, `Include/descrobject.h`). Everything here uses the limited API
+//! `Modules/gcmodule.c`, `Include/descrobject.h`...). Everything here uses the limited API
 //! (abi3, cp310+): type slots are read with `PyType_GetSlot`, which accepts static types
-//! since 3.10. Callers must hold the GIL for every function in this module.
+//! since 3.10.
+//!
+//! # Handles instead of pointers
+//!
+//! No function outside this module sees a raw object pointer it could dereference. Objects
+//! are passed as [`ObjRef`] and types as [`TypeRef`]: `Copy` handles, one pointer wide,
+//! that hold a [`Python`] token (so they only exist while the GIL is held, and cannot
+//! cross `Python::detach`, being `!Send`) and a lifetime within which the object is alive.
+//! Safe code makes them only from a `&Bound` (the borrow keeps the object alive), from a
+//! `&Py` bound to the GIL, or from another handle: a type from its instance
+//! ([`type_of`]), a borrowed item from its container ([`list_items`],
+//! [`for_each_dict_item`], [`for_each_referent`]...), which then gets the container's
+//! lifetime. Such a borrowed item stays alive while its container holds it; code in this
+//! crate runs no Python code (which could change the container) between reading borrowed
+//! items and using them, or takes its own reference first ([`ObjRef::to_bound`]).
+//!
+//! Facts that are only valid for one type (a `__dict__` offset, a member slot offset, the
+//! traversal function, the item size) are tied to the exact type they were read from and
+//! checked against the object's type before each read ([`DictSlot`], [`ObjectMember`],
+//! [`TraverseSlots`], [`VarSize`], [`InlineValues`]): a mix-up is a missed fact, never a
+//! read out of bounds.
 //!
 //! Rules every function here keeps:
 //! * No user code runs: no `__repr__`, `__eq__`, `__hash__`, `__getattr__`, `__len__`,
 //!   `__iter__` or `__sizeof__` of a user class. Only C functions of builtin types and the
 //!   objects' own `tp_traverse` are called.
-//! * Borrowed pointers are only used while the caller keeps the owning container alive.
+//! * A `NULL` result with an exception set is cleared here and becomes `None`.
 
 use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString};
 use std::ffi::{c_int, c_void, CStr};
+use std::marker::PhantomData;
 use std::os::raw::c_char;
+use std::ptr::NonNull;
 
+// Parts that use the handles below (submodules see this module's private items).
 pub mod direct_sizeof;
 pub mod free_garbage;
 pub mod permanent_generation;
 
-/// A borrowed, non-null object pointer that the caller keeps alive.
-pub type ObjPtr = *mut ffi::PyObject;
+// ---------------------------------------------------------------------------------------
+// Handles.
+// ---------------------------------------------------------------------------------------
 
-/// The C function gc calls to list an object's references, and the `tp_is_gc` hook that
-/// says whether a particular instance takes part in gc (only type objects have one).
+/// A borrowed reference to an object that is alive for `'py`, usable while the GIL is
+/// held (see the module docs).
 #[derive(Clone, Copy)]
-pub struct TraverseSlots {
-    traverse: Option<ffi::traverseproc>,
-    is_gc: Option<ffi::inquiry>,
+#[repr(transparent)]
+pub struct ObjRef<'py> {
+    ptr: NonNull<ffi::PyObject>,
+    _gil: PhantomData<(&'py ffi::PyObject, Python<'py>)>,
 }
 
-/// Type pointer of `obj`.
+impl<'a, 'b> PartialEq<ObjRef<'b>> for ObjRef<'a> {
+    /// Identity (`is`), never `__eq__`.
+    #[inline]
+    fn eq(&self, other: &ObjRef<'b>) -> bool {
+        self.ptr == other.ptr
+    }
+}
+
+impl Eq for ObjRef<'_> {}
+
+impl std::fmt::Debug for ObjRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ObjRef({:#x})", self.address())
+    }
+}
+
+impl<'py> ObjRef<'py> {
+    /// The object `obj` holds, for as long as `obj` is borrowed.
+    #[inline]
+    pub fn of<T>(obj: &'py Bound<'_, T>) -> Self {
+        // SAFETY: a Bound owns a strong reference, so its pointer is non-null and the
+        // object outlives the borrow; holding a Bound proves the GIL is held.
+        unsafe { ObjRef::from_raw(obj.as_ptr()) }
+    }
+
+    /// # Safety
+    /// `ptr` is non-null, the GIL is held for `'py`, and the object stays alive for `'py`.
+    #[inline]
+    unsafe fn from_raw(ptr: *mut ffi::PyObject) -> Self {
+        debug_assert!(!ptr.is_null());
+        ObjRef {
+            // SAFETY: the caller guarantees a non-null pointer.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+            _gil: PhantomData,
+        }
+    }
+
+    /// `None` for NULL, else as [`ObjRef::from_raw`].
+    ///
+    /// # Safety
+    /// As [`ObjRef::from_raw`], for a non-null `ptr`.
+    #[inline]
+    unsafe fn from_nullable(ptr: *mut ffi::PyObject) -> Option<Self> {
+        NonNull::new(ptr).map(|ptr| ObjRef {
+            ptr,
+            _gil: PhantomData,
+        })
+    }
+
+    /// The object's address (`id()`). Using it as a pointer needs `unsafe`.
+    #[inline]
+    pub fn as_ptr(self) -> *mut ffi::PyObject {
+        self.ptr.as_ptr()
+    }
+
+    /// The object's address (`id()`), as a number.
+    #[inline]
+    pub fn address(self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
+    /// A new strong reference of the caller's own (the GIL is held: `py` says so).
+    #[inline]
+    pub fn to_bound<'p>(self, py: Python<'p>) -> Bound<'p, PyAny> {
+        // SAFETY: the object is alive (the handle's invariant) and `py` proves the GIL;
+        // from_borrowed_ptr takes a new reference, which lives on its own.
+        unsafe { Bound::from_borrowed_ptr(py, self.as_ptr()) }
+    }
+
+    /// The GIL token: the handle exists only while the GIL is held.
+    #[inline]
+    pub fn py(self) -> Python<'py> {
+        // SAFETY: a handle is only made while the GIL is held for its lifetime (see
+        // ObjRef::of and from_raw).
+        unsafe { Python::assume_attached() }
+    }
+
+    /// The object as a class, when it is one (instance of `type` or of a metaclass).
+    #[inline]
+    pub fn as_type(self) -> Option<TypeRef<'py>> {
+        is_type(self).then(|| TypeRef {
+            ptr: self.ptr.cast(),
+            _gil: PhantomData,
+        })
+    }
+}
+
+/// `bound.as_obj()` for `ObjRef::of(&bound)`.
+pub trait AsObj {
+    fn as_obj(&self) -> ObjRef<'_>;
+}
+
+impl<T> AsObj for Bound<'_, T> {
+    #[inline]
+    fn as_obj(&self) -> ObjRef<'_> {
+        ObjRef::of(self)
+    }
+}
+
+/// A class (type object) that is alive for `'py`, usable while the GIL is held.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct TypeRef<'py> {
+    ptr: NonNull<ffi::PyTypeObject>,
+    _gil: PhantomData<(&'py ffi::PyTypeObject, Python<'py>)>,
+}
+
+impl<'a, 'b> PartialEq<TypeRef<'b>> for TypeRef<'a> {
+    #[inline]
+    fn eq(&self, other: &TypeRef<'b>) -> bool {
+        self.ptr == other.ptr
+    }
+}
+
+impl Eq for TypeRef<'_> {}
+
+impl<'py> TypeRef<'py> {
+    /// # Safety
+    /// `tp` is non-null, the GIL is held for `'py`, and the type stays alive for `'py`.
+    #[inline]
+    unsafe fn from_raw(tp: *mut ffi::PyTypeObject) -> Self {
+        debug_assert!(!tp.is_null());
+        TypeRef {
+            // SAFETY: the caller guarantees a non-null pointer.
+            ptr: unsafe { NonNull::new_unchecked(tp) },
+            _gil: PhantomData,
+        }
+    }
+
+    /// The `object` type.
+    pub fn object(_py: Python<'py>) -> Self {
+        // SAFETY: PyBaseObject_Type is a static type of the interpreter (Objects/
+        // typeobject.c), alive while the interpreter is; `_py` proves the GIL.
+        unsafe { TypeRef::from_raw(std::ptr::addr_of_mut!(ffi::PyBaseObject_Type)) }
+    }
+
+    /// The `type` type.
+    pub fn type_type(_py: Python<'py>) -> Self {
+        // SAFETY: PyType_Type is a static type of the interpreter (Objects/typeobject.c).
+        unsafe { TypeRef::from_raw(std::ptr::addr_of_mut!(ffi::PyType_Type)) }
+    }
+
+    #[inline]
+    fn as_ptr(self) -> *mut ffi::PyTypeObject {
+        self.ptr.as_ptr()
+    }
+
+    /// The class as an object.
+    #[inline]
+    pub fn as_object(self) -> ObjRef<'py> {
+        ObjRef {
+            ptr: self.ptr.cast(),
+            _gil: PhantomData,
+        }
+    }
+
+    /// The class's address (`id()`), as a number.
+    #[inline]
+    pub fn address(self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+}
+
+/// Type of `obj`; a class outlives its instances.
 #[inline]
-pub fn type_of(obj: ObjPtr) -> *mut ffi::PyTypeObject {
-    // SAFETY: `obj` is a live object (module rule), so its header is readable.
-    unsafe { ffi::Py_TYPE(obj) }
+pub fn type_of(obj: ObjRef<'_>) -> TypeRef<'_> {
+    // SAFETY: `obj` is alive, so its header is readable (Py_TYPE, Include/object.h). An
+    // instance of a heap type holds a reference to its type (`_PyObject_Init` increfs
+    // it, subtype_dealloc drops it after freeing the instance: Objects/typeobject.c,
+    // 3.10-3.13); static types live as long as the interpreter.
+    unsafe { TypeRef::from_raw(ffi::Py_TYPE(obj.as_ptr())) }
 }
 
 /// `tp_flags` of a type.
 #[inline]
-pub fn type_flags(tp: *mut ffi::PyTypeObject) -> u64 {
-    // SAFETY: `tp` is a live type object; PyType_GetFlags only reads it.
-    unsafe { ffi::PyType_GetFlags(tp) as u64 }
+pub fn type_flags(tp: TypeRef<'_>) -> u64 {
+    // SAFETY: `tp` is a live type object; PyType_GetFlags (Objects/typeobject.c) only
+    // reads tp_flags.
+    unsafe { ffi::PyType_GetFlags(tp.as_ptr()) as u64 }
 }
 
-fn slot(tp: *mut ffi::PyTypeObject, id: c_int) -> *mut c_void {
-    // SAFETY: PyType_GetSlot accepts static and heap types since 3.10 and returns NULL for
-    // an unset slot; an invalid id sets SystemError, which we never pass.
-    unsafe { ffi::PyType_GetSlot(tp, id) }
+fn slot(tp: TypeRef<'_>, id: c_int) -> *mut c_void {
+    // SAFETY: PyType_GetSlot (Objects/typeobject.c) accepts static and heap types since
+    // 3.10 and returns NULL for an unset slot; an invalid id sets SystemError, and only
+    // the slot constants of Include/typeslots.h are passed here.
+    unsafe { ffi::PyType_GetSlot(tp.as_ptr(), id) }
+}
+
+// ---------------------------------------------------------------------------------------
+// Traversal.
+// ---------------------------------------------------------------------------------------
+
+/// The C function gc calls to list the references of instances of one type, and the
+/// `tp_is_gc` hook that says whether a particular instance takes part in gc (only type
+/// objects have one).
+#[derive(Clone, Copy)]
+pub struct TraverseSlots {
+    /// The exact type these slots were read from.
+    type_address: usize,
+    traverse: Option<ffi::traverseproc>,
+    is_gc: Option<ffi::inquiry>,
 }
 
 impl TraverseSlots {
     /// Reads the traversal slots of `tp`.
-    pub fn of(tp: *mut ffi::PyTypeObject) -> Self {
+    pub fn of(tp: TypeRef<'_>) -> Self {
         if type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) == 0 {
             // Like gc.get_referents: objects without Py_TPFLAGS_HAVE_GC are leaves.
             return TraverseSlots {
+                type_address: tp.address(),
                 traverse: None,
                 is_gc: None,
             };
         }
         let traverse = slot(tp, ffi::Py_tp_traverse);
         let is_gc = slot(tp, ffi::Py_tp_is_gc);
-        // SAFETY: these slots hold functions of exactly these signatures (object.h).
+        // SAFETY: the Py_tp_traverse and Py_tp_is_gc slots hold functions of exactly
+        // these signatures (traverseproc, inquiry: Include/object.h, 3.10-3.13).
         unsafe {
             TraverseSlots {
+                type_address: tp.address(),
                 traverse: (!traverse.is_null())
                     .then(|| std::mem::transmute::<*mut c_void, ffi::traverseproc>(traverse)),
                 is_gc: (!is_gc.is_null())
@@ -73,29 +288,131 @@ impl TraverseSlots {
         }
     }
 
+    /// True when `tp` has a `tp_is_gc` hook (whether an instance is a gc object is then
+    /// decided per instance: only type objects have one).
+    pub fn has_is_gc(tp: TypeRef<'_>) -> bool {
+        !slot(tp, ffi::Py_tp_is_gc).is_null()
+    }
+
     /// Calls `visit(referent, arg)` for each object `obj` refers to, as gc does.
     ///
     /// # Safety
     /// `self` must be the slots of `obj`'s type; `visit` must not run Python code, must not
-    /// free objects and must return 0; `arg` must be what `visit` expects.
+    /// free objects and must return 0 unless stopping; `arg` must be what `visit` expects.
     #[inline]
-    pub unsafe fn traverse(&self, obj: ObjPtr, visit: ffi::visitproc, arg: *mut c_void) {
+    unsafe fn traverse(&self, obj: ObjRef<'_>, visit: ffi::visitproc, arg: *mut c_void) {
         let Some(traverse) = self.traverse else {
             return;
         };
         if let Some(is_gc) = self.is_gc {
             // Static type objects are not gc objects: type_traverse() aborts the process
-            // (even in release builds) when called on one. gcmodule.c checks
+            // (even in release builds) when called on one. Modules/gcmodule.c checks
             // _PyObject_IS_GC, i.e. this hook, before traversing; so do we.
             // SAFETY: is_gc is the type's tp_is_gc, called on an instance of that type.
-            if unsafe { is_gc(obj) } == 0 {
+            if unsafe { is_gc(obj.as_ptr()) } == 0 {
                 return;
             }
         }
-        // SAFETY: traverse is obj's tp_traverse; caller guarantees visit/arg contract.
-        unsafe { traverse(obj, visit, arg) };
+        // SAFETY: traverse is obj's tp_traverse; the caller guarantees the visit contract.
+        unsafe { traverse(obj.as_ptr(), visit, arg) };
     }
 }
+
+/// Calls `each(referent)` for every reference `obj` holds, through its `tp_traverse`;
+/// `slots` are those of `obj`'s type (`Err` otherwise: a bug in the caller).
+///
+/// Each referent is borrowed from `obj` (which holds it), hence its lifetime. `each` runs
+/// inside CPython's traversal, so it must not call Python code. A panic in `each` is
+/// caught here (it must not unwind through C) and reported as `Err`.
+#[inline]
+pub fn for_each_referent<'py, F: FnMut(ObjRef<'py>)>(
+    slots: &TraverseSlots,
+    obj: ObjRef<'py>,
+    each: &mut F,
+) -> Result<(), ()> {
+    struct State<'a, F> {
+        each: &'a mut F,
+        panicked: bool,
+    }
+    unsafe extern "C" fn visit<'py, F: FnMut(ObjRef<'py>)>(
+        referent: *mut ffi::PyObject,
+        arg: *mut c_void,
+    ) -> c_int {
+        // SAFETY: arg is the &mut State passed below, alive for the whole traversal.
+        let state = unsafe { &mut *(arg as *mut State<'_, F>) };
+        // SAFETY: tp_traverse reports the references its object holds (Py_VISIT skips
+        // NULL ones, Include/objimpl.h); a referent lives while the object holds it, and
+        // the object lives for 'py.
+        let Some(referent) = (unsafe { ObjRef::from_nullable(referent) }) else {
+            return 0;
+        };
+        let each = &mut *state.each;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| each(referent))) {
+            Ok(()) => 0,
+            Err(_) => {
+                state.panicked = true;
+                1 // a non-zero return stops the traversal
+            }
+        }
+    }
+    if slots.type_address != type_of(obj).address() {
+        return Err(());
+    }
+    let mut state = State {
+        each,
+        panicked: false,
+    };
+    // SAFETY: the slots are obj's type's (checked above); `visit` runs no Python code and
+    // returns 0 unless stopping; `state` outlives the call.
+    unsafe {
+        slots.traverse(
+            obj,
+            visit::<F>,
+            &mut state as *mut State<'_, F> as *mut c_void,
+        )
+    };
+    if state.panicked {
+        Err(())
+    } else {
+        Ok(())
+    }
+}
+
+/// `_PyObject_IS_GC`: the type has Py_TPFLAGS_HAVE_GC and, if it has a `tp_is_gc` hook
+/// (only type objects do), the hook says this instance takes part in gc.
+pub fn object_is_gc(obj: ObjRef<'_>) -> bool {
+    let tp = type_of(obj);
+    if type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) == 0 {
+        return false;
+    }
+    let is_gc = slot(tp, ffi::Py_tp_is_gc);
+    if is_gc.is_null() {
+        return true;
+    }
+    // SAFETY: tp_is_gc has the inquiry signature (Include/object.h) and is called on an
+    // instance of its own type, as _PyObject_IS_GC does (Include/internal/pycore_object.h).
+    unsafe { std::mem::transmute::<*mut c_void, ffi::inquiry>(is_gc)(obj.as_ptr()) != 0 }
+}
+
+/// Turns automatic collection off for the duration of a walk that holds the GIL
+/// throughout (no other thread can observe the change); returns whether it was on.
+pub fn pause_automatic_gc(_py: Python<'_>) -> bool {
+    // SAFETY: PyGC_Disable (Modules/gcmodule.c, 3.10+) only flips the interpreter's gc
+    // flag; `_py` proves the GIL.
+    unsafe { ffi::PyGC_Disable() != 0 }
+}
+
+/// Restores automatic collection after [`pause_automatic_gc`].
+pub fn resume_automatic_gc(_py: Python<'_>, was_enabled: bool) {
+    if was_enabled {
+        // SAFETY: as in pause_automatic_gc (PyGC_Enable).
+        unsafe { ffi::PyGC_Enable() };
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Type facts.
+// ---------------------------------------------------------------------------------------
 
 /// Facts about a type that decide how its instances are ranked and described.
 #[derive(Clone, Copy, Debug, Default)]
@@ -112,7 +429,7 @@ pub struct TypeFlags {
 }
 
 impl TypeFlags {
-    pub fn of(tp: *mut ffi::PyTypeObject) -> Self {
+    pub fn of(tp: TypeRef<'_>) -> Self {
         let flags = type_flags(tp);
         TypeFlags {
             is_heap_type: flags & (ffi::Py_TPFLAGS_HEAPTYPE as u64) != 0,
@@ -127,28 +444,67 @@ impl TypeFlags {
     }
 }
 
-/// New reference to `getattr(obj, name)` through the *generic* lookup, or None.
+/// True for type objects (instances of `type` or of a metaclass), read from tp_flags.
+#[inline]
+pub fn is_type(obj: ObjRef<'_>) -> bool {
+    type_flags(type_of(obj)) & (ffi::Py_TPFLAGS_TYPE_SUBCLASS as u64) != 0
+}
+
+/// Whether a type's instances are descriptors: (`__get__`, `__set__`/`__delete__`).
+pub fn descriptor_slots(tp: TypeRef<'_>) -> (bool, bool) {
+    (
+        !slot(tp, ffi::Py_tp_descr_get).is_null(),
+        !slot(tp, ffi::Py_tp_descr_set).is_null(),
+    )
+}
+
+/// A new reference to `getattr(obj, name)` through the *generic* lookup, or None.
 ///
 /// Unlike `getattr`, this ignores a class's own `__getattribute__`/`__getattr__`; it
 /// still honours data descriptors, so only call it for names that builtin types define
 /// (`__qualname__` on a type, `args` on an exception, `f_code` on a frame...).
-pub fn generic_getattr(obj: ObjPtr, name: &CStr) -> Option<ObjPtr> {
-    // SAFETY: GIL held; name is a valid C string; the result is a new reference or NULL
-    // with an exception set, which we clear (a missing attribute is not an error here).
+pub fn generic_getattr<'py>(obj: ObjRef<'py>, name: &CStr) -> Option<Bound<'py, PyAny>> {
+    // SAFETY: GIL held (the handle); name is a valid C string. PyUnicode_InternFromString
+    // and PyObject_GenericGetAttr (Objects/object.c) return a new reference or NULL with
+    // an exception set, which we clear (a missing attribute is not an error here).
     unsafe {
         let key = ffi::PyUnicode_InternFromString(name.as_ptr());
         if key.is_null() {
             ffi::PyErr_Clear();
             return None;
         }
-        let value = ffi::PyObject_GenericGetAttr(obj, key);
+        let value = ffi::PyObject_GenericGetAttr(obj.as_ptr(), key);
         ffi::Py_DecRef(key);
-        if value.is_null() {
-            ffi::PyErr_Clear();
-            None
-        } else {
-            Some(value)
-        }
+        owned_or_clear(value)
+    }
+}
+
+/// A new reference to `getattr(obj, name)` through the generic lookup (see
+/// [`generic_getattr`]), with `name` a str object; None (error cleared) if missing.
+pub fn generic_getattr_object<'py>(
+    obj: ObjRef<'py>,
+    name: &Bound<'_, PyString>,
+) -> Option<Bound<'py, PyAny>> {
+    // SAFETY: GIL held; name is a str; PyObject_GenericGetAttr (Objects/object.c) returns
+    // a new reference or NULL with an AttributeError set, which we clear.
+    unsafe { owned_or_clear(ffi::PyObject_GenericGetAttr(obj.as_ptr(), name.as_ptr())) }
+}
+
+/// A new reference returned by the C API as a Bound, or None with the error cleared.
+///
+/// # Safety
+/// `value` is a new (owned) reference or NULL with an exception set; the GIL is held for
+/// `'py`.
+unsafe fn owned_or_clear<'py>(value: *mut ffi::PyObject) -> Option<Bound<'py, PyAny>> {
+    // SAFETY: the caller proves the GIL is held for 'py.
+    let py = unsafe { Python::assume_attached() };
+    if value.is_null() {
+        // SAFETY: GIL held; clearing the exception that came with NULL.
+        unsafe { ffi::PyErr_Clear() };
+        None
+    } else {
+        // SAFETY: a non-null new reference, which the Bound takes over.
+        Some(unsafe { Bound::from_owned_ptr(py, value) })
     }
 }
 
@@ -213,9 +569,16 @@ struct BuiltinDescriptors {
 
 static BUILTIN_DESCRIPTORS: std::sync::OnceLock<BuiltinDescriptors> = std::sync::OnceLock::new();
 
+/// A descriptor of the table, as a handle.
+fn descriptor(_py: Python<'_>, address: usize) -> ObjRef<'_> {
+    // SAFETY: every address in BUILTIN_DESCRIPTORS carries a strong reference taken by
+    // load_builtin_descriptors and never released; `_py` proves the GIL.
+    unsafe { ObjRef::from_raw(address as *mut ffi::PyObject) }
+}
+
 /// Borrowed `owner.__dict__[name]` of a static builtin type, found by pointer-free string
 /// comparison over `PyDict_Next` (no `__eq__`/`__hash__` runs).
-fn static_type_member(owner: *mut ffi::PyTypeObject, name: &CStr) -> Option<ObjPtr> {
+fn static_type_member<'py>(owner: TypeRef<'py>, name: &CStr) -> Option<ObjRef<'py>> {
     let dict = class_dict(owner)?;
     let wanted = name.to_str().ok()?;
     let mut found = None;
@@ -230,39 +593,39 @@ fn static_type_member(owner: *mut ffi::PyTypeObject, name: &CStr) -> Option<ObjP
     found
 }
 
-/// Reads the descriptors once (module initialisation). Needs the GIL.
-pub fn load_builtin_descriptors() -> Result<(), &'static str> {
+/// Reads the descriptors once (module initialisation).
+pub fn load_builtin_descriptors(py: Python<'_>) -> Result<(), &'static str> {
     if BUILTIN_DESCRIPTORS.get().is_some() {
         return Ok(());
     }
-    // SAFETY: PyType_Type and PyExc_BaseException are static objects of the interpreter.
-    let (type_type, base_exception, list_type) = unsafe {
+    let type_type = TypeRef::type_type(py);
+    // SAFETY: PyExc_BaseException (Objects/exceptions.c) and PyList_Type (Objects/
+    // listobject.c) are static objects of the interpreter; reading the exported pointer
+    // needs the GIL, which `py` proves.
+    let (base_exception, list_type) = unsafe {
         (
-            std::ptr::addr_of_mut!(ffi::PyType_Type),
-            ffi::PyExc_BaseException as *mut ffi::PyTypeObject,
-            std::ptr::addr_of_mut!(ffi::PyList_Type),
+            TypeRef::from_raw(ffi::PyExc_BaseException as *mut ffi::PyTypeObject),
+            TypeRef::from_raw(std::ptr::addr_of_mut!(ffi::PyList_Type)),
         )
     };
     let mut type_attrs = [0usize; TYPE_ATTRS.len()];
     for (slot, (_, name)) in type_attrs.iter_mut().zip(TYPE_ATTRS) {
         let descr = static_type_member(type_type, name).ok_or("type lacks a descriptor")?;
-        // SAFETY: keeping the descriptor alive for the life of the process.
-        unsafe { ffi::Py_IncRef(descr) };
-        *slot = descr as usize;
+        // Kept alive for the life of the process (a reference of ours, never dropped).
+        std::mem::forget(descr.to_bound(py));
+        *slot = descr.address();
     }
     let args = static_type_member(base_exception, c"args").ok_or("BaseException.args")?;
     let sizeof = static_type_member(list_type, c"__sizeof__").ok_or("list.__sizeof__")?;
-    // SAFETY: PyBaseObject_Type is a static object of the interpreter.
-    let object_type = std::ptr::addr_of_mut!(ffi::PyBaseObject_Type);
     let object_sizeof =
-        static_type_member(object_type, c"__sizeof__").ok_or("object.__sizeof__")?;
-    // SAFETY: as above.
-    unsafe { ffi::Py_IncRef(args) };
+        static_type_member(TypeRef::object(py), c"__sizeof__").ok_or("object.__sizeof__")?;
+    std::mem::forget(args.to_bound(py));
+    // The class dicts of `object` and `list` hold these for the life of the interpreter.
     let descriptors = BuiltinDescriptors {
         type_attrs,
-        exception_args: args as usize,
-        method_descriptor_type: type_of(sizeof) as usize,
-        object_sizeof: object_sizeof as usize,
+        exception_args: args.address(),
+        method_descriptor_type: type_of(sizeof).address(),
+        object_sizeof: object_sizeof.address(),
     };
     if BUILTIN_DESCRIPTORS.set(descriptors).is_err() {
         // Another thread won (cannot happen with the GIL held); our references leak, once.
@@ -274,176 +637,222 @@ fn builtin_descriptors() -> Option<&'static BuiltinDescriptors> {
     BUILTIN_DESCRIPTORS.get()
 }
 
-/// New reference to `descr.__get__(obj, type(obj))`, calling the descriptor's C slot.
-fn call_descriptor(descr: ObjPtr, obj: ObjPtr) -> Option<ObjPtr> {
+/// A new reference to `descr.__get__(obj, type(obj))`, calling the descriptor's C slot.
+/// Only called with descriptors of the table above.
+fn call_descriptor<'py>(descr: ObjRef<'_>, obj: ObjRef<'py>) -> Option<Bound<'py, PyAny>> {
     let get = slot(type_of(descr), ffi::Py_tp_descr_get);
     if get.is_null() {
         return None;
     }
-    // SAFETY: tp_descr_get has the descrgetfunc signature (object.h); `descr` is a member,
-    // getset or method descriptor of a builtin type whose getter is C code that checks
-    // `obj`'s type (descr_check in Objects/descrobject.c) and reads its C struct. A NULL
-    // result comes with an exception set, which we clear.
+    // SAFETY: tp_descr_get has the descrgetfunc signature (Include/object.h); `descr` is
+    // a member, getset or method descriptor of a builtin type whose getter is C code that
+    // checks `obj`'s type first (descr_check in Objects/descrobject.c, 3.10-3.13) and
+    // reads its C struct. The result is a new reference or NULL with an exception set.
     unsafe {
         let get = std::mem::transmute::<*mut c_void, ffi::descrgetfunc>(get);
-        let value = get(descr, obj, type_of(obj) as ObjPtr);
-        if value.is_null() {
-            ffi::PyErr_Clear();
-            None
-        } else {
-            Some(value)
-        }
+        let value = get(
+            descr.as_ptr(),
+            obj.as_ptr(),
+            type_of(obj).as_ptr() as *mut ffi::PyObject,
+        );
+        owned_or_clear(value)
     }
 }
 
-/// True for type objects (instances of `type` or of a metaclass), read from tp_flags.
-pub fn is_type(obj: ObjPtr) -> bool {
-    type_flags(type_of(obj)) & (ffi::Py_TPFLAGS_TYPE_SUBCLASS as u64) != 0
-}
-
-/// New reference to attribute `which` of class `tp`, read by `type`'s own descriptor.
-pub fn type_attr(tp: *mut ffi::PyTypeObject, which: TypeAttr) -> Option<ObjPtr> {
+/// A new reference to attribute `which` of class `tp`, read by `type`'s own descriptor.
+pub fn type_attr<'py>(tp: TypeRef<'py>, which: TypeAttr) -> Option<Bound<'py, PyAny>> {
     let descriptors = builtin_descriptors()?;
-    if !is_type(tp as ObjPtr) {
-        return None;
-    }
     let position = TYPE_ATTRS.iter().position(|(attr, _)| *attr == which)?;
-    call_descriptor(descriptors.type_attrs[position] as ObjPtr, tp as ObjPtr)
+    let descr = descriptors.type_attrs[position];
+    call_descriptor(descriptor(tp.as_object().py(), descr), tp.as_object())
 }
 
 /// A numeric attribute of a class (`__basicsize__`, `__dictoffset__`...), from its C struct.
-pub fn type_number(tp: *mut ffi::PyTypeObject, which: TypeAttr) -> Option<i64> {
-    let value = type_attr(tp, which)?;
-    let number = int_value(value);
-    decref(value);
-    number
+pub fn type_number(tp: TypeRef<'_>, which: TypeAttr) -> Option<i64> {
+    int_value(type_attr(tp, which)?.as_obj())
 }
 
 /// A text attribute of a class (`__qualname__`, `__module__`), None unless a str.
-pub fn type_text(tp: *mut ffi::PyTypeObject, which: TypeAttr) -> Option<String> {
-    let value = type_attr(tp, which)?;
-    let text = str_text(value);
-    decref(value);
-    text
+pub fn type_text(tp: TypeRef<'_>, which: TypeAttr) -> Option<String> {
+    str_text(type_attr(tp, which)?.as_obj())
 }
 
 /// Borrowed `tp_dict` of a class: the dict behind `type.__dict__`'s mappingproxy, found by
 /// traversing the proxy (mappingproxy_traverse visits only its mapping), so neither the
 /// proxy's methods nor the metaclass run.
-pub fn class_dict(tp: *mut ffi::PyTypeObject) -> Option<ObjPtr> {
-    // SAFETY: PyType_Type is static; for it (and during loading) the descriptor table may
-    // not exist yet, so fall back to PyObject_GenericGetAttr on `type` itself, whose
-    // metaclass is `type` (no user code can be involved).
+pub fn class_dict(tp: TypeRef<'_>) -> Option<ObjRef<'_>> {
+    // For `type` itself (during loading) the descriptor table does not exist yet: the
+    // generic lookup on `type`, whose metaclass is `type`, involves no user code.
     let proxy = match builtin_descriptors() {
         Some(_) => type_attr(tp, TypeAttr::Dict)?,
-        None => generic_getattr(tp as ObjPtr, c"__dict__")?,
+        None => generic_getattr(tp.as_object(), c"__dict__")?,
     };
-    let mut dict: Option<ObjPtr> = None;
-    let slots = TraverseSlots::of(type_of(proxy));
-    let _ = for_each_referent(&slots, proxy, &mut |referent| {
-        // SAFETY: PyDict_Check reads the type of a live referent.
-        if dict.is_none() && unsafe { ffi::PyDict_Check(referent) } != 0 {
-            dict = Some(referent);
+    let mut dict = None;
+    let slots = TraverseSlots::of(type_of(proxy.as_obj()));
+    let _ = for_each_referent(&slots, proxy.as_obj(), &mut |referent| {
+        if dict.is_none() && is_dict(referent) {
+            dict = Some(referent.address());
         }
     });
-    // The class holds its tp_dict, so the borrowed dict outlives the proxy we drop here.
-    decref(proxy);
-    dict
+    // SAFETY: the dict is the class's tp_dict (the only dict a mappingproxy of it visits,
+    // mappingproxy_traverse in Objects/descrobject.c), which the class holds for as long
+    // as it lives: it outlives the proxy we drop here.
+    dict.map(|address| unsafe { ObjRef::from_raw(address as *mut ffi::PyObject) })
 }
 
-/// Borrowed value of `name` in the first class of `tp`'s MRO whose own dict has it, as
-/// `_PyType_Lookup` finds it (Objects/typeobject.c), but comparing keys as text over
-/// `PyDict_Next` so no key's `__eq__`/`__hash__` runs and no metaclass is consulted.
-pub fn type_lookup(tp: *mut ffi::PyTypeObject, name: &str) -> Option<ObjPtr> {
+/// A new reference to the value of `name` in the first class of `tp`'s MRO whose own dict
+/// has it, as `_PyType_Lookup` finds it (Objects/typeobject.c), but comparing keys as text
+/// over `PyDict_Next` so no key's `__eq__`/`__hash__` runs and no metaclass is consulted.
+fn type_lookup<'py>(tp: TypeRef<'py>, name: &str) -> Option<Bound<'py, PyAny>> {
     let mro = type_attr(tp, TypeAttr::Mro)?;
-    let mut found = None;
-    // SAFETY: tp_mro is a tuple (PyTuple_Check guards a NULL/None mro of a type being
-    // built); its items are borrowed while we hold the tuple.
-    let count = unsafe {
-        if ffi::PyTuple_Check(mro) != 0 {
-            ffi::PyTuple_Size(mro)
-        } else {
-            0
-        }
-    };
-    for i in 0..count {
-        // SAFETY: i is in range of the tuple we hold.
-        let cls = unsafe { ffi::PyTuple_GetItem(mro, i) };
-        if cls.is_null() || !is_type(cls) {
-            continue;
-        }
-        let Some(dict) = class_dict(cls as *mut ffi::PyTypeObject) else {
+    let mro_flags = TypeFlags::of(type_of(mro.as_obj()));
+    // A NULL/None mro (a type being built) has no items.
+    let count = builtin_len(mro.as_obj(), &mro_flags).filter(|_| mro_flags.is_tuple);
+    for i in 0..count.unwrap_or(0) {
+        let Some(cls) = sequence_item(mro.as_obj(), &mro_flags, i).and_then(ObjRef::as_type) else {
             continue;
         };
+        let Some(dict) = class_dict(cls) else {
+            continue;
+        };
+        let mut found = None;
         for_each_dict_item(dict, |key, value| {
             if str_text(key).as_deref() == Some(name) {
-                found = Some(value);
+                found = Some(value.to_bound(mro.py()));
                 false
             } else {
                 true
             }
         });
         if found.is_some() {
-            break;
+            return found;
         }
     }
-    decref(mro);
-    found
+    None
 }
 
-/// New reference to the `__sizeof__` that `tp`'s MRO resolves to, when it is a builtin C
-/// method (a `method_descriptor`, as `list.__sizeof__` or `object.__sizeof__`); None when
-/// a Python class defines its own `__sizeof__` (refscope never calls it). Found without
-/// the instance: its own `__dict__` and `__getattribute__` are not consulted
-/// (`weakref.proxy` and `super` forward attribute lookups; this does not), which is also
-/// how `sys.getsizeof` finds it (`_PyObject_LookupSpecial` on the type).
-pub fn builtin_sizeof_method(tp: *mut ffi::PyTypeObject) -> Option<ObjPtr> {
-    let descriptors = builtin_descriptors()?;
-    let method = type_lookup(tp, "__sizeof__")?;
-    if type_of(method) as usize != descriptors.method_descriptor_type {
-        return None;
+/// A builtin C `__sizeof__` (a `method_descriptor`, as `list.__sizeof__` or
+/// `object.__sizeof__`), found by [`SizeofMethod::of`].
+pub struct SizeofMethod(Py<PyAny>);
+
+impl SizeofMethod {
+    /// The `__sizeof__` that `tp`'s MRO resolves to, when it is a builtin C method; None
+    /// when a Python class defines its own `__sizeof__` (refscope never calls it). Found
+    /// without the instance: its own `__dict__` and `__getattribute__` are not consulted
+    /// (`weakref.proxy` and `super` forward attribute lookups; this does not), which is
+    /// also how `sys.getsizeof` finds it (`_PyObject_LookupSpecial` on the type).
+    pub fn of(tp: TypeRef<'_>) -> Option<Self> {
+        let descriptors = builtin_descriptors()?;
+        let method = type_lookup(tp, "__sizeof__")?;
+        (type_of(method.as_obj()).address() == descriptors.method_descriptor_type)
+            .then(|| SizeofMethod(method.unbind()))
     }
-    // SAFETY: a borrowed value of a live class dict; the caller gets its own reference.
-    unsafe { ffi::Py_IncRef(method) };
-    Some(method)
+
+    /// True for `object.__sizeof__` itself (`object___sizeof___impl` in
+    /// Objects/typeobject.c).
+    pub fn is_object_sizeof(&self) -> bool {
+        builtin_descriptors().is_some_and(|d| d.object_sizeof == self.address())
+    }
+
+    /// The method's address, to compare methods.
+    pub fn address(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// `method(obj)`; None when it fails (it raises TypeError for an object of another
+    /// type).
+    pub fn call(&self, obj: ObjRef<'_>) -> Option<i64> {
+        // SAFETY: the method is a method_descriptor of a builtin type (C code, checked by
+        // `of`) that we hold; method_descriptor calls check `obj`'s type (descr_check in
+        // Objects/descrobject.c, 3.10-3.13). The result is a new reference or NULL with
+        // an exception set.
+        let result = unsafe {
+            owned_or_clear(ffi::PyObject_CallFunctionObjArgs(
+                self.0.as_ptr(),
+                obj.as_ptr(),
+                std::ptr::null_mut::<ffi::PyObject>(),
+            ))
+        };
+        int_value(result?.as_obj())
+    }
 }
 
-/// True for `object.__sizeof__` itself (`object___sizeof___impl` in Objects/typeobject.c).
-pub fn is_object_sizeof(method: ObjPtr) -> bool {
-    builtin_descriptors().is_some_and(|d| d.object_sizeof == method as usize)
+/// Reads `ob_size` of the instances of one variable-size type (`tp_itemsize > 0`).
+#[derive(Clone, Copy, Debug)]
+pub struct VarSize {
+    type_address: usize,
 }
 
-/// `method(obj)` for a method from [`builtin_sizeof_method`] of `obj`'s type.
-pub fn call_sizeof(method: ObjPtr, obj: ObjPtr) -> Option<i64> {
-    // SAFETY: `method` is a method_descriptor of a builtin type (C code) that the caller
-    // holds; it type-checks `obj` (descr_check). The result is a new reference or NULL
-    // with an exception set, which we clear.
-    unsafe {
-        let result =
-            ffi::PyObject_CallFunctionObjArgs(method, obj, std::ptr::null_mut::<ffi::PyObject>());
-        if result.is_null() {
-            ffi::PyErr_Clear();
-            return None;
+impl VarSize {
+    /// For instances of exactly `tp`, when they are `PyVarObject`s (`tp_itemsize > 0`).
+    pub fn of(tp: TypeRef<'_>) -> Option<Self> {
+        (type_number(tp, TypeAttr::ItemSize)? > 0).then(|| VarSize {
+            type_address: tp.address(),
+        })
+    }
+
+    /// `Py_SIZE(obj)`; 0 for an object of another type.
+    #[inline]
+    pub fn read(self, obj: ObjRef<'_>) -> isize {
+        if type_of(obj).address() != self.type_address {
+            return 0;
         }
-        let size = int_value(result);
-        ffi::Py_DecRef(result);
-        size
+        // SAFETY: obj's type has tp_itemsize > 0, so obj starts with PyObject_VAR_HEAD
+        // and ob_size is inside it (Include/object.h; an int's lv_tag sits there on 3.12+).
+        unsafe { ffi::Py_SIZE(obj.as_ptr()) }
     }
 }
 
-/// New reference to an exception's `args`, read by `BaseException`'s own getter
+/// A new reference to an exception's `args`, read by `BaseException`'s own getter
 /// (BaseException_get_args), never a subclass's `args` property.
-pub fn exception_args(exc: ObjPtr) -> Option<ObjPtr> {
+pub fn exception_args(exc: ObjRef<'_>) -> Option<Bound<'_, PyAny>> {
     let descriptors = builtin_descriptors()?;
-    call_descriptor(descriptors.exception_args as ObjPtr, exc)
+    call_descriptor(descriptor(exc.py(), descriptors.exception_args), exc)
 }
+
+/// `__traceback__`, `__context__` and `__cause__` of an exception, as new references (all
+/// None for an object that is not an exception).
+pub fn exception_links(exc: ObjRef<'_>) -> [(&'static str, Option<Bound<'_, PyAny>>); 3] {
+    if type_flags(type_of(exc)) & (ffi::Py_TPFLAGS_BASE_EXC_SUBCLASS as u64) == 0 {
+        return [
+            ("__traceback__", None),
+            ("__context__", None),
+            ("__cause__", None),
+        ];
+    }
+    // SAFETY: exc is an exception instance (checked above: PyExceptionInstance_Check);
+    // each getter (Objects/exceptions.c) reads the BaseException struct and returns a new
+    // reference or NULL without setting an error.
+    unsafe {
+        [
+            (
+                "__traceback__",
+                owned_or_clear(ffi::PyException_GetTraceback(exc.as_ptr())),
+            ),
+            (
+                "__context__",
+                owned_or_clear(ffi::PyException_GetContext(exc.as_ptr())),
+            ),
+            (
+                "__cause__",
+                owned_or_clear(ffi::PyException_GetCause(exc.as_ptr())),
+            ),
+        ]
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Values of builtin types, read from their C structs.
+// ---------------------------------------------------------------------------------------
 
 /// The hash of an exact `str` or `int` (C code: a str caches its hash, an int computes it
 /// from its digits); None for anything else, whose `__hash__` may be user code.
-pub fn builtin_key_hash(obj: ObjPtr) -> Option<i64> {
+pub fn builtin_key_hash(obj: ObjRef<'_>) -> Option<i64> {
     // SAFETY: the exact-type checks read the object's type pointer; PyObject_Hash on an
-    // exact str or int runs only their C hash functions, which cannot fail.
+    // exact str or int runs only unicode_hash / long_hash (Objects/unicodeobject.c,
+    // longobject.c), which cannot fail.
     unsafe {
+        let obj = obj.as_ptr();
         if ffi::PyUnicode_CheckExact(obj) == 0 && ffi::PyLong_CheckExact(obj) == 0 {
             return None;
         }
@@ -455,32 +864,36 @@ pub fn builtin_key_hash(obj: ObjPtr) -> Option<i64> {
     }
 }
 
-/// Drops a new reference obtained from this module.
-pub fn decref(obj: ObjPtr) {
-    // SAFETY: obj is a new (owned) reference handed out by this module.
-    unsafe { ffi::Py_DecRef(obj) }
-}
-
-/// Calls `each(key, value)` for the items of a dict (or dict subclass) without running
-/// user code: PyDict_Next reads the table directly, never `__iter__` or `__hash__`.
-pub fn for_each_dict_item(dict: ObjPtr, mut each: impl FnMut(ObjPtr, ObjPtr) -> bool) {
+/// Calls `each(key, value)` for the items of a dict (or dict subclass; nothing for any
+/// other object) without running user code: PyDict_Next reads the table directly, never
+/// `__iter__` or `__hash__`. Stops when `each` returns false.
+pub fn for_each_dict_item<'py>(
+    dict: ObjRef<'py>,
+    mut each: impl FnMut(ObjRef<'py>, ObjRef<'py>) -> bool,
+) {
     let mut position: ffi::Py_ssize_t = 0;
-    let mut key: ObjPtr = std::ptr::null_mut();
-    let mut value: ObjPtr = std::ptr::null_mut();
-    // SAFETY: dict is a live dict; PyDict_Next yields borrowed refs valid while the dict
-    // is unchanged, and `each` does not mutate it (it only compares and formats).
-    while unsafe { ffi::PyDict_Next(dict, &mut position, &mut key, &mut value) } != 0 {
+    let mut key: *mut ffi::PyObject = std::ptr::null_mut();
+    let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+    // SAFETY: PyDict_Next (Objects/dictobject.c, 3.10-3.13) returns 0 for a non-dict and
+    // otherwise yields borrowed, non-null keys and values, alive while the dict holds
+    // them; `each` only compares and reads them (no Python code runs to change the dict).
+    while unsafe { ffi::PyDict_Next(dict.as_ptr(), &mut position, &mut key, &mut value) } != 0 {
+        // SAFETY: as above.
+        let (key, value) = unsafe { (ObjRef::from_raw(key), ObjRef::from_raw(value)) };
         if !each(key, value) {
             break;
         }
     }
 }
 
-/// Number of items in a dict, list or tuple (or subclass), read from the C struct.
-pub fn builtin_len(obj: ObjPtr, flags: &TypeFlags) -> Option<isize> {
-    // SAFETY: each size function is called on an instance of its own type family and reads
-    // the C structure (no `__len__`).
+/// Number of items in a dict, list or tuple (or subclass), read from the C struct;
+/// `flags` are those of `obj`'s type.
+pub fn builtin_len(obj: ObjRef<'_>, flags: &TypeFlags) -> Option<isize> {
+    // SAFETY: each size function (Objects/dictobject.c, listobject.c, tupleobject.c,
+    // setobject.c) checks the object's type itself (SystemError otherwise, cleared below)
+    // and reads the C structure (no `__len__`).
     let n = unsafe {
+        let obj = obj.as_ptr();
         if flags.is_dict {
             ffi::PyDict_Size(obj)
         } else if flags.is_list {
@@ -493,17 +906,24 @@ pub fn builtin_len(obj: ObjPtr, flags: &TypeFlags) -> Option<isize> {
             return None;
         }
     };
-    (n >= 0).then_some(n)
+    if n < 0 {
+        // SAFETY: clearing the error that came with -1.
+        unsafe { ffi::PyErr_Clear() };
+        return None;
+    }
+    Some(n)
 }
 
-/// Borrowed item `i` of a list or tuple (or subclass).
-pub fn sequence_item(obj: ObjPtr, flags: &TypeFlags, i: isize) -> Option<ObjPtr> {
-    // SAFETY: bounds-checked getters returning borrowed references; NULL on error.
+/// Borrowed item `i` of a list or tuple (or subclass); `flags` are those of its type.
+pub fn sequence_item<'py>(obj: ObjRef<'py>, flags: &TypeFlags, i: isize) -> Option<ObjRef<'py>> {
+    // SAFETY: PyList_GetItem / PyTuple_GetItem (Objects/listobject.c, tupleobject.c) check
+    // the type and the bounds and return a borrowed reference, alive while the sequence
+    // holds it, or NULL with an error set.
     let item = unsafe {
         if flags.is_list {
-            ffi::PyList_GetItem(obj, i)
+            ffi::PyList_GetItem(obj.as_ptr(), i)
         } else if flags.is_tuple {
-            ffi::PyTuple_GetItem(obj, i)
+            ffi::PyTuple_GetItem(obj.as_ptr(), i)
         } else {
             return None;
         }
@@ -513,87 +933,33 @@ pub fn sequence_item(obj: ObjPtr, flags: &TypeFlags, i: isize) -> Option<ObjPtr>
         unsafe { ffi::PyErr_Clear() };
         None
     } else {
-        Some(item)
+        // SAFETY: a borrowed item of `obj` (above).
+        Some(unsafe { ObjRef::from_raw(item) })
     }
 }
 
-/// New reference to an object's instance `__dict__`, or None if it has none.
-///
-/// Uses `PyObject_GenericGetDict`, never the class's `__dict__` attribute lookup (which a
-/// class may override). On 3.11+ this *materialises* a dict for objects whose attributes
-/// live inline; refscope only calls it after the walk, for objects on reported cycles.
-pub fn instance_dict(obj: ObjPtr) -> Option<ObjPtr> {
-    // SAFETY: GIL held; result is a new reference or NULL with AttributeError set.
+/// Borrowed items of a list, in order. The list holds them; the caller keeps it unchanged
+/// while it uses them.
+pub fn list_items<'a>(list: &'a Bound<'_, PyList>) -> Vec<ObjRef<'a>> {
+    // SAFETY: `list` is a live list (the Bound's type); PyList_Size and PyList_GetItem
+    // (Objects/listobject.c) return its length and borrowed in-range items, each alive
+    // while the list holds it (NULL only for a slot of a list being built, skipped).
     unsafe {
-        let dict = ffi::PyObject_GenericGetDict(obj, std::ptr::null_mut());
-        if dict.is_null() {
-            ffi::PyErr_Clear();
-            None
-        } else if ffi::PyDict_Check(dict) == 0 {
-            ffi::Py_DecRef(dict);
-            None
-        } else {
-            Some(dict)
-        }
-    }
-}
-
-// Member type codes from Include/descrobject.h (Py_T_OBJECT is `_Py_T_OBJECT` in 3.12+).
-const MEMBER_T_OBJECT: c_int = 6;
-const MEMBER_T_OBJECT_EX: c_int = 16;
-const MEMBER_RELATIVE_OFFSET: c_int = 8;
-
-/// `(name, value)` of every object-valued `__slots__`/member slot of `obj`, walking the
-/// `tp_base` chain (slots can only be laid out along single inheritance). Values are
-/// borrowed and may be NULL (an unset slot).
-pub fn for_each_member_slot(obj: ObjPtr, mut each: impl FnMut(&str, ObjPtr) -> bool) {
-    let mut tp = type_of(obj);
-    let mut depth = 0;
-    while !tp.is_null() && depth < 64 {
-        let mut member = slot(tp, ffi::Py_tp_members) as *const ffi::PyMemberDef;
-        // SAFETY: tp_members is a NULL-name-terminated array of PyMemberDef; each offset
-        // (when not relative) is an offset into instances of `tp`, and `obj` is one
-        // (tp is in obj's base chain). Object members hold a PyObject* or NULL.
-        unsafe {
-            while !member.is_null() && !(*member).name.is_null() {
-                let def = &*member;
-                let is_object =
-                    def.type_code == MEMBER_T_OBJECT || def.type_code == MEMBER_T_OBJECT_EX;
-                if is_object && def.flags & MEMBER_RELATIVE_OFFSET == 0 && def.offset > 0 {
-                    let field = (obj as *const u8).offset(def.offset) as *const ObjPtr;
-                    let name = CStr::from_ptr(def.name as *const c_char).to_string_lossy();
-                    if !each(&name, *field) {
-                        return;
-                    }
-                }
-                member = member.add(1);
-            }
-        }
-        tp = slot(tp, ffi::Py_tp_base) as *mut ffi::PyTypeObject;
-        depth += 1;
-    }
-}
-
-/// `__traceback__`, `__context__` and `__cause__` of an exception, as new references.
-pub fn exception_links(exc: ObjPtr) -> [(&'static str, Option<ObjPtr>); 3] {
-    // SAFETY: exc is an exception instance; each getter returns a new reference or NULL
-    // without setting an error and reads the BaseException struct directly.
-    unsafe {
-        let wrap = |p: ObjPtr| (!p.is_null()).then_some(p);
-        [
-            ("__traceback__", wrap(ffi::PyException_GetTraceback(exc))),
-            ("__context__", wrap(ffi::PyException_GetContext(exc))),
-            ("__cause__", wrap(ffi::PyException_GetCause(exc))),
-        ]
+        let n = ffi::PyList_Size(list.as_ptr()).max(0);
+        (0..n)
+            .filter_map(|i| ObjRef::from_nullable(ffi::PyList_GetItem(list.as_ptr(), i)))
+            .collect()
     }
 }
 
 /// UTF-8 text of a str (or str subclass) without calling `__str__`; None if not a str or
 /// not encodable (lone surrogates).
-pub fn str_text(obj: ObjPtr) -> Option<String> {
-    // SAFETY: PyUnicode_Check reads flags; AsUTF8AndSize reads the string's own buffer and
+pub fn str_text(obj: ObjRef<'_>) -> Option<String> {
+    // SAFETY: PyUnicode_Check reads the type's flags; PyUnicode_AsUTF8AndSize (Objects/
+    // unicodeobject.c) reads the string's own buffer, valid while the str lives, and
     // returns NULL with an error set on failure, which we clear.
     unsafe {
+        let obj = obj.as_ptr();
         if ffi::PyUnicode_Check(obj) == 0 {
             return None;
         }
@@ -609,10 +975,11 @@ pub fn str_text(obj: ObjPtr) -> Option<String> {
 }
 
 /// Value of an int (or int subclass) that fits in i64, without `__index__`/`__int__`.
-pub fn int_value(obj: ObjPtr) -> Option<i64> {
-    // SAFETY: PyLong_Check reads flags; for an int instance PyLong_AsLongLong reads the
-    // digits directly and only fails with OverflowError, which we clear.
+pub fn int_value(obj: ObjRef<'_>) -> Option<i64> {
+    // SAFETY: PyLong_Check reads the type's flags; for an int PyLong_AsLongLong (Objects/
+    // longobject.c) reads the digits directly and only fails with OverflowError, cleared.
     unsafe {
+        let obj = obj.as_ptr();
         if ffi::PyLong_Check(obj) == 0 {
             return None;
         }
@@ -626,109 +993,211 @@ pub fn int_value(obj: ObjPtr) -> Option<i64> {
 }
 
 /// Value of an exact or subclassed float.
-pub fn float_value(obj: ObjPtr) -> Option<f64> {
-    // SAFETY: PyFloat_Check reads flags; PyFloat_AsDouble reads ob_fval for floats.
-    unsafe { (ffi::PyFloat_Check(obj) != 0).then(|| ffi::PyFloat_AsDouble(obj)) }
+pub fn float_value(obj: ObjRef<'_>) -> Option<f64> {
+    // SAFETY: PyFloat_Check reads the type's flags; PyFloat_AsDouble reads ob_fval of a
+    // float (Objects/floatobject.c) without calling `__float__`.
+    unsafe {
+        let obj = obj.as_ptr();
+        (ffi::PyFloat_Check(obj) != 0).then(|| ffi::PyFloat_AsDouble(obj))
+    }
 }
 
 /// True for `None`, `True` and `False`, with their literal.
-pub fn singleton_literal(obj: ObjPtr) -> Option<&'static str> {
-    // SAFETY: comparing against the interpreter's singletons.
-    unsafe {
-        if obj == ffi::Py_None() {
-            Some("None")
-        } else if obj == ffi::Py_True() {
-            Some("True")
-        } else if obj == ffi::Py_False() {
-            Some("False")
-        } else {
-            None
-        }
-    }
-}
-
-/// `ob_size` of a variable-size object (only meaningful when the type's itemsize > 0 and
-/// the type is not int, whose layout changed in 3.12).
-pub fn var_size(obj: ObjPtr) -> isize {
-    // SAFETY: caller checked the object is a PyVarObject (itemsize > 0).
-    unsafe { ffi::Py_SIZE(obj) }
-}
-
-/// Borrowed items of a list, in order. The caller keeps the list alive and unchanged.
-pub fn list_items(list: ObjPtr) -> Vec<ObjPtr> {
-    // SAFETY: list is a live list; PyList_GetItem returns borrowed references in range.
-    unsafe {
-        let n = ffi::PyList_Size(list).max(0);
-        (0..n)
-            .map(|i| ffi::PyList_GetItem(list, i))
-            .filter(|p| !p.is_null())
-            .collect()
-    }
-}
-
-/// Calls `each(referent)` for every reference `obj` holds, through its `tp_traverse`.
-///
-/// `each` runs inside CPython's traversal, so it must not call Python code. A panic in
-/// `each` is caught here (it must not unwind through C) and reported as `Err`.
-pub fn for_each_referent<F: FnMut(ObjPtr)>(
-    slots: &TraverseSlots,
-    obj: ObjPtr,
-    each: &mut F,
-) -> Result<(), ()> {
-    struct State<'a, F> {
-        each: &'a mut F,
-        panicked: bool,
-    }
-    unsafe extern "C" fn visit<F: FnMut(ObjPtr)>(referent: ObjPtr, arg: *mut c_void) -> c_int {
-        // SAFETY: arg is the &mut State passed below, alive for the whole traversal.
-        let state = unsafe { &mut *(arg as *mut State<'_, F>) };
-        if referent.is_null() {
-            return 0;
-        }
-        let each = &mut *state.each;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| each(referent))) {
-            Ok(()) => 0,
-            Err(_) => {
-                state.panicked = true;
-                1 // a non-zero return stops the traversal
-            }
-        }
-    }
-    let mut state = State {
-        each,
-        panicked: false,
-    };
-    // SAFETY: `visit` runs no Python code and returns 0 unless stopping; `state` outlives
-    // the call.
-    unsafe {
-        slots.traverse(
-            obj,
-            visit::<F>,
-            &mut state as *mut State<'_, F> as *mut c_void,
-        )
-    };
-    if state.panicked {
-        Err(())
+pub fn singleton_literal(obj: ObjRef<'_>) -> Option<&'static str> {
+    // SAFETY: only the addresses of the interpreter's singletons are read (Py_None,
+    // Py_True, Py_False: Include/object.h, boolobject.h).
+    let (none, true_, false_) = unsafe { (ffi::Py_None(), ffi::Py_True(), ffi::Py_False()) };
+    let obj = obj.as_ptr();
+    if obj == none {
+        Some("None")
+    } else if obj == true_ {
+        Some("True")
+    } else if obj == false_ {
+        Some("False")
     } else {
-        Ok(())
+        None
     }
+}
+
+/// True for a dict or dict subclass.
+#[inline]
+pub fn is_dict(obj: ObjRef<'_>) -> bool {
+    type_flags(type_of(obj)) & (ffi::Py_TPFLAGS_DICT_SUBCLASS as u64) != 0
 }
 
 /// True for an exact `dict` (not a subclass).
-pub fn is_exact_dict(obj: ObjPtr) -> bool {
+#[inline]
+pub fn is_exact_dict(obj: ObjRef<'_>) -> bool {
     // SAFETY: PyDict_CheckExact compares the type pointer of a live object.
-    unsafe { ffi::PyDict_CheckExact(obj) != 0 }
+    unsafe { ffi::PyDict_CheckExact(obj.as_ptr()) != 0 }
 }
 
-/// A new strong reference to a borrowed object the caller keeps alive.
-pub fn borrowed(py: pyo3::Python<'_>, obj: ObjPtr) -> pyo3::Bound<'_, pyo3::PyAny> {
-    // SAFETY: obj is non-null and alive (module rule); from_borrowed_ptr increfs it.
-    unsafe { pyo3::Bound::from_borrowed_ptr(py, obj) }
+/// True for exact `list` / `tuple` (item order is the traversal order).
+pub fn is_exact_list_or_tuple(obj: ObjRef<'_>) -> bool {
+    // SAFETY: type checks of a live object (Include/listobject.h, tupleobject.h).
+    unsafe {
+        ffi::PyList_CheckExact(obj.as_ptr()) != 0 || ffi::PyTuple_CheckExact(obj.as_ptr()) != 0
+    }
 }
 
-/// Where an instance keeps its own `__dict__` pointer.
+/// Borrowed globals dict of a module object (`PyModule_GetDict`, C), None for anything
+/// that is not a module (a `sys.modules` entry can be any object).
+pub fn module_dict(obj: ObjRef<'_>) -> Option<ObjRef<'_>> {
+    // SAFETY: PyModule_Check reads the type; PyModule_GetDict (Objects/moduleobject.c)
+    // returns the module's own dict, borrowed (the module holds it), without running code.
+    unsafe {
+        if ffi::PyModule_Check(obj.as_ptr()) == 0 {
+            return None;
+        }
+        ObjRef::from_nullable(ffi::PyModule_GetDict(obj.as_ptr()))
+    }
+}
+
+/// A new reference to an object's instance `__dict__`, or None if it has none.
+///
+/// Uses `PyObject_GenericGetDict`, never the class's `__dict__` attribute lookup (which a
+/// class may override). On 3.11+ this *materialises* a dict for objects whose attributes
+/// live inline; refscope only calls it after the walk, for objects on reported cycles.
+pub fn instance_dict(obj: ObjRef<'_>) -> Option<Bound<'_, PyAny>> {
+    // SAFETY: GIL held; PyObject_GenericGetDict (Objects/object.c) returns a new reference
+    // or NULL with AttributeError set, cleared by owned_or_clear.
+    let dict = unsafe {
+        owned_or_clear(ffi::PyObject_GenericGetDict(
+            obj.as_ptr(),
+            std::ptr::null_mut(),
+        ))
+    }?;
+    is_dict(dict.as_obj()).then_some(dict)
+}
+
+/// Reference count of a live object (`Py_REFCNT`).
+#[inline]
+pub fn refcount(obj: ObjRef<'_>) -> isize {
+    // SAFETY: obj is live; reading ob_refcnt (Include/object.h) has no side effect.
+    unsafe { ffi::Py_REFCNT(obj.as_ptr()) }
+}
+
+/// True for an immortal object (PEP 683, CPython 3.12 and 3.13): the low 32 bits of the
+/// count, read as signed, are negative (`_Py_IsImmortal` in Include/object.h).
+#[inline]
+pub fn is_immortal(obj: ObjRef<'_>, minor: u8) -> bool {
+    minor >= 12 && (refcount(obj) as u64 as u32 as i32) < 0
+}
+
+// ---------------------------------------------------------------------------------------
+// Member slots (`__slots__`, C members).
+// ---------------------------------------------------------------------------------------
+
+// Member type codes from Include/descrobject.h (Py_T_OBJECT is `_Py_T_OBJECT` in 3.12+).
+const MEMBER_T_OBJECT: c_int = 6;
+const MEMBER_T_OBJECT_EX: c_int = 16;
+const MEMBER_RELATIVE_OFFSET: c_int = 8;
+
+/// Calls `each(offset, name)` for the object-valued members (`T_OBJECT`/`T_OBJECT_EX`,
+/// absolute offset) of `tp` and of its `tp_base` chain (slots can only be laid out along
+/// single inheritance); stops when `each` returns false.
+fn for_each_object_member(tp: TypeRef<'_>, mut each: impl FnMut(isize, &str) -> bool) {
+    let mut tp = Some(tp);
+    let mut depth = 0;
+    while let Some(current) = tp {
+        if depth >= 64 {
+            break;
+        }
+        let mut member = slot(current, ffi::Py_tp_members) as *const ffi::PyMemberDef;
+        // SAFETY: Py_tp_members is a NULL-name-terminated array of PyMemberDef owned by
+        // the type (Include/descrobject.h, 3.10-3.13), names are C strings.
+        unsafe {
+            while !member.is_null() && !(*member).name.is_null() {
+                let def = &*member;
+                let is_object =
+                    def.type_code == MEMBER_T_OBJECT || def.type_code == MEMBER_T_OBJECT_EX;
+                if is_object && def.flags & MEMBER_RELATIVE_OFFSET == 0 && def.offset > 0 {
+                    let name = CStr::from_ptr(def.name as *const c_char).to_string_lossy();
+                    if !each(def.offset, &name) {
+                        return;
+                    }
+                }
+                member = member.add(1);
+            }
+        }
+        let base = slot(current, ffi::Py_tp_base) as *mut ffi::PyTypeObject;
+        // SAFETY: tp_base is NULL or a base class, which its subclasses keep alive
+        // (tp_base holds a reference: type_new in Objects/typeobject.c).
+        tp = (!base.is_null()).then(|| unsafe { TypeRef::from_raw(base) });
+        depth += 1;
+    }
+}
+
+/// An object-valued member slot of the instances of one exact type.
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectMember {
+    type_address: usize,
+    offset: isize,
+}
+
+impl ObjectMember {
+    /// The value in the slot (None when unset, or for an object of another type).
+    #[inline]
+    pub fn value<'py>(self, obj: ObjRef<'py>) -> Option<ObjRef<'py>> {
+        if type_of(obj).address() != self.type_address {
+            return None;
+        }
+        // SAFETY: the offset comes from the PyMemberDef table of obj's type or a base
+        // (for_each_object_member), where a T_OBJECT/T_OBJECT_EX member is a PyObject*
+        // field, NULL or a reference the object holds (Python/structmember.c).
+        unsafe {
+            let field =
+                (obj.as_ptr() as *const u8).offset(self.offset) as *const *mut ffi::PyObject;
+            ObjRef::from_nullable(*field)
+        }
+    }
+}
+
+/// The object-valued members of instances of `tp`, with their names, each offset once.
+pub fn object_members(tp: TypeRef<'_>) -> Vec<(ObjectMember, String)> {
+    let mut out: Vec<(ObjectMember, String)> = Vec::new();
+    for_each_object_member(tp, |offset, name| {
+        if !out.iter().any(|(m, _)| m.offset == offset) {
+            let member = ObjectMember {
+                type_address: tp.address(),
+                offset,
+            };
+            out.push((member, name.to_owned()));
+        }
+        true
+    });
+    out
+}
+
+/// Calls `each(name, value)` for every object-valued `__slots__`/member slot of `obj`
+/// (value None when unset); stops when `each` returns false.
+pub fn for_each_member_slot<'py>(
+    obj: ObjRef<'py>,
+    mut each: impl FnMut(&str, Option<ObjRef<'py>>) -> bool,
+) {
+    let tp = type_of(obj);
+    for_each_object_member(tp, |offset, name| {
+        let member = ObjectMember {
+            type_address: tp.address(),
+            offset,
+        };
+        each(name, member.value(obj))
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Instance dicts.
+// ---------------------------------------------------------------------------------------
+
+/// Where the instances of one exact type keep their own `__dict__` pointer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DictSlot {
+pub struct DictSlot {
+    type_address: usize,
+    place: DictPlace,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DictPlace {
     /// The type gives instances no `__dict__` (or refscope does not know where it is on
     /// this CPython version: then the dict is not looked through, which is safe).
     None,
@@ -754,85 +1223,119 @@ pub enum DictSlot {
 const TPFLAGS_MANAGED_DICT: u64 = 1 << 4;
 
 impl DictSlot {
-    /// How instances of heap type `tp` store their dict, on CPython 3.`minor`.
-    pub fn of(tp: *mut ffi::PyTypeObject, minor: u8) -> Self {
+    /// Instances have no `__dict__` refscope looks at.
+    pub const NONE: DictSlot = DictSlot {
+        type_address: 0,
+        place: DictPlace::None,
+    };
+
+    /// How instances of exactly `tp` store their dict, on CPython 3.`minor`.
+    pub fn of(tp: TypeRef<'_>, minor: u8) -> Self {
+        let place = Self::place(tp, minor);
+        DictSlot {
+            type_address: tp.address(),
+            place,
+        }
+    }
+
+    fn place(tp: TypeRef<'_>, minor: u8) -> DictPlace {
         if minor >= 11 && type_flags(tp) & TPFLAGS_MANAGED_DICT != 0 {
-            // The pre-header layout was checked against 3.11, 3.12 and 3.13 only.
+            // The pre-header layout was checked against 3.11, 3.12 and 3.13 only: any
+            // other version reads no dict (its attributes are labelled `?`).
             return if (11..=13).contains(&minor) {
-                DictSlot::Managed { minor }
+                DictPlace::Managed { minor }
             } else {
-                DictSlot::None
+                DictPlace::None
             };
         }
         let offset = type_number(tp, TypeAttr::DictOffset).unwrap_or(0);
         if offset > 0 {
-            return DictSlot::Offset(offset as isize);
+            return DictPlace::Offset(offset as isize);
         }
         // 3.12+ gives every such type a managed dict (tp_dictoffset == -1), handled above.
         if offset < 0 && offset != -1 && (10..=11).contains(&minor) {
             let basicsize = type_number(tp, TypeAttr::BasicSize).unwrap_or(0);
             let itemsize = type_number(tp, TypeAttr::ItemSize).unwrap_or(0);
             if basicsize > 0 && itemsize > 0 {
-                return DictSlot::FromEnd {
+                return DictPlace::FromEnd {
                     offset: offset as isize,
                     basicsize: basicsize as isize,
                     itemsize: itemsize as isize,
                 };
             }
         }
-        DictSlot::None
+        DictPlace::None
     }
 
-    /// The instance's own dict if it exists already; never creates one.
-    pub fn materialised_dict(self, obj: ObjPtr) -> Option<ObjPtr> {
-        let raw: usize = match self {
-            DictSlot::None => return None,
-            // SAFETY: for a managed-dict type, CPython allocates three words of pre-header
-            // before the object; the word at -3 is the dict pointer (3.11, 3.13: a plain
-            // pointer or NULL; 3.12: a PyDictOrValues union whose low bit tags "values").
-            DictSlot::Managed { minor } => unsafe {
-                let word = *((obj as *const usize).offset(-3));
+    /// The instance's own dict if it exists already; never creates one. None for an
+    /// object of another type than the slot's.
+    #[inline]
+    pub fn materialised_dict(self, obj: ObjRef<'_>) -> Option<ObjRef<'_>> {
+        if self.place == DictPlace::None {
+            return None;
+        }
+        if type_of(obj).address() != self.type_address {
+            return None;
+        }
+        let base = obj.as_ptr() as *const u8;
+        let raw: *mut ffi::PyObject = match self.place {
+            DictPlace::None => return None,
+            // SAFETY: obj's type has Py_TPFLAGS_MANAGED_DICT (checked by `of`, and the
+            // type check above), so CPython allocated the pre-header before the object;
+            // the word three words before it is the dict pointer (3.11: `_PyObject_
+            // ManagedDictPointer`, Objects/object.c; 3.13: MANAGED_DICT_OFFSET, Include/
+            // internal/pycore_object.h: a plain pointer or NULL; 3.12: a PyDictOrValues
+            // union whose low bit tags "values", Include/internal/pycore_object.h).
+            DictPlace::Managed { minor } => unsafe {
+                let word = *(base as *const usize).offset(-3);
                 if minor == 12 && word & 1 == 1 {
                     return None;
                 }
-                word
+                word as *mut ffi::PyObject
             },
             // SAFETY: tp_dictoffset > 0 is the offset of a PyObject* field inside every
-            // instance of the type (Objects/object.c, _PyObject_GetDictPtr).
-            DictSlot::Offset(offset) => unsafe {
-                *((obj as *const u8).offset(offset) as *const usize)
+            // instance of the type (_PyObject_GetDictPtr in Objects/object.c, 3.10-3.13).
+            DictPlace::Offset(offset) => unsafe {
+                *(base.offset(offset) as *const *mut ffi::PyObject)
             },
-            DictSlot::FromEnd {
+            DictPlace::FromEnd {
                 offset,
                 basicsize,
                 itemsize,
             } => {
                 // SAFETY: the type is a variable-size type (itemsize > 0), so the object
                 // is a PyVarObject; the computed slot is where CPython itself keeps the
-                // dict pointer (_PyObject_GetDictPtr, 3.10/3.11), inside the allocation.
-                let items = unsafe { ffi::Py_SIZE(obj) }.unsigned_abs() as isize;
+                // dict pointer (_PyObject_GetDictPtr in Objects/object.c, 3.10/3.11),
+                // inside the allocation.
+                let items = unsafe { ffi::Py_SIZE(obj.as_ptr()) }.unsigned_abs() as isize;
                 let pointer = std::mem::size_of::<usize>() as isize;
                 let size = (basicsize + items * itemsize + pointer - 1) & !(pointer - 1);
                 // SAFETY: as above.
-                unsafe { *((obj as *const u8).offset(size + offset) as *const usize) }
+                unsafe { *(base.offset(size + offset) as *const *mut ffi::PyObject) }
             }
         };
-        // SAFETY: a non-null dict pointer names a live dict owned by the object.
-        (raw != 0 && unsafe { ffi::PyDict_Check(raw as ObjPtr) } != 0).then_some(raw as ObjPtr)
+        // SAFETY: a non-null dict pointer names a dict the object holds (a reference of
+        // its own), alive while the object is and does not replace it.
+        let dict = unsafe { ObjRef::from_nullable(raw) }?;
+        is_dict(dict).then_some(dict)
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Reference-holding lists.
+// ---------------------------------------------------------------------------------------
+
 /// A list of objects whose first `taken` entries hold a strong reference of ours (taken
-/// one by one with [`OwnedRefs::take_reference`]); released on drop unless handed to a
-/// Python list with [`OwnedRefs::into_list`].
-pub struct OwnedRefs {
-    objects: Vec<ObjPtr>,
+/// one by one with [`OwnedRefs::take_reference`]); released on drop unless handed over
+/// with [`OwnedRefs::into_owned`].
+pub struct OwnedRefs<'a> {
+    objects: Vec<ObjRef<'a>>,
     taken: usize,
 }
 
-impl OwnedRefs {
-    /// Adopts borrowed pointers (kept alive by the caller until references are taken).
-    pub fn adopt(objects: Vec<ObjPtr>) -> Self {
+impl<'a> OwnedRefs<'a> {
+    /// Adopts borrowed handles (kept alive by their owner until references are taken).
+    pub fn adopt(objects: Vec<ObjRef<'a>>) -> Self {
         OwnedRefs { objects, taken: 0 }
     }
 
@@ -840,7 +1343,8 @@ impl OwnedRefs {
         self.objects.len()
     }
 
-    pub fn object(&self, i: usize) -> ObjPtr {
+    #[inline]
+    pub fn object(&self, i: usize) -> ObjRef<'a> {
         self.objects[i]
     }
 
@@ -848,13 +1352,14 @@ impl OwnedRefs {
     #[inline]
     pub fn take_reference(&mut self, i: usize) {
         debug_assert_eq!(i, self.taken);
-        // SAFETY: the object is alive (borrowed from the caller's list) and the GIL is held.
-        unsafe { ffi::Py_IncRef(self.objects[i]) };
+        // SAFETY: the object is alive (the handle) and the GIL is held (the handle);
+        // Py_IncRef (Objects/object.c) only increments the count.
+        unsafe { ffi::Py_IncRef(self.objects[i].as_ptr()) };
         self.taken = i + 1;
     }
 
     /// Owned handles that take over the references, in order (all must have been taken).
-    pub fn into_owned(mut self, py: pyo3::Python<'_>) -> Vec<pyo3::Py<pyo3::PyAny>> {
+    pub fn into_owned(mut self, py: Python<'_>) -> Vec<Py<PyAny>> {
         assert_eq!(
             self.taken,
             self.objects.len(),
@@ -863,89 +1368,66 @@ impl OwnedRefs {
         let refs = std::mem::take(&mut self.objects);
         self.taken = 0;
         refs.into_iter()
-            // SAFETY: each pointer carries one strong reference taken by `take_reference`,
-            // which the handle adopts.
-            .map(|obj| unsafe { pyo3::Bound::from_owned_ptr(py, obj) }.unbind())
+            // SAFETY: each object carries one strong reference taken by
+            // `take_reference`, which the handle adopts.
+            .map(|obj| unsafe { Bound::from_owned_ptr(py, obj.as_ptr()) }.unbind())
             .collect()
     }
 }
 
-impl Drop for OwnedRefs {
+impl Drop for OwnedRefs<'_> {
     fn drop(&mut self) {
-        for &obj in &self.objects[..self.taken] {
-            // SAFETY: these hold one reference taken by `take_reference`; dropping happens
-            // with the GIL held (OwnedRefs never leaves the analysing call).
-            unsafe { ffi::Py_DecRef(obj) };
+        for obj in &self.objects[..self.taken] {
+            // SAFETY: these hold one reference taken by `take_reference`; the GIL is held
+            // (OwnedRefs holds GIL-bound handles, so it never leaves the analysing call).
+            unsafe { ffi::Py_DecRef(obj.as_ptr()) };
         }
     }
 }
 
-/// New reference to `getattr(obj, name)` through the generic lookup (see
-/// [`generic_getattr`]), with `name` a str object; None (error cleared) if missing.
-pub fn generic_getattr_object(obj: ObjPtr, name: ObjPtr) -> Option<ObjPtr> {
-    // SAFETY: GIL held; name is a str; the result is a new reference or NULL with an
-    // AttributeError set, which we clear.
-    unsafe {
-        let value = ffi::PyObject_GenericGetAttr(obj, name);
-        if value.is_null() {
-            ffi::PyErr_Clear();
-            None
-        } else {
-            Some(value)
-        }
+/// A new list holding new references to `items`. Direct C calls: this builds one list per
+/// cycle, hundreds of thousands of times for the recipe's format.
+pub fn new_list<'py>(py: Python<'py>, items: &[ObjRef<'_>]) -> PyResult<Bound<'py, PyList>> {
+    // The references are taken before the list is allocated: allocating may start a
+    // collection that runs finalisers, which must not free the items.
+    for item in items {
+        // SAFETY: the item is alive (the handle) and the GIL is held (`py`).
+        unsafe { ffi::Py_IncRef(item.as_ptr()) };
     }
-}
-
-/// Whether a type's instances are descriptors: (`__get__`, `__set__`/`__delete__`).
-pub fn descriptor_slots(tp: *mut ffi::PyTypeObject) -> (bool, bool) {
-    (
-        !slot(tp, ffi::Py_tp_descr_get).is_null(),
-        !slot(tp, ffi::Py_tp_descr_set).is_null(),
-    )
-}
-
-/// Takes ownership of a new reference handed out by this module.
-pub fn owned(py: pyo3::Python<'_>, obj: ObjPtr) -> pyo3::Bound<'_, pyo3::PyAny> {
-    // SAFETY: obj is a non-null new reference (e.g. from generic_getattr) that we own.
-    unsafe { pyo3::Bound::from_owned_ptr(py, obj) }
-}
-
-/// A new list holding new references to `items` (alive, GIL held). Direct C calls: this
-/// builds one list per cycle, hundreds of thousands of times for the recipe's format.
-pub fn new_list<'py>(
-    py: pyo3::Python<'py>,
-    items: &[ObjPtr],
-) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::types::PyList>> {
-    // SAFETY: PyList_New returns a list with NULL slots or NULL with an error set; each
-    // slot is filled exactly once with a new reference (PyList_SetItem steals it).
+    // SAFETY: PyList_New (Objects/listobject.c) returns a list with NULL slots or NULL
+    // with an error set; each slot is filled exactly once with one of the references
+    // taken above (PyList_SetItem steals it).
     unsafe {
         let list = ffi::PyList_New(items.len() as ffi::Py_ssize_t);
         if list.is_null() {
-            return Err(pyo3::PyErr::fetch(py));
+            for item in items {
+                ffi::Py_DecRef(item.as_ptr());
+            }
+            return Err(PyErr::fetch(py));
         }
-        for (i, &obj) in items.iter().enumerate() {
-            ffi::Py_IncRef(obj);
-            ffi::PyList_SetItem(list, i as ffi::Py_ssize_t, obj);
+        for (i, item) in items.iter().enumerate() {
+            ffi::PyList_SetItem(list, i as ffi::Py_ssize_t, item.as_ptr());
         }
-        Ok(pyo3::Bound::from_owned_ptr(py, list).cast_into_unchecked())
+        Ok(Bound::from_owned_ptr(py, list).cast_into_unchecked())
     }
 }
 
 /// A new list that takes over `items`.
 pub fn new_list_of_owned<'py, T>(
-    py: pyo3::Python<'py>,
-    items: Vec<pyo3::Bound<'py, T>>,
-) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::types::PyList>> {
-    // SAFETY: as in new_list; `into_ptr` hands over each item's reference to the list.
+    py: Python<'py>,
+    items: Vec<Bound<'py, T>>,
+) -> PyResult<Bound<'py, PyList>> {
+    // SAFETY: as in new_list; `into_ptr` hands over each item's reference to the list
+    // (the Bounds held them while the list was allocated).
     unsafe {
         let list = ffi::PyList_New(items.len() as ffi::Py_ssize_t);
         if list.is_null() {
-            return Err(pyo3::PyErr::fetch(py));
+            return Err(PyErr::fetch(py));
         }
         for (i, item) in items.into_iter().enumerate() {
             ffi::PyList_SetItem(list, i as ffi::Py_ssize_t, item.into_ptr());
         }
-        Ok(pyo3::Bound::from_owned_ptr(py, list).cast_into_unchecked())
+        Ok(Bound::from_owned_ptr(py, list).cast_into_unchecked())
     }
 }
 
@@ -957,131 +1439,17 @@ pub fn new_list_of_owned<'py, T>(
 /// Starts loading the header of `obj` into cache: the walk asks for objects a few ahead
 /// of the one it reads, so their first touch (refcount, type) no longer stalls it.
 #[inline]
-pub fn prefetch(obj: ObjPtr) {
+pub fn prefetch(obj: ObjRef<'_>) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint that reads nothing into the program and never faults,
     // whatever the address; SSE is part of the x86_64 baseline.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(obj as *const i8)
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            obj.as_ptr() as *const i8
+        )
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = obj;
-}
-
-/// Reference count of a live object (`Py_REFCNT`).
-#[inline]
-pub fn refcount(obj: ObjPtr) -> isize {
-    // SAFETY: obj is live (module rule); reading the count has no side effect.
-    unsafe { ffi::Py_REFCNT(obj) }
-}
-
-/// True for an immortal object (PEP 683, CPython 3.12 and 3.13): the low 32 bits of the
-/// count, read as signed, are negative (`_Py_IsImmortal` in Include/object.h).
-#[inline]
-pub fn is_immortal(obj: ObjPtr, minor: u8) -> bool {
-    minor >= 12 && (refcount(obj) as u64 as u32 as i32) < 0
-}
-
-/// Turns automatic collection off for the duration of a walk that holds the GIL
-/// throughout (no other thread can observe the change); returns whether it was on.
-pub fn pause_automatic_gc() -> bool {
-    // SAFETY: PyGC_Disable (3.10+) only flips the interpreter's gc flag.
-    unsafe { ffi::PyGC_Disable() != 0 }
-}
-
-/// Restores automatic collection after [`pause_automatic_gc`].
-pub fn resume_automatic_gc(was_enabled: bool) {
-    if was_enabled {
-        // SAFETY: as above.
-        unsafe { ffi::PyGC_Enable() };
-    }
-}
-
-/// `_PyObject_IS_GC`: the type has Py_TPFLAGS_HAVE_GC and, if it has a `tp_is_gc` hook
-/// (only type objects do), the hook says this instance takes part in gc.
-pub fn object_is_gc(obj: ObjPtr) -> bool {
-    let tp = type_of(obj);
-    if type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) == 0 {
-        return false;
-    }
-    let is_gc = slot(tp, ffi::Py_tp_is_gc);
-    if is_gc.is_null() {
-        return true;
-    }
-    // SAFETY: tp_is_gc has the inquiry signature and is called on an instance of its type.
-    unsafe { std::mem::transmute::<*mut c_void, ffi::inquiry>(is_gc)(obj) != 0 }
-}
-
-/// The `object` type.
-pub fn object_type() -> *mut ffi::PyTypeObject {
-    std::ptr::addr_of_mut!(ffi::PyBaseObject_Type)
-}
-
-impl TraverseSlots {
-    /// True when `tp` has a `tp_is_gc` hook (whether an instance is a gc object is then
-    /// decided per instance: only type objects have one).
-    pub fn has_is_gc(tp: *mut ffi::PyTypeObject) -> bool {
-        !slot(tp, ffi::Py_tp_is_gc).is_null()
-    }
-}
-
-/// Borrowed globals dict of a module object (`PyModule_GetDict`, C), None for anything
-/// that is not a module (a `sys.modules` entry can be any object).
-pub fn module_dict(obj: ObjPtr) -> Option<ObjPtr> {
-    // SAFETY: PyModule_Check reads the type; PyModule_GetDict returns the module's own
-    // dict, borrowed, without running code.
-    unsafe {
-        if ffi::PyModule_Check(obj) == 0 {
-            return None;
-        }
-        let dict = ffi::PyModule_GetDict(obj);
-        (!dict.is_null()).then_some(dict)
-    }
-}
-
-/// True for exact `list` / `tuple` (item order is the traversal order).
-pub fn is_exact_list_or_tuple(obj: ObjPtr) -> bool {
-    // SAFETY: type checks of a live object.
-    unsafe { ffi::PyList_CheckExact(obj) != 0 || ffi::PyTuple_CheckExact(obj) != 0 }
-}
-
-/// `(offset, name)` of every object-valued member (`T_OBJECT`/`T_OBJECT_EX`) of
-/// instances of `tp`, along its `tp_base` chain (Include/descrobject.h, PyMemberDef).
-pub fn object_members(tp: *mut ffi::PyTypeObject) -> Vec<(isize, String)> {
-    let mut out = Vec::new();
-    let mut tp = tp;
-    let mut depth = 0;
-    while !tp.is_null() && depth < 64 {
-        let mut member = slot(tp, ffi::Py_tp_members) as *const ffi::PyMemberDef;
-        // SAFETY: tp_members is a NULL-name-terminated array of PyMemberDef.
-        unsafe {
-            while !member.is_null() && !(*member).name.is_null() {
-                let def = &*member;
-                let is_object =
-                    def.type_code == MEMBER_T_OBJECT || def.type_code == MEMBER_T_OBJECT_EX;
-                if is_object && def.flags & MEMBER_RELATIVE_OFFSET == 0 && def.offset > 0 {
-                    let name = CStr::from_ptr(def.name as *const c_char).to_string_lossy();
-                    if !out.iter().any(|(o, _)| *o == def.offset) {
-                        out.push((def.offset, name.into_owned()));
-                    }
-                }
-                member = member.add(1);
-            }
-        }
-        tp = slot(tp, ffi::Py_tp_base) as *mut ffi::PyTypeObject;
-        depth += 1;
-    }
-    out
-}
-
-/// The object pointer stored at `offset` in `obj` (may be NULL).
-///
-/// # Safety
-/// `offset` must come from [`object_members`] of `obj`'s type or one of its bases.
-#[inline]
-pub unsafe fn member_value(obj: ObjPtr, offset: isize) -> ObjPtr {
-    // SAFETY: the caller guarantees a PyObject* field at this offset.
-    unsafe { *((obj as *const u8).offset(offset) as *const ObjPtr) }
 }
 
 /// CPython 3.11–3.13 keep the attributes of most instances inline ("split" dict values,
@@ -1099,7 +1467,8 @@ pub unsafe fn member_value(obj: ObjPtr, offset: isize) -> ObjPtr {
 /// and the pointer array. The offset of `ht_cached_keys` inside `PyHeapTypeObject`
 /// (after `ht_name`, `ht_slots`, `ht_qualname`) is found at start-up by locating a probe
 /// class's distinct `__qualname__` object, then the whole scheme is checked on a probe
-/// instance with known attributes; if anything disagrees, names are left unknown.
+/// instance with known attributes; if anything disagrees (or on any other minor
+/// version), names are left unknown.
 #[derive(Clone, Copy, Debug)]
 pub struct InlineAttributes {
     minor: u8,
@@ -1109,11 +1478,28 @@ pub struct InlineAttributes {
 const TPFLAGS_INLINE_VALUES: u64 = 1 << 2;
 const DICT_KEYS_SPLIT: u8 = 2;
 
+/// How to read the inline attribute values of the instances of one exact type
+/// ([`InlineAttributes::values_of`]).
+#[derive(Clone, Copy, Debug)]
+pub struct InlineValues {
+    minor: u8,
+    type_address: usize,
+    /// Entries of the shared keys when the type was read; the values array of every
+    /// instance has room for at least as many.
+    count: usize,
+    basicsize: usize,
+}
+
 impl InlineAttributes {
     /// Finds and checks the layout with `probe`, an instance of a class whose
     /// `__qualname__` differs from its name and whose first attributes are `names`, with
     /// the values `values`.
-    pub fn discover(minor: u8, probe: ObjPtr, names: &[&str], values: &[ObjPtr]) -> Option<Self> {
+    pub fn discover(
+        minor: u8,
+        probe: ObjRef<'_>,
+        names: &[&str],
+        values: &[ObjRef<'_>],
+    ) -> Option<Self> {
         if !(11..=13).contains(&minor) {
             return None;
         }
@@ -1122,19 +1508,17 @@ impl InlineAttributes {
         if flags & (ffi::Py_TPFLAGS_HEAPTYPE as u64) == 0 || flags & TPFLAGS_MANAGED_DICT == 0 {
             return None;
         }
-        let qualname = type_attr(tp, TypeAttr::Qualname)?;
-        decref(qualname); // the class keeps it (ht_qualname)
-        let heap_type_size = type_number(
-            std::ptr::addr_of_mut!(ffi::PyType_Type),
-            TypeAttr::BasicSize,
-        )? as usize;
-        let words = heap_type_size / 8;
+        // The class keeps its qualname (ht_qualname), so the address stays meaningful.
+        let qualname = type_attr(tp, TypeAttr::Qualname)?.as_ptr() as usize;
+        let heap_type_size = type_number(TypeRef::type_type(probe.py()), TypeAttr::BasicSize)?;
+        let words = heap_type_size as usize / 8;
         let mut found = None;
         for i in 0..words {
-            // SAFETY: reading words inside the type object's own allocation
-            // (`type.__basicsize__` bytes, the size of PyHeapTypeObject).
-            let word = unsafe { *(tp as *const usize).add(i) };
-            if word == qualname as usize {
+            // SAFETY: reading words inside the heap type object's own allocation, which
+            // is at least `type.__basicsize__` bytes (sizeof(PyHeapTypeObject),
+            // Include/cpython/object.h): heap types are instances of type or a subclass.
+            let word = unsafe { *(tp.as_ptr() as *const usize).add(i) };
+            if word == qualname {
                 if found.is_some() {
                     return None; // ambiguous
                 }
@@ -1145,35 +1529,37 @@ impl InlineAttributes {
             minor,
             cached_keys_offset: found?,
         };
-        if layout.cached_keys_offset + 8 > heap_type_size {
+        if layout.cached_keys_offset + 8 > heap_type_size as usize {
             return None;
         }
         let keys = layout.shared_keys(tp)?;
-        let basicsize = type_number(tp, TypeAttr::BasicSize)? as usize;
-        let inline = layout.values(probe, keys.len(), basicsize)?;
+        let inline = layout.values_of(tp)?.read(probe)?;
         if keys.len() < names.len() || inline.len() < values.len() {
             return None;
         }
         for (i, (name, value)) in names.iter().zip(values).enumerate() {
-            if str_text(keys[i]).as_deref() != Some(*name) || inline[i] != *value {
+            if keys[i].and_then(str_text).as_deref() != Some(*name) || inline[i] != Some(*value) {
                 return None;
             }
         }
         Some(layout)
     }
 
-    /// Borrowed key strings of a heap type's shared keys, by entry index; None when the
-    /// type has none.
-    pub fn shared_keys(&self, tp: *mut ffi::PyTypeObject) -> Option<Vec<ObjPtr>> {
+    /// Borrowed key strings of a heap type's shared keys, by entry index (None for an
+    /// empty entry); None when the type has none.
+    pub fn shared_keys<'py>(&self, tp: TypeRef<'py>) -> Option<Vec<Option<ObjRef<'py>>>> {
         let flags = type_flags(tp);
         if flags & (ffi::Py_TPFLAGS_HEAPTYPE as u64) == 0 || flags & TPFLAGS_MANAGED_DICT == 0 {
             return None;
         }
-        // SAFETY: heap types are PyHeapTypeObject; the offset was found and checked by
-        // `discover`. The keys object is owned by the type; its fields are read as laid
-        // out above, and its kind byte is checked before the entries are read.
+        // SAFETY: heap types are PyHeapTypeObjects (Include/cpython/object.h); the offset
+        // of ht_cached_keys was found and checked by `discover` on this CPython. The keys
+        // object is owned by the type (and its keys by the keys object); its fields are
+        // read as laid out above (Include/internal/pycore_dict.h, 3.11-3.13), and its kind
+        // byte is checked before the entries are read.
         unsafe {
-            let keys = *((tp as *const u8).add(self.cached_keys_offset) as *const *const u8);
+            let keys =
+                *((tp.as_ptr() as *const u8).add(self.cached_keys_offset) as *const *const u8);
             if keys.is_null() || *keys.add(10) != DICT_KEYS_SPLIT {
                 return None;
             }
@@ -1182,53 +1568,77 @@ impl InlineAttributes {
             if !(0..=1 << 16).contains(&nentries) || log2_index_bytes > 20 {
                 return None;
             }
-            let entries = keys.add(32 + (1usize << log2_index_bytes)) as *const [ObjPtr; 2];
+            let entries =
+                keys.add(32 + (1usize << log2_index_bytes)) as *const [*mut ffi::PyObject; 2];
             Some(
                 (0..nentries as usize)
-                    .map(|i| (*entries.add(i))[0])
+                    .map(|i| ObjRef::from_nullable((*entries.add(i))[0]))
                     .collect(),
             )
         }
     }
 
-    /// The inline values of `obj` (first `count`, NULL where unset), or None when `obj`
-    /// has no inline values now (its dict exists).
-    /// `basicsize` is `type(obj).__basicsize__`.
-    pub fn values(&self, obj: ObjPtr, count: usize, basicsize: usize) -> Option<Vec<ObjPtr>> {
+    /// How to read the inline values of instances of exactly `tp` (a heap type with a
+    /// managed dict), as many as its shared keys have entries now.
+    pub fn values_of(&self, tp: TypeRef<'_>) -> Option<InlineValues> {
+        let count = self.shared_keys(tp)?.len();
+        let basicsize = type_number(tp, TypeAttr::BasicSize)?;
+        Some(InlineValues {
+            minor: self.minor,
+            type_address: tp.address(),
+            count,
+            basicsize: usize::try_from(basicsize).ok()?,
+        })
+    }
+}
+
+impl InlineValues {
+    /// The inline values of `obj` (NULL where unset), or None when `obj` has no inline
+    /// values now (its dict exists) or is not an instance of the type.
+    pub fn read<'py>(&self, obj: ObjRef<'py>) -> Option<Vec<Option<ObjRef<'py>>>> {
         let tp = type_of(obj);
-        if type_flags(tp) & TPFLAGS_MANAGED_DICT == 0 {
+        if tp.address() != self.type_address || type_flags(tp) & TPFLAGS_MANAGED_DICT == 0 {
             return None;
         }
-        // SAFETY: managed-dict instances have the pre-header words (3.11, 3.12) or, with
-        // Py_TPFLAGS_INLINE_VALUES, the embedded values after tp_basicsize (3.13), as laid
-        // out above; the values array holds at least the shared keys' entry count.
+        let count = self.count;
+        let base = obj.as_ptr() as *const u8;
+        // SAFETY: instances of a managed-dict type have the pre-header words (3.11, 3.12)
+        // or, with Py_TPFLAGS_INLINE_VALUES, the embedded values after tp_basicsize
+        // (3.13), as laid out above (Include/internal/pycore_object.h and pycore_dict.h of
+        // each version); the values array has room for at least the shared keys' entry
+        // count (shared_keys_usable_size, Objects/dictobject.c), and each value is NULL or
+        // a reference the instance holds.
         unsafe {
-            let values: *const ObjPtr = match self.minor {
-                11 => *((obj as *const *const ObjPtr).offset(-4)),
+            let values: *const *mut ffi::PyObject = match self.minor {
+                11 => *(base as *const *const *mut ffi::PyObject).offset(-4),
                 12 => {
-                    let word = *((obj as *const usize).offset(-3));
+                    let word = *(base as *const usize).offset(-3);
                     if word & 1 == 0 {
                         return None;
                     }
-                    (word + 1) as *const ObjPtr
+                    (word + 1) as *const *mut ffi::PyObject
                 }
                 13 => {
                     if type_flags(tp) & TPFLAGS_INLINE_VALUES == 0 {
                         return None;
                     }
-                    let header = (obj as *const u8).add(basicsize);
+                    let header = base.add(self.basicsize);
                     let capacity = *header as usize;
                     if *header.add(3) == 0 || capacity < count {
                         return None; // not valid: the dict holds the attributes
                     }
-                    header.add(8) as *const ObjPtr
+                    header.add(8) as *const *mut ffi::PyObject
                 }
                 _ => return None,
             };
             if values.is_null() {
                 return None;
             }
-            Some((0..count).map(|i| *values.add(i)).collect())
+            Some(
+                (0..count)
+                    .map(|i| ObjRef::from_nullable(*values.add(i)))
+                    .collect(),
+            )
         }
     }
 }
@@ -1248,13 +1658,16 @@ impl InlineAttributes {
 ///   `localsplus` at 72; 3.13 the same with `f_executable` first.
 ///
 /// 3.10 traverses every frame's fast locals itself (`f_localsplus`, at byte 352 of the
-/// `PyFrameObject`): only their names are read here. Only the first `nlocalsplus` slots
-/// (arguments, locals, cells, free variables) are read, which are always NULL or live.
+/// `PyFrameObject`, Include/cpython/frameobject.h): only their names are read here. Only
+/// the first `nlocalsplus` slots (arguments, locals, cells, free variables) are read,
+/// which are always NULL or live; their number is taken from the frame's code object.
 /// The layout is checked at start-up on a probe frame with known locals; on a mismatch
-/// (or another version) frames are left as gc shows them.
+/// (or another version) frames are left as gc shows them. Every read first checks that
+/// the object is a frame (of the type `PyEval_GetFrame` returns).
 #[derive(Clone, Copy, Debug)]
 pub struct FrameLayout {
     minor: u8,
+    frame_type: usize,
 }
 
 const FRAME_OWNED_BY_THREAD: u8 = 0;
@@ -1262,28 +1675,49 @@ const FRAME_OWNED_BY_THREAD: u8 = 0;
 impl FrameLayout {
     /// The layout for CPython 3.`minor`, checked on `probe` (an executing frame, from
     /// `sys._getframe()`, whose first locals are `values`).
-    pub fn discover(minor: u8, probe: ObjPtr, values: &[ObjPtr]) -> Option<Self> {
+    pub fn discover(minor: u8, probe: ObjRef<'_>, values: &[ObjRef<'_>]) -> Option<Self> {
         if !(10..=13).contains(&minor) {
             return None;
         }
-        let layout = FrameLayout { minor };
+        // SAFETY: PyEval_GetFrame (Python/ceval.c, 3.10-3.13) returns the calling
+        // thread's innermost frame object, borrowed (its thread keeps it), or NULL; only
+        // its type is read, the frame type (Objects/frameobject.c, PyFrame_Type).
+        let frame_type = unsafe {
+            let current = ffi::PyEval_GetFrame() as *mut ffi::PyObject;
+            if current.is_null() {
+                return None;
+            }
+            ffi::Py_TYPE(current) as usize
+        };
+        let layout = FrameLayout { minor, frame_type };
         let contents = layout.locals(probe, values.len())?;
-        (contents == values).then_some(layout)
+        (contents.iter().zip(values).all(|(c, v)| *c == Some(*v)) && contents.len() == values.len())
+            .then_some(layout)
     }
 
-    fn interpreter_frame(&self, frame: ObjPtr) -> Option<*const u8> {
-        if self.minor < 11 {
+    /// The frame type's address.
+    pub fn frame_type(&self) -> usize {
+        self.frame_type
+    }
+
+    fn is_frame(&self, obj: ObjRef<'_>) -> bool {
+        type_of(obj).address() == self.frame_type
+    }
+
+    fn interpreter_frame(&self, frame: ObjRef<'_>) -> Option<*const u8> {
+        if self.minor < 11 || !self.is_frame(frame) {
             return None;
         }
-        // SAFETY: frame is a live PyFrameObject (checked by the caller); f_frame is the
-        // word after PyObject_HEAD and f_back, and always points at live frame data.
-        let data = unsafe { *((frame as *const u8).add(24) as *const *const u8) };
+        // SAFETY: frame is a live PyFrameObject (checked above); f_frame is the word
+        // after PyObject_HEAD and f_back (struct _frame, Include/internal/pycore_frame.h,
+        // 3.11-3.13) and always points at live frame data.
+        let data = unsafe { *((frame.as_ptr() as *const u8).add(24) as *const *const u8) };
         (!data.is_null()).then_some(data)
     }
 
     /// True when the thread owns the frame (it is executing or waiting on a call): then
     /// gc does not look inside it.
-    pub fn owned_by_thread(&self, frame: ObjPtr) -> bool {
+    pub fn owned_by_thread(&self, frame: ObjRef<'_>) -> bool {
         let Some(data) = self.interpreter_frame(frame) else {
             return false;
         };
@@ -1292,22 +1726,64 @@ impl FrameLayout {
         unsafe { *data.add(owner_offset) == FRAME_OWNED_BY_THREAD }
     }
 
-    /// The first `count` fast-local slots (NULL where unbound).
-    pub fn locals(&self, frame: ObjPtr, count: usize) -> Option<Vec<ObjPtr>> {
-        let slots: *const ObjPtr = if self.minor == 10 {
+    /// Number of fast-local slots of the frame's code: `co_varnames`, the cells that are
+    /// not also arguments (3.11+ gives those one slot), `co_freevars`, read through the
+    /// C getters of the (final, builtin) frame and code types.
+    fn fast_local_count(&self, frame: ObjRef<'_>) -> Option<usize> {
+        let code = generic_getattr(frame, c"f_code")?;
+        let tuple = TypeFlags {
+            is_tuple: true,
+            ..Default::default()
+        };
+        let names = |name: &CStr| -> Option<Vec<String>> {
+            let value = generic_getattr(code.as_obj(), name)?;
+            if !TypeFlags::of(type_of(value.as_obj())).is_tuple {
+                return None;
+            }
+            let n = builtin_len(value.as_obj(), &tuple)?;
+            (0..n)
+                .map(|i| sequence_item(value.as_obj(), &tuple, i).and_then(str_text))
+                .collect()
+        };
+        let varnames = names(c"co_varnames")?;
+        let cells = names(c"co_cellvars")?;
+        let cells = if self.minor >= 11 {
+            cells.iter().filter(|c| !varnames.contains(c)).count()
+        } else {
+            cells.len()
+        };
+        Some(varnames.len() + cells + names(c"co_freevars")?.len())
+    }
+
+    /// The first `count` fast-local slots (None where unbound); None when `count` exceeds
+    /// the frame's slots or `frame` is not a frame.
+    pub fn locals<'py>(
+        &self,
+        frame: ObjRef<'py>,
+        count: usize,
+    ) -> Option<Vec<Option<ObjRef<'py>>>> {
+        if !self.is_frame(frame) || count > self.fast_local_count(frame)? {
+            return None;
+        }
+        let slots: *const *mut ffi::PyObject = if self.minor == 10 {
             // SAFETY: f_localsplus of a 3.10 PyFrameObject (layout above).
-            unsafe { (frame as *const u8).add(352) as *const ObjPtr }
+            unsafe { (frame.as_ptr() as *const u8).add(352) as *const *mut ffi::PyObject }
         } else {
             // SAFETY: localsplus of the frame data (layout above).
-            unsafe { self.interpreter_frame(frame)?.add(72) as *const ObjPtr }
+            unsafe { self.interpreter_frame(frame)?.add(72) as *const *mut ffi::PyObject }
         };
-        // SAFETY: the first nlocalsplus slots exist and hold NULL or a live object.
-        Some((0..count).map(|i| unsafe { *slots.add(i) }).collect())
+        // SAFETY: the first nlocalsplus slots exist (count is at most that, checked
+        // above) and hold NULL or a reference the frame holds.
+        Some(
+            (0..count)
+                .map(|i| unsafe { ObjRef::from_nullable(*slots.add(i)) })
+                .collect(),
+        )
     }
 
     /// `(name, object)` of the frame data's strong object fields other than the locals
     /// (3.11+): the code, the function and the locals dict.
-    pub fn fields(&self, frame: ObjPtr) -> Vec<(&'static str, ObjPtr)> {
+    pub fn fields<'py>(&self, frame: ObjRef<'py>) -> Vec<(&'static str, ObjRef<'py>)> {
         let Some(data) = self.interpreter_frame(frame) else {
             return Vec::new();
         };
@@ -1319,9 +1795,12 @@ impl FrameLayout {
         };
         layout
             .iter()
-            // SAFETY: object pointer fields of the frame data (layout above), NULL or live.
-            .map(|&(name, offset)| (name, unsafe { *(data.add(offset) as *const ObjPtr) }))
-            .filter(|(_, p)| !p.is_null())
+            .filter_map(|&(name, offset)| {
+                // SAFETY: object pointer fields of the frame data (layout above), NULL or
+                // a reference the frame holds.
+                unsafe { ObjRef::from_nullable(*(data.add(offset) as *const *mut ffi::PyObject)) }
+                    .map(|obj| (name, obj))
+            })
             .collect()
     }
 }

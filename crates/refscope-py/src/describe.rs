@@ -5,9 +5,8 @@
 //! through `getattr` only on builtin types that cannot be subclassed (frame, function,
 //! method, cell, code, traceback, generator), whose attributes are C getters.
 
-use crate::cpython::{self, DictSlot, ObjPtr, TypeAttr, TypeFlags};
+use crate::cpython::{self, AsObj, DictSlot, ObjRef, TypeAttr, TypeFlags, TypeRef};
 use crate::sizes::SizeRule;
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use refscope_core::report::label::quote;
@@ -115,11 +114,11 @@ impl<'py> Describer<'py> {
         }
     }
 
-    fn facts(&mut self, tp: *mut ffi::PyTypeObject) -> Rc<TypeFacts> {
-        let (known, py) = (self.known, self.py);
+    fn facts(&mut self, tp: TypeRef<'_>) -> Rc<TypeFacts> {
+        let known = self.known;
         self.types
-            .entry(tp as usize)
-            .or_insert_with(|| Rc::new(type_facts(py, tp, &known)))
+            .entry(tp.address())
+            .or_insert_with(|| Rc::new(type_facts(tp, &known)))
             .clone()
     }
 
@@ -129,16 +128,16 @@ impl<'py> Describer<'py> {
     }
 
     /// Qualified name of `obj`'s type.
-    pub fn type_name(&mut self, obj: ObjPtr) -> String {
+    pub fn type_name(&mut self, obj: ObjRef<'_>) -> String {
         self.facts(cpython::type_of(obj)).name.clone()
     }
 
     /// Full record of an object on a cycle.
-    pub fn record(&mut self, obj: ObjPtr) -> ObjectRecord {
+    pub fn record(&mut self, obj: ObjRef<'_>) -> ObjectRecord {
         let facts = self.facts(cpython::type_of(obj));
         let frame = (facts.kind == ObjectKind::Frame).then(|| self.frame_info(obj));
         ObjectRecord {
-            address: obj as u64,
+            address: obj.address() as u64,
             type_name: facts.name.clone(),
             description: self.description(obj, &facts, frame.as_ref()),
             size: self.shallow_size(obj, &facts),
@@ -150,7 +149,7 @@ impl<'py> Describer<'py> {
     }
 
     /// What a cycle shows for an object it does not describe: its type's facts only.
-    pub fn type_record(&mut self, obj: ObjPtr) -> ObjectRecord {
+    pub fn type_record(&mut self, obj: ObjRef<'_>) -> ObjectRecord {
         let facts = self.facts(cpython::type_of(obj));
         ObjectRecord {
             type_name: facts.name.clone(),
@@ -160,12 +159,12 @@ impl<'py> Describer<'py> {
         }
     }
 
-    fn bound(&self, obj: ObjPtr) -> Bound<'py, PyAny> {
-        cpython::borrowed(self.py, obj)
+    fn bound(&self, obj: ObjRef<'_>) -> Bound<'py, PyAny> {
+        obj.to_bound(self.py)
     }
 
     /// `getattr` for final builtin types only (see module docs).
-    fn builtin_attr(&self, obj: ObjPtr, name: &'static str) -> Option<Bound<'py, PyAny>> {
+    fn builtin_attr(&self, obj: ObjRef<'_>, name: &'static str) -> Option<Bound<'py, PyAny>> {
         // Attribute names are interned once per report: building a str per lookup cost
         // more than the lookup itself.
         let key = self
@@ -177,12 +176,17 @@ impl<'py> Describer<'py> {
         self.bound(obj).getattr(key.bind(self.py)).ok()
     }
 
-    fn builtin_attr_str(&self, obj: ObjPtr, name: &'static str) -> Option<String> {
+    fn builtin_attr_str(&self, obj: ObjRef<'_>, name: &'static str) -> Option<String> {
         self.builtin_attr(obj, name)
-            .and_then(|v| cpython::str_text(v.as_ptr()))
+            .and_then(|v| cpython::str_text(v.as_obj()))
     }
 
-    fn description(&mut self, obj: ObjPtr, facts: &TypeFacts, frame: Option<&FrameInfo>) -> String {
+    fn description(
+        &mut self,
+        obj: ObjRef<'_>,
+        facts: &TypeFacts,
+        frame: Option<&FrameInfo>,
+    ) -> String {
         let f = &facts.flags;
         match facts.kind {
             ObjectKind::Frame => match frame {
@@ -197,16 +201,16 @@ impl<'py> Describer<'py> {
             ObjectKind::Method => {
                 let func = self
                     .builtin_attr(obj, "__func__")
-                    .and_then(|f| self.qualname_of_callable(f.as_ptr()))
+                    .and_then(|f| self.qualname_of_callable(f.as_obj()))
                     .unwrap_or_else(|| "?".into());
                 let owner = self
                     .builtin_attr(obj, "__self__")
-                    .map(|s| self.type_name(s.as_ptr()))
+                    .map(|s| self.type_name(s.as_obj()))
                     .unwrap_or_else(|| "?".into());
                 format!("bound method {func} of {owner} object")
             }
             ObjectKind::Cell => match self.builtin_attr(obj, "cell_contents") {
-                Some(v) => format!("cell containing {}", self.type_name(v.as_ptr())),
+                Some(v) => format!("cell containing {}", self.type_name(v.as_obj())),
                 None => "empty cell".into(),
             },
             ObjectKind::Code => {
@@ -219,17 +223,17 @@ impl<'py> Describer<'py> {
                     .unwrap_or_default();
                 let line = self
                     .builtin_attr(obj, "co_firstlineno")
-                    .and_then(|v| cpython::int_value(v.as_ptr()));
+                    .and_then(|v| cpython::int_value(v.as_obj()));
                 format!("code {name} at {file}:{}", line.unwrap_or(0))
             }
             ObjectKind::Traceback => {
                 let line = self
                     .builtin_attr(obj, "tb_lineno")
-                    .and_then(|v| cpython::int_value(v.as_ptr()));
+                    .and_then(|v| cpython::int_value(v.as_obj()));
                 let file = self
                     .builtin_attr(obj, "tb_frame")
-                    .and_then(|fr| self.builtin_attr(fr.as_ptr(), "f_code"))
-                    .and_then(|code| self.builtin_attr_str(code.as_ptr(), "co_filename"))
+                    .and_then(|fr| self.builtin_attr(fr.as_obj(), "f_code"))
+                    .and_then(|code| self.builtin_attr_str(code.as_obj(), "co_filename"))
                     .unwrap_or_else(|| "?".into());
                 format!("traceback {file}:{}", line.unwrap_or(0))
             }
@@ -240,23 +244,23 @@ impl<'py> Describer<'py> {
                     .unwrap_or_else(|| "?".into())
             ),
             ObjectKind::Type => {
-                let name = cpython::type_text(obj as *mut ffi::PyTypeObject, TypeAttr::Qualname)
+                let name = obj
+                    .as_type()
+                    .and_then(|cls| cpython::type_text(cls, TypeAttr::Qualname))
                     .unwrap_or_else(|| "?".into());
                 format!("class {name}")
             }
             ObjectKind::Exception => {
                 let message = cpython::exception_args(obj).and_then(|args| {
-                    let first = cpython::sequence_item(
-                        args,
+                    cpython::sequence_item(
+                        args.as_obj(),
                         &TypeFlags {
                             is_tuple: true,
                             ..Default::default()
                         },
                         0,
                     )
-                    .and_then(cpython::str_text);
-                    cpython::decref(args);
-                    first
+                    .and_then(cpython::str_text)
                 });
                 match message {
                     Some(m) => format!("{} exception: {}", facts.qualname, quote(&m)),
@@ -291,8 +295,8 @@ impl<'py> Describer<'py> {
         }
     }
 
-    fn qualname_of_callable(&self, obj: ObjPtr) -> Option<String> {
-        let tp = cpython::type_of(obj) as usize;
+    fn qualname_of_callable(&self, obj: ObjRef<'_>) -> Option<String> {
+        let tp = cpython::type_of(obj).address();
         if tp == self.known.function {
             self.builtin_attr_str(obj, "__qualname__")
         } else {
@@ -301,7 +305,7 @@ impl<'py> Describer<'py> {
     }
 
     /// Short safe summary of a value (frame locals, dict keys of unknown objects).
-    fn value_summary(&mut self, obj: ObjPtr, facts: &TypeFacts) -> String {
+    fn value_summary(&mut self, obj: ObjRef<'_>, facts: &TypeFacts) -> String {
         if let Some(literal) = cpython::singleton_literal(obj) {
             return literal.into();
         }
@@ -318,7 +322,7 @@ impl<'py> Describer<'py> {
     }
 
     /// One-line safe description of any object (used for frame locals).
-    pub fn short(&mut self, obj: ObjPtr) -> String {
+    pub fn short(&mut self, obj: ObjRef<'_>) -> String {
         let facts = self.facts(cpython::type_of(obj));
         match facts.kind {
             ObjectKind::Frame => "frame".into(),
@@ -327,11 +331,11 @@ impl<'py> Describer<'py> {
         }
     }
 
-    fn shallow_size(&mut self, obj: ObjPtr, facts: &TypeFacts) -> u64 {
+    fn shallow_size(&mut self, obj: ObjRef<'_>, facts: &TypeFacts) -> u64 {
         facts.size_rule.size(obj)
     }
 
-    fn frame_info(&mut self, frame: ObjPtr) -> FrameInfo {
+    fn frame_info(&mut self, frame: ObjRef<'_>) -> FrameInfo {
         let location = self.frame_location(frame);
         let mut stack = vec![location.clone()];
         let mut current = if self.may_follow_f_back() {
@@ -343,8 +347,8 @@ impl<'py> Describer<'py> {
             if f.is_none() || stack.len() >= MAX_STACK {
                 break;
             }
-            stack.push(self.frame_location(f.as_ptr()));
-            current = self.builtin_attr(f.as_ptr(), "f_back");
+            stack.push(self.frame_location(f.as_obj()));
+            current = self.builtin_attr(f.as_obj(), "f_back");
         }
         let mut locals = Vec::new();
         if self.frame_locals {
@@ -357,7 +361,7 @@ impl<'py> Describer<'py> {
                             break;
                         }
                     },
-                    _ => self.short(value.as_ptr()),
+                    _ => self.short(value.as_obj()),
                 };
                 locals.push((name, summary));
             }
@@ -369,22 +373,22 @@ impl<'py> Describer<'py> {
         }
     }
 
-    fn frame_location(&self, frame: ObjPtr) -> StackEntry {
+    fn frame_location(&self, frame: ObjRef<'_>) -> StackEntry {
         let code = self.builtin_attr(frame, "f_code");
         let text = |name: &'static str| {
             code.as_ref()
-                .and_then(|c| self.builtin_attr_str(c.as_ptr(), name))
+                .and_then(|c| self.builtin_attr_str(c.as_obj(), name))
                 .unwrap_or_else(|| "?".into())
         };
         let function = code
             .as_ref()
-            .and_then(|c| self.builtin_attr_str(c.as_ptr(), "co_qualname"))
+            .and_then(|c| self.builtin_attr_str(c.as_obj(), "co_qualname"))
             .unwrap_or_else(|| text("co_name"));
         StackEntry {
             filename: text("co_filename"),
             lineno: self
                 .builtin_attr(frame, "f_lineno")
-                .and_then(|v| cpython::int_value(v.as_ptr()))
+                .and_then(|v| cpython::int_value(v.as_obj()))
                 .unwrap_or(0),
             function,
         }
@@ -392,7 +396,7 @@ impl<'py> Describer<'py> {
 
     /// `(name, value)` of a frame's locals. `frame.f_locals` is a dict (3.10–3.12) or a
     /// FrameLocalsProxy (3.13+); both are builtin mappings.
-    fn frame_local_items(&self, frame: ObjPtr) -> Vec<(String, Bound<'py, PyAny>)> {
+    fn frame_local_items(&self, frame: ObjRef<'_>) -> Vec<(String, Bound<'py, PyAny>)> {
         if !self.may_read_frame_locals() {
             return Vec::new();
         }
@@ -403,7 +407,7 @@ impl<'py> Describer<'py> {
         if let Ok(dict) = locals.cast::<PyDict>() {
             for (k, v) in dict.iter() {
                 out.push((
-                    cpython::str_text(k.as_ptr()).unwrap_or_else(|| "?".into()),
+                    cpython::str_text(k.as_obj()).unwrap_or_else(|| "?".into()),
                     v,
                 ));
             }
@@ -413,7 +417,7 @@ impl<'py> Describer<'py> {
                     if let Ok(tuple) = pair.cast::<PyTuple>() {
                         if let (Ok(k), Ok(v)) = (tuple.get_item(0), tuple.get_item(1)) {
                             out.push((
-                                cpython::str_text(k.as_ptr()).unwrap_or_else(|| "?".into()),
+                                cpython::str_text(k.as_obj()).unwrap_or_else(|| "?".into()),
                                 v,
                             ));
                         }
@@ -426,7 +430,7 @@ impl<'py> Describer<'py> {
 
     /// Label of the edge `src → dst`; `prev` is the object before `src` on the cycle (it
     /// names closure variables: function → `__closure__` tuple → cell). `?` when unknown.
-    pub fn edge_label(&mut self, prev: ObjPtr, src: ObjPtr, dst: ObjPtr) -> EdgeLabel {
+    pub fn edge_label(&mut self, prev: ObjRef<'_>, src: ObjRef<'_>, dst: ObjRef<'_>) -> EdgeLabel {
         let facts = self.facts(cpython::type_of(src));
         let label = match facts.kind {
             ObjectKind::Frame => self.frame_label(src, dst),
@@ -461,7 +465,7 @@ impl<'py> Describer<'py> {
         if let Some(label) = label {
             return label;
         }
-        if facts.flags.is_tuple && cpython::type_of(prev) as usize == self.known.function {
+        if facts.flags.is_tuple && cpython::type_of(prev).address() == self.known.function {
             if let Some(label) = self.closure_label(prev, src, dst) {
                 return label;
             }
@@ -474,7 +478,7 @@ impl<'py> Describer<'py> {
     /// through their getters, which create an empty dict when there is none (funcobject.c,
     /// `func_get_dict`/`func_get_annotations`): the dict is read from its slot, and the
     /// only other dict func_traverse visits is then the annotations.
-    fn function_label(&self, function: ObjPtr, dst: ObjPtr) -> Option<EdgeLabel> {
+    fn function_label(&self, function: ObjRef<'_>, dst: ObjRef<'_>) -> Option<EdgeLabel> {
         let label = self.attr_label(
             function,
             dst,
@@ -520,38 +524,43 @@ impl<'py> Describer<'py> {
     /// variable of its suspended frame: since 3.11 the generator visits its frame's
     /// locals itself (gen_traverse -> _PyFrame_Traverse), so the edge is generator ->
     /// value, named by the frame's local.
-    fn generator_local_label(&self, generator: ObjPtr, dst: ObjPtr) -> Option<EdgeLabel> {
+    fn generator_local_label(&self, generator: ObjRef<'_>, dst: ObjRef<'_>) -> Option<EdgeLabel> {
         if !self.may_read_generator_frame() {
             return None;
         }
         let frame = ["gi_frame", "cr_frame", "ag_frame"]
             .iter()
             .find_map(|name| self.builtin_attr(generator, name))?;
-        if frame.is_none() || cpython::type_of(frame.as_ptr()) as usize != self.known.frame {
+        if frame.is_none() || cpython::type_of(frame.as_obj()).address() != self.known.frame {
             return None;
         }
-        let items = self.frame_local_items(frame.as_ptr());
-        if let Some((name, _)) = items.iter().find(|(_, v)| v.as_ptr() == dst) {
+        let items = self.frame_local_items(frame.as_obj());
+        if let Some((name, _)) = items.iter().find(|(_, v)| v.as_obj() == dst) {
             return Some(EdgeLabel::new(LabelKind::GeneratorLocal(name.clone())));
         }
-        if cpython::type_of(dst) as usize == self.known.cell {
+        if cpython::type_of(dst).address() == self.known.cell {
             let contents = self.builtin_attr(dst, "cell_contents")?;
             let (name, _) = items
                 .iter()
-                .find(|(_, v)| v.as_ptr() == contents.as_ptr())?;
+                .find(|(_, v)| v.as_obj() == contents.as_obj())?;
             return Some(EdgeLabel::new(LabelKind::GeneratorCell(name.clone())));
         }
         None
     }
 
-    fn attr_label(&self, src: ObjPtr, dst: ObjPtr, names: &[&'static str]) -> Option<EdgeLabel> {
+    fn attr_label(
+        &self,
+        src: ObjRef<'_>,
+        dst: ObjRef<'_>,
+        names: &[&'static str],
+    ) -> Option<EdgeLabel> {
         names.iter().find_map(|name| {
             let value = self.builtin_attr(src, name)?;
-            (value.as_ptr() == dst).then(|| attribute(name))
+            (value.as_obj() == dst).then(|| attribute(name))
         })
     }
 
-    fn frame_label(&self, frame: ObjPtr, dst: ObjPtr) -> Option<EdgeLabel> {
+    fn frame_label(&self, frame: ObjRef<'_>, dst: ObjRef<'_>) -> Option<EdgeLabel> {
         if let Some(label) = self.attr_label(
             frame,
             dst,
@@ -565,13 +574,13 @@ impl<'py> Describer<'py> {
             }
         }
         let items = self.frame_local_items(frame);
-        if let Some((name, _)) = items.iter().find(|(_, v)| v.as_ptr() == dst) {
+        if let Some((name, _)) = items.iter().find(|(_, v)| v.as_obj() == dst) {
             return Some(EdgeLabel::new(LabelKind::Local(name.clone())));
         }
         // A cell variable: the frame holds the cell, f_locals shows its contents.
-        if cpython::type_of(dst) as usize == self.known.cell {
+        if cpython::type_of(dst).address() == self.known.cell {
             if let Some(contents) = self.builtin_attr(dst, "cell_contents") {
-                if let Some((name, _)) = items.iter().find(|(_, v)| v.as_ptr() == contents.as_ptr())
+                if let Some((name, _)) = items.iter().find(|(_, v)| v.as_obj() == contents.as_obj())
                 {
                     return Some(EdgeLabel::new(LabelKind::Cell(name.clone())));
                 }
@@ -589,18 +598,17 @@ impl<'py> Describer<'py> {
         self.materialise_dicts || self.known.minor == 10
     }
 
-    fn type_label(&self, cls: ObjPtr, dst: ObjPtr) -> Option<EdgeLabel> {
+    fn type_label(&self, cls: ObjRef<'_>, dst: ObjRef<'_>) -> Option<EdgeLabel> {
         let attrs = [
             (TypeAttr::Mro, "__mro__"),
             (TypeAttr::Bases, "__bases__"),
             (TypeAttr::Base, "__base__"),
             (TypeAttr::Module, "__module__"),
         ];
+        let cls = cls.as_type()?;
         for (attr, name) in attrs {
-            if let Some(value) = cpython::type_attr(cls as *mut ffi::PyTypeObject, attr) {
-                let same = value == dst;
-                cpython::decref(value);
-                if same {
+            if let Some(value) = cpython::type_attr(cls, attr) {
+                if value.as_obj() == dst {
                     return Some(attribute(name));
                 }
             }
@@ -613,13 +621,18 @@ impl<'py> Describer<'py> {
         None
     }
 
-    fn closure_label(&self, function: ObjPtr, tuple: ObjPtr, dst: ObjPtr) -> Option<EdgeLabel> {
+    fn closure_label(
+        &self,
+        function: ObjRef<'_>,
+        tuple: ObjRef<'_>,
+        dst: ObjRef<'_>,
+    ) -> Option<EdgeLabel> {
         let closure = self.builtin_attr(function, "__closure__")?;
-        if closure.as_ptr() != tuple {
+        if closure.as_obj() != tuple {
             return None;
         }
         let closure = closure.cast::<PyTuple>().ok()?;
-        let position = closure.iter().position(|cell| cell.as_ptr() == dst)?;
+        let position = closure.iter().position(|cell| cell.as_obj() == dst)?;
         let names = self
             .builtin_attr(function, "__code__")?
             .getattr("co_freevars")
@@ -627,15 +640,15 @@ impl<'py> Describer<'py> {
         let name = names.cast::<PyTuple>().ok()?.get_item(position).ok()?;
         Some(EdgeLabel::new(LabelKind::ClosureVariable {
             index: position as u64,
-            name: cpython::str_text(name.as_ptr())?,
+            name: cpython::str_text(name.as_obj())?,
         }))
     }
 
     /// Labels for dicts, lists, tuples, sets, exceptions and instances (any subclass).
     fn container_label(
         &mut self,
-        src: ObjPtr,
-        dst: ObjPtr,
+        src: ObjRef<'_>,
+        dst: ObjRef<'_>,
         facts: &TypeFacts,
     ) -> Option<EdgeLabel> {
         let flags = &facts.flags;
@@ -650,29 +663,23 @@ impl<'py> Describer<'py> {
                 return Some(EdgeLabel::new(LabelKind::Index(i as u64)));
             }
         }
-        let tp = cpython::type_of(src) as usize;
+        let tp = cpython::type_of(src).address();
         if tp == self.known.set || tp == self.known.frozenset {
             return Some(EdgeLabel::new(LabelKind::SetElement));
         }
         if flags.is_exception {
             for (name, link) in cpython::exception_links(src) {
-                if let Some(p) = link {
-                    cpython::decref(p);
-                    if p == dst {
-                        return Some(attribute(name));
-                    }
+                if link.is_some_and(|p| p.as_obj() == dst) {
+                    return Some(attribute(name));
                 }
             }
-            if let Some(args) = cpython::exception_args(src) {
-                cpython::decref(args);
-                if args == dst {
-                    return Some(".args".into());
-                }
+            if cpython::exception_args(src).is_some_and(|args| args.as_obj() == dst) {
+                return Some(".args".into());
             }
         }
         let mut found = None;
         cpython::for_each_member_slot(src, |name, value| {
-            if value == dst {
+            if value == Some(dst) {
                 found = Some(attribute(name));
                 false
             } else {
@@ -686,7 +693,7 @@ impl<'py> Describer<'py> {
             if let Some(label) = self.attribute_label(src, dst, facts) {
                 return Some(label);
             }
-            if cpython::type_of(src) as ObjPtr == dst {
+            if cpython::type_of(src).as_object() == dst {
                 return Some(attribute("__class__"));
             }
         }
@@ -699,11 +706,11 @@ impl<'py> Describer<'py> {
     /// itself (`PyObject_GenericGetAttr` reads inline attribute values as they are).
     fn attribute_label(
         &mut self,
-        src: ObjPtr,
-        dst: ObjPtr,
+        src: ObjRef<'_>,
+        dst: ObjRef<'_>,
         facts: &TypeFacts,
     ) -> Option<EdgeLabel> {
-        let by_key = |this: &mut Self, dict: ObjPtr| -> Option<EdgeLabel> {
+        let by_key = |this: &mut Self, dict: ObjRef<'_>| -> Option<EdgeLabel> {
             if dict == dst {
                 return Some(attribute("__dict__"));
             }
@@ -725,18 +732,16 @@ impl<'py> Describer<'py> {
         }
         let candidates = self.attribute_candidates(cpython::type_of(src));
         for name in candidates.iter() {
-            if let Some(value) = cpython::generic_getattr_object(src, name.as_ptr()) {
-                cpython::decref(value);
-                if value == dst {
-                    return cpython::str_text(name.as_ptr()).map(|n| attribute(&n));
+            let name = name.bind(self.py);
+            if let Some(value) = cpython::generic_getattr_object(src, name) {
+                if value.as_obj() == dst {
+                    return cpython::str_text(name.as_obj()).map(|n| attribute(&n));
                 }
             }
         }
         if self.materialise_dicts {
             if let Some(dict) = cpython::instance_dict(src) {
-                let label = by_key(self, dict);
-                cpython::decref(dict);
-                return label;
+                return by_key(self, dict.as_obj());
             }
         }
         None
@@ -747,14 +752,14 @@ impl<'py> Describer<'py> {
     /// every `self.x = ...`), `__static_attributes__` (3.13+), and class attributes. Names
     /// bound to a data descriptor, or to a descriptor class written in Python, are left out:
     /// looking them up would run code instead of reading the instance.
-    fn attribute_candidates(&mut self, tp: *mut ffi::PyTypeObject) -> Rc<Vec<Py<PyString>>> {
-        if let Some(names) = self.attribute_names.get(&(tp as usize)) {
+    fn attribute_candidates(&mut self, tp: TypeRef<'_>) -> Rc<Vec<Py<PyString>>> {
+        if let Some(names) = self.attribute_names.get(&(tp.address())) {
             return names.clone();
         }
         let mut ordered: Vec<Bound<'py, PyAny>> = Vec::new();
         let mut blocked: Vec<Bound<'py, PyAny>> = Vec::new();
         if let Some(mro) = cpython::type_attr(tp, TypeAttr::Mro) {
-            let mro = cpython::owned(self.py, mro);
+            let mro = mro.unbind().into_bound(self.py);
             if let Ok(classes) = mro.cast::<PyTuple>() {
                 for cls in classes.iter() {
                     self.collect_class_names(&cls, &mut ordered, &mut blocked);
@@ -763,13 +768,13 @@ impl<'py> Describer<'py> {
         }
         let blocked: Vec<String> = blocked
             .iter()
-            .filter_map(|b| cpython::str_text(b.as_ptr()))
+            .filter_map(|b| cpython::str_text(b.as_obj()))
             .collect();
         let mut seen = rustc_hash::FxHashSet::default();
         let names: Vec<Py<PyString>> = ordered
             .into_iter()
             .filter_map(|name| {
-                let text = cpython::str_text(name.as_ptr())?;
+                let text = cpython::str_text(name.as_obj())?;
                 if blocked.contains(&text) || !seen.insert(text.clone()) || text.starts_with("__") {
                     return None;
                 }
@@ -777,7 +782,7 @@ impl<'py> Describer<'py> {
             })
             .collect();
         let names = Rc::new(names);
-        self.attribute_names.insert(tp as usize, names.clone());
+        self.attribute_names.insert(tp.address(), names.clone());
         names
     }
 
@@ -787,10 +792,7 @@ impl<'py> Describer<'py> {
         names: &mut Vec<Bound<'py, PyAny>>,
         blocked: &mut Vec<Bound<'py, PyAny>>,
     ) {
-        if !cpython::is_type(cls.as_ptr()) {
-            return;
-        }
-        let Some(dict) = cpython::class_dict(cls.as_ptr() as *mut ffi::PyTypeObject) else {
+        let Some(dict) = cls.as_obj().as_type().and_then(cpython::class_dict) else {
             return;
         };
         // Strong references first: what follows calls C getters, and nothing borrowed
@@ -801,26 +803,26 @@ impl<'py> Describer<'py> {
             true
         });
         for (key, value) in pairs {
-            let value_type = cpython::type_of(value.as_ptr());
+            let value_type = cpython::type_of(value.as_obj());
             let (get, set) = cpython::descriptor_slots(value_type);
             // Looking a name up in an instance calls the class attribute's `__get__` when
             // the instance has no value of its own: a data descriptor always, any other
             // descriptor (classmethod chains to its function's `__get__` on 3.10-3.12,
             // user descriptors) then. Only plain functions (a C `__get__` that binds) stay.
-            let plain_function = value_type as usize == self.known.function;
+            let plain_function = value_type.address() == self.known.function;
             if set || (get && !plain_function) {
                 blocked.push(key);
                 continue;
             }
             names.push(key.clone());
-            if cpython::str_text(key.as_ptr()).as_deref() == Some("__static_attributes__") {
+            if cpython::str_text(key.as_obj()).as_deref() == Some("__static_attributes__") {
                 if let Ok(tuple) = value.cast::<PyTuple>() {
                     names.extend(tuple.iter());
                 }
                 continue;
             }
             for function in self.functions_in(&value) {
-                if let Some(code) = self.builtin_attr(function.as_ptr(), "__code__") {
+                if let Some(code) = self.builtin_attr(function.as_obj(), "__code__") {
                     self.code_names(&code, names, 0);
                 }
             }
@@ -830,7 +832,7 @@ impl<'py> Describer<'py> {
     /// The plain functions a class attribute holds: itself, or the functions inside a
     /// staticmethod, classmethod or property.
     fn functions_in(&self, value: &Bound<'py, PyAny>) -> Vec<Bound<'py, PyAny>> {
-        let tp = cpython::type_of(value.as_ptr()) as usize;
+        let tp = cpython::type_of(value.as_obj()).address();
         if tp == self.known.function {
             return vec![value.clone()];
         }
@@ -844,8 +846,8 @@ impl<'py> Describer<'py> {
             };
         parts
             .iter()
-            .filter_map(|part| self.builtin_attr(value.as_ptr(), part))
-            .filter(|f| cpython::type_of(f.as_ptr()) as usize == self.known.function)
+            .filter_map(|part| self.builtin_attr(value.as_obj(), part))
+            .filter(|f| cpython::type_of(f.as_obj()).address() == self.known.function)
             .collect()
     }
 
@@ -857,15 +859,15 @@ impl<'py> Describer<'py> {
         names: &mut Vec<Bound<'py, PyAny>>,
         depth: usize,
     ) {
-        if depth > 3 || cpython::type_of(code.as_ptr()) as usize != self.known.code {
+        if depth > 3 || cpython::type_of(code.as_obj()).address() != self.known.code {
             return;
         }
-        if let Some(co_names) = self.builtin_attr(code.as_ptr(), "co_names") {
+        if let Some(co_names) = self.builtin_attr(code.as_obj(), "co_names") {
             if let Ok(tuple) = co_names.cast::<PyTuple>() {
                 names.extend(tuple.iter());
             }
         }
-        if let Some(consts) = self.builtin_attr(code.as_ptr(), "co_consts") {
+        if let Some(consts) = self.builtin_attr(code.as_obj(), "co_consts") {
             if let Ok(tuple) = consts.cast::<PyTuple>() {
                 for inner in tuple.iter() {
                     self.code_names(&inner, names, depth + 1);
@@ -874,7 +876,7 @@ impl<'py> Describer<'py> {
         }
     }
 
-    fn dict_label(&mut self, dict: ObjPtr, dst: ObjPtr) -> Option<EdgeLabel> {
+    fn dict_label(&mut self, dict: ObjRef<'_>, dst: ObjRef<'_>) -> Option<EdgeLabel> {
         let (key, is_value) = self.dict_entry(dict, dst)?;
         Some(EdgeLabel::new(if is_value {
             LabelKind::DictValue(key)
@@ -884,8 +886,8 @@ impl<'py> Describer<'py> {
     }
 
     /// The key under which `dict` holds `dst`, and whether `dst` is the value (else the key).
-    fn dict_entry(&mut self, dict: ObjPtr, dst: ObjPtr) -> Option<(DictKey, bool)> {
-        let mut hit: Option<(ObjPtr, bool)> = None;
+    fn dict_entry(&mut self, dict: ObjRef<'_>, dst: ObjRef<'_>) -> Option<(DictKey, bool)> {
+        let mut hit: Option<(ObjRef<'_>, bool)> = None;
         cpython::for_each_dict_item(dict, |key, value| {
             if value == dst {
                 hit = Some((key, true));
@@ -901,7 +903,7 @@ impl<'py> Describer<'py> {
     }
 
     /// Safe form of a dict key: str and int shown, anything else by type.
-    fn dict_key(&mut self, key: ObjPtr) -> DictKey {
+    fn dict_key(&mut self, key: ObjRef<'_>) -> DictKey {
         if let Some(text) = cpython::str_text(key) {
             return DictKey::Str(text);
         }
@@ -930,7 +932,7 @@ fn location(entry: &StackEntry) -> String {
     format!("{}:{} in {}", entry.filename, entry.lineno, entry.function)
 }
 
-fn type_facts(py: Python<'_>, tp: *mut ffi::PyTypeObject, known: &KnownTypes) -> TypeFacts {
+fn type_facts(tp: TypeRef<'_>, known: &KnownTypes) -> TypeFacts {
     let flags = TypeFlags::of(tp);
     // Read through `type`'s own descriptors: a metaclass cannot shadow them (cpython.rs).
     let qualname = cpython::type_text(tp, TypeAttr::Qualname).unwrap_or_else(|| "?".into());
@@ -940,7 +942,7 @@ fn type_facts(py: Python<'_>, tp: *mut ffi::PyTypeObject, known: &KnownTypes) ->
     } else {
         format!("{module}.{qualname}")
     };
-    let t = tp as usize;
+    let t = tp.address();
     let kind = if flags.is_type {
         ObjectKind::Type
     } else if t == known.frame {
@@ -973,11 +975,11 @@ fn type_facts(py: Python<'_>, tp: *mut ffi::PyTypeObject, known: &KnownTypes) ->
         ObjectKind::Other
     };
     TypeFacts {
-        size_rule: SizeRule::of(py, tp, known.minor),
+        size_rule: SizeRule::of(tp, known.minor),
         dict_slot: if flags.is_heap_type && !flags.is_type {
             DictSlot::of(tp, known.minor)
         } else {
-            DictSlot::None
+            DictSlot::NONE
         },
         name,
         qualname,

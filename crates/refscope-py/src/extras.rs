@@ -6,7 +6,7 @@
 //! locals runs user `__repr__` and is therefore used only when the caller asked for it
 //! (`repr_locals=True`); `refscope._saferepr` guards it.
 
-use crate::cpython::{self, ObjPtr};
+use crate::cpython::{self, AsObj, ObjRef};
 use pyo3::prelude::*;
 use refscope_core::report::StackEntry;
 
@@ -46,12 +46,12 @@ impl<'py> AllocationSites<'py> {
     }
 
     /// Where `obj` was allocated, oldest call first; empty when not traced.
-    pub fn of(&self, obj: ObjPtr) -> Vec<StackEntry> {
+    pub fn of(&self, obj: ObjRef<'_>) -> Vec<StackEntry> {
         let Some(lookup) = &self.get_object_traceback else {
             return Vec::new();
         };
         let py = lookup.py();
-        let Ok(traceback) = lookup.call1((cpython::borrowed(py, obj),)) else {
+        let Ok(traceback) = lookup.call1((obj.to_bound(py),)) else {
             return Vec::new();
         };
         if traceback.is_none() {
@@ -67,12 +67,12 @@ impl<'py> AllocationSites<'py> {
                 filename: frame
                     .getattr("filename")
                     .ok()
-                    .and_then(|f| cpython::str_text(f.as_ptr()))
+                    .and_then(|f| cpython::str_text(f.as_obj()))
                     .unwrap_or_else(|| "?".into()),
                 lineno: frame
                     .getattr("lineno")
                     .ok()
-                    .and_then(|n| cpython::int_value(n.as_ptr()))
+                    .and_then(|n| cpython::int_value(n.as_obj()))
                     .unwrap_or(0),
                 function: String::new(),
             })
@@ -92,7 +92,7 @@ pub fn guarded_repr(function: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> Py
     let py = function.py();
     match function.call1((value,)) {
         Ok(text) => {
-            Ok(cpython::str_text(text.as_ptr())
+            Ok(cpython::str_text(text.as_obj())
                 .unwrap_or_else(|| "<repr failed: not a str>".into()))
         }
         Err(error) if !error.is_instance_of::<pyo3::exceptions::PyException>(py) => Err(error),

@@ -17,7 +17,8 @@
 
 use crate::cpython::direct_sizeof::DirectSizeof;
 use crate::cpython::{
-    self, DictSlot, FrameLayout, InlineAttributes, ObjPtr, TraverseSlots, TypeAttr, TypeFlags,
+    self, AsObj, DictSlot, FrameLayout, InlineAttributes, InlineValues, ObjRef, ObjectMember,
+    SizeofMethod, TraverseSlots, TypeAttr, TypeFlags, TypeRef, VarSize,
 };
 use pyo3::ffi;
 use refscope_core::index::AddressIndex;
@@ -31,15 +32,15 @@ use progress::ProgressLine;
 // --- end of progress line ---
 
 /// What the Python side hands to the walk (all kept alive by the caller).
-pub struct WalkInput {
+pub struct WalkInput<'a> {
     /// `gc.get_objects()`.
-    pub objects: ObjPtr,
+    pub objects: &'a Bound<'a, PyList>,
     /// `sys.modules`.
-    pub modules: ObjPtr,
+    pub modules: &'a Bound<'a, PyDict>,
     /// `[frame, label, local names, frame, ...]`: every frame of every thread's stack;
     /// the names of a frame's fast locals (arguments, locals, cells, free variables, in
     /// slot order) are one str joined with NUL characters.
-    pub frames: ObjPtr,
+    pub frames: &'a Bound<'a, PyList>,
     /// Frame layout (checked on a probe frame), and the frame type.
     pub frame_layout: Option<(FrameLayout, usize)>,
     pub minor: u8,
@@ -50,17 +51,20 @@ pub struct WalkInput {
 }
 
 /// How the shallow size of a type's instances is found.
-#[derive(Clone, Copy)]
 enum SizeRule {
     /// Every instance has this size (object.__sizeof__ of a fixed-size type).
     Constant(u64),
     /// object.__sizeof__ of a variable-size type: basicsize + itemsize × ob_size.
-    Variable { basic: u64, item: u64 },
+    Variable { basic: u64, item: u64, var: VarSize },
     /// A builtin C `__sizeof__` (list, dict, str, int...), called per object; directly
     /// as the C function it is when its descriptor could be read.
-    Call(ObjPtr, Option<DirectSizeof>),
+    Call(SizeofMethod, Option<DirectSizeof>),
     /// A Python class defines `__sizeof__`: never called; the C layout instead.
-    Layout { basic: u64, item: u64 },
+    Layout {
+        basic: u64,
+        item: u64,
+        var: Option<VarSize>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -83,11 +87,13 @@ struct TypeFacts {
     /// 3.10 and 3.13 add the gc header only for objects that take part in gc (type
     /// objects decide per instance through `tp_is_gc`).
     extra_per_object: bool,
-    /// Object-valued members: (offset, label string id).
-    members: Vec<(isize, u32)>,
+    /// Object-valued members: (slot, label string id).
+    members: Vec<(ObjectMember, u32)>,
     dict_slot: DictSlot,
     /// Label string ids of the shared keys (inline attribute values), by entry index.
     inline_names: Vec<u32>,
+    /// How to read the inline attribute values.
+    inline_values: Option<InlineValues>,
     basicsize: usize,
     /// Py_TPFLAGS_HAVE_GC, and whether a `tp_is_gc` hook decides per instance (read once
     /// per type, not per object).
@@ -98,7 +104,7 @@ struct TypeFacts {
 impl TypeFacts {
     /// `_PyObject_IS_GC(obj)` for an instance of this type.
     #[inline]
-    fn is_gc(&self, obj: ObjPtr) -> bool {
+    fn is_gc(&self, obj: ObjRef<'_>) -> bool {
         self.gc_type && (!self.has_is_gc || cpython::object_is_gc(obj))
     }
 }
@@ -128,7 +134,6 @@ struct Walker {
     builder: SnapshotBuilder,
     facts: Vec<TypeFacts>,
     facts_of: FxHashMap<usize, u32>,
-    object_sizeof: Option<ObjPtr>,
     module_dicts: FxHashSet<usize>,
     key_labels: FxHashMap<usize, u32>,
     global_labels: FxHashMap<usize, u32>,
@@ -137,8 +142,8 @@ struct Walker {
 }
 
 impl Walker {
-    fn type_facts(&mut self, tp: *mut ffi::PyTypeObject) -> u32 {
-        if let Some(&i) = self.facts_of.get(&(tp as usize)) {
+    fn type_facts(&mut self, tp: TypeRef<'_>) -> u32 {
+        if let Some(&i) = self.facts_of.get(&tp.address()) {
             return i;
         }
         let flags = TypeFlags::of(tp);
@@ -151,24 +156,28 @@ impl Walker {
         let item = cpython::type_number(tp, TypeAttr::ItemSize)
             .unwrap_or(0)
             .max(0) as u64;
-        let method = cpython::builtin_sizeof_method(tp);
-        let is_object_sizeof = method.is_some() && method == self.object_sizeof;
-        let size = match method {
-            Some(m) if is_object_sizeof => {
-                cpython::decref(m); // the same object as `self.object_sizeof`
+        let size = match SizeofMethod::of(tp) {
+            Some(m) if m.is_object_sizeof() => {
                 if self.minor >= 13 && raw_flags & INLINE_VALUES != 0 {
                     // 3.13's object.__sizeof__ adds the embedded values: ask it.
-                    let m = self.object_sizeof.unwrap_or(m);
-                    SizeRule::Call(m, DirectSizeof::of(m, tp))
-                } else if item == 0 {
-                    SizeRule::Constant(basic)
+                    let direct = DirectSizeof::of(&m, tp);
+                    SizeRule::Call(m, direct)
                 } else {
-                    SizeRule::Variable { basic, item }
+                    match VarSize::of(tp) {
+                        Some(var) => SizeRule::Variable { basic, item, var },
+                        None => SizeRule::Constant(basic),
+                    }
                 }
             }
-            // Kept for the life of the process, like the type's own reference to it.
-            Some(m) => SizeRule::Call(m, DirectSizeof::of(m, tp)),
-            None => SizeRule::Layout { basic, item },
+            Some(m) => {
+                let direct = DirectSizeof::of(&m, tp);
+                SizeRule::Call(m, direct)
+            }
+            None => SizeRule::Layout {
+                basic,
+                item,
+                var: VarSize::of(tp),
+            },
         };
         let type_gc = raw_flags & (ffi::Py_TPFLAGS_HAVE_GC as u64) != 0;
         let has_is_gc = cpython::TraverseSlots::has_is_gc(tp);
@@ -197,24 +206,28 @@ impl Walker {
         };
         let members = cpython::object_members(tp)
             .into_iter()
-            .map(|(offset, name)| (offset, self.builder.intern(&format!(".{name}"))))
+            .map(|(member, name)| (member, self.builder.intern(&format!(".{name}"))))
             .collect();
         let dict_slot = if kind == Kind::Instance {
             DictSlot::of(tp, self.minor)
         } else {
-            DictSlot::None
+            DictSlot::NONE
         };
         let inline_names = match (self.inline, kind) {
             (Some(inline), Kind::Instance) => inline
                 .shared_keys(tp)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|key| match cpython::str_text(key) {
+                .map(|key| match key.and_then(cpython::str_text) {
                     Some(text) => self.builder.intern(&format!(".{text}")),
                     None => 0,
                 })
                 .collect(),
             _ => Vec::new(),
+        };
+        let inline_values = match (self.inline, kind) {
+            (Some(inline), Kind::Instance) if !inline_names.is_empty() => inline.values_of(tp),
+            _ => None,
         };
         let id = self.facts.len() as u32;
         self.facts.push(TypeFacts {
@@ -228,34 +241,29 @@ impl Walker {
             members,
             dict_slot,
             inline_names,
+            inline_values,
             basicsize: basic as usize,
             gc_type: type_gc,
             has_is_gc,
         });
-        self.facts_of.insert(tp as usize, id);
+        self.facts_of.insert(tp.address(), id);
         id
     }
 
-    fn shallow_size(&self, facts: &TypeFacts, obj: ObjPtr) -> u64 {
-        let core = match facts.size {
-            SizeRule::Constant(size) => size,
-            SizeRule::Variable { basic, item } => {
-                basic + item * cpython::var_size(obj).max(0) as u64
-            }
-            SizeRule::Layout { basic, item } => {
-                if item > 0 && cpython::int_value(obj).is_none() {
-                    basic + item * cpython::var_size(obj).unsigned_abs() as u64
-                } else {
-                    basic
+    fn shallow_size(&self, facts: &TypeFacts, obj: ObjRef<'_>) -> u64 {
+        let core = match &facts.size {
+            SizeRule::Constant(size) => *size,
+            SizeRule::Variable { basic, item, var } => basic + item * var.read(obj).max(0) as u64,
+            SizeRule::Layout { basic, item, var } => match var {
+                Some(var) if cpython::int_value(obj).is_none() => {
+                    basic + item * var.read(obj).unsigned_abs() as u64
                 }
-            }
-            SizeRule::Call(method, direct) => {
-                let size = match direct {
-                    Some(direct) => direct.call(obj),
-                    None => cpython::call_sizeof(method, obj),
-                };
-                size.map_or(facts.basicsize as u64, |size| size.max(0) as u64)
-            }
+                _ => *basic,
+            },
+            SizeRule::Call(method, direct) => direct
+                .and_then(|direct| direct.call(obj))
+                .or_else(|| method.call(obj))
+                .map_or(facts.basicsize as u64, |size| size.max(0) as u64),
         };
         let extra = if facts.extra_per_object && facts.is_gc(obj) {
             facts.extra + GC_HEAD
@@ -267,13 +275,13 @@ impl Walker {
 
     /// Label of a dict value whose key is `key` (`['name']`, or `global name` in a
     /// module's globals).
-    fn key_label(&mut self, key: ObjPtr, module_globals: bool) -> u32 {
+    fn key_label(&mut self, key: ObjRef<'_>, module_globals: bool) -> u32 {
         let cache = if module_globals {
             &self.global_labels
         } else {
             &self.key_labels
         };
-        if let Some(&id) = cache.get(&(key as usize)) {
+        if let Some(&id) = cache.get(&key.address()) {
             return id;
         }
         let text = if let Some(text) = cpython::str_text(key) {
@@ -292,16 +300,16 @@ impl Walker {
         };
         let id = self.builder.intern(&text);
         if module_globals {
-            self.global_labels.insert(key as usize, id);
+            self.global_labels.insert(key.address(), id);
         } else {
-            self.key_labels.insert(key as usize, id);
+            self.key_labels.insert(key.address(), id);
         }
         id
     }
 }
 
 /// `module.qualname`, or just the qualname for builtins.
-fn type_display_name(tp: *mut ffi::PyTypeObject) -> String {
+fn type_display_name(tp: TypeRef<'_>) -> String {
     let qualname = cpython::type_text(tp, TypeAttr::Qualname).unwrap_or_else(|| "?".into());
     match cpython::type_text(tp, TypeAttr::Module) {
         Some(module) if module != "builtins" => format!("{module}.{qualname}"),
@@ -311,9 +319,10 @@ fn type_display_name(tp: *mut ffi::PyTypeObject) -> String {
 
 /// Walks the heap into a snapshot (GIL held by the caller throughout).
 pub fn take_snapshot(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
-    let was_enabled = cpython::pause_automatic_gc();
+    let py = input.objects.py();
+    let was_enabled = cpython::pause_automatic_gc(py);
     let result = walk(input);
-    cpython::resume_automatic_gc(was_enabled);
+    cpython::resume_automatic_gc(py, was_enabled);
     result
 }
 
@@ -321,17 +330,20 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     let build = |e: refscope_core::snapshot::BuildError| HeapWalkError::Build(e.to_string());
     let tracked_objects = cpython::list_items(input.objects);
     let frame_items = cpython::list_items(input.frames);
-    let excluded = [input.objects as usize, input.frames as usize];
+    let excluded = [
+        input.objects.as_obj().address(),
+        input.frames.as_obj().address(),
+    ];
     // References our own lists hold, which are not part of the heap being measured.
     let mut held_by_us: FxHashMap<usize, u32> = FxHashMap::default();
-    for &obj in &frame_items {
-        *held_by_us.entry(obj as usize).or_insert(0) += 1;
+    for obj in &frame_items {
+        *held_by_us.entry(obj.address()).or_insert(0) += 1;
     }
     // Thread frames → the names of their fast locals.
     let mut thread_frames: FxHashMap<usize, Vec<String>> = FxHashMap::default();
     if let Some((_, frame_type)) = input.frame_layout {
         for chunk in frame_items.chunks_exact(3) {
-            if cpython::type_of(chunk[0]) as usize != frame_type {
+            if cpython::type_of(chunk[0]).address() != frame_type {
                 continue;
             }
             let names = cpython::str_text(chunk[2]).unwrap_or_default();
@@ -340,23 +352,23 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
             } else {
                 names.split('\0').map(|n| n.to_string()).collect()
             };
-            thread_frames.insert(chunk[0] as usize, names);
+            thread_frames.insert(chunk[0].address(), names);
         }
     }
 
-    let mut index = AddressIndex::for_walk(tracked_objects.iter().map(|&p| p as u64), 2);
+    let mut index = AddressIndex::for_walk(tracked_objects.iter().map(|p| p.address() as u64), 2);
     // Room for the untracked objects the walk will add (2-3 per tracked one is usual):
     // reserved address space costs nothing until it is written, while growing a vector
     // of millions of entries copies it into freshly faulted pages.
     let expected = tracked_objects.len() * EXPECTED_GROWTH + 1024;
-    let mut nodes: Vec<ObjPtr> = Vec::new();
+    let mut nodes: Vec<ObjRef<'_>> = Vec::new();
     reserve(&mut nodes, expected)?;
     for &obj in &tracked_objects {
-        if excluded.contains(&(obj as usize)) {
+        if excluded.contains(&obj.address()) {
             continue;
         }
         let id = nodes.len() as u32;
-        match index.insert(obj as u64, id) {
+        match index.insert(obj.address() as u64, id) {
             Ok(got) if got == id => nodes.push(obj),
             Ok(_) => {}
             Err(e) => return Err(HeapWalkError::Build(e.to_string())),
@@ -367,22 +379,19 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     // heap refers to the innermost ones): they are nodes because they are roots.
     for chunk in frame_items.chunks_exact(3) {
         let id = nodes.len() as u32;
-        match index.insert(chunk[0] as u64, id) {
+        match index.insert(chunk[0].address() as u64, id) {
             Ok(got) if got == id => nodes.push(chunk[0]),
             Ok(_) => {}
             Err(e) => return Err(HeapWalkError::Build(e.to_string())),
         }
     }
 
-    // A new reference each (dropped at the end of the walk).
-    let object_sizeof = cpython::builtin_sizeof_method(cpython::object_type());
     let mut walker = Walker {
         minor: input.minor,
         inline: input.inline,
         builder: SnapshotBuilder::default(),
         facts: Vec::new(),
         facts_of: FxHashMap::default(),
-        object_sizeof,
         module_dicts: FxHashSet::default(),
         key_labels: FxHashMap::default(),
         global_labels: FxHashMap::default(),
@@ -397,11 +406,11 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     }
     walker.class_label = walker.builder.intern(".__class__");
     walker.dict_label = walker.builder.intern(".__dict__");
-    let mut module_roots: Vec<(ObjPtr, String)> = Vec::new();
-    cpython::for_each_dict_item(input.modules, |name, module| {
+    let mut module_roots: Vec<(ObjRef<'_>, String)> = Vec::new();
+    cpython::for_each_dict_item(input.modules.as_obj(), |name, module| {
         if let Some(dict) = cpython::module_dict(module) {
             let name = cpython::str_text(name).unwrap_or_else(|| "?".into());
-            walker.module_dicts.insert(dict as usize);
+            walker.module_dicts.insert(dict.address());
             module_roots.push((dict, name));
         }
         true
@@ -413,9 +422,9 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     // Each object's refcount, read while its header is in cache (u32::MAX: immortal).
     let mut refcounts: Vec<u32> = Vec::new();
     reserve(&mut refcounts, expected)?;
-    let mut referents: Vec<ObjPtr> = Vec::new();
+    let mut referents: Vec<ObjRef<'_>> = Vec::new();
     let mut labels: Vec<EdgeLabel> = Vec::new();
-    let mut pairs: Vec<(ObjPtr, ObjPtr)> = Vec::new();
+    let mut pairs: Vec<(ObjRef<'_>, ObjRef<'_>)> = Vec::new();
     // Recently seen types → their facts: a heap mixes a few types closely (an instance,
     // its list, its str...), which a one-entry cache keeps missing.
     let mut recent_types = [(0usize, 0u32); TYPE_CACHE];
@@ -438,19 +447,19 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         } else {
             cpython::refcount(obj).clamp(0, u32::MAX as isize - 1) as u32
         });
-        let cached = &mut recent_types[(tp as usize >> 4) % TYPE_CACHE];
-        let facts_id = if cached.0 == tp as usize {
+        let cached = &mut recent_types[(tp.address() >> 4) % TYPE_CACHE];
+        let facts_id = if cached.0 == tp.address() {
             cached.1
         } else {
             let id = walker.type_facts(tp);
-            *cached = (tp as usize, id);
+            *cached = (tp.address(), id);
             id
         };
         let facts = &walker.facts[facts_id as usize];
         let size = walker.shallow_size(facts, obj);
         walker
             .builder
-            .add_node(obj as u64, facts.type_id, size)
+            .add_node(obj.address() as u64, facts.type_id, size)
             .map_err(build)?;
 
         referents.clear();
@@ -462,10 +471,8 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         if !traversed {
             // Not a gc object: gc never looks inside, but its object members (a code
             // object's co_consts, co_names...) are references all the same.
-            for &(offset, label) in &facts.members {
-                // SAFETY: offsets from this type's own member table.
-                let value = unsafe { cpython::member_value(obj, offset) };
-                if !value.is_null() {
+            for &(member, label) in &facts.members {
+                if let Some(value) = member.value(obj) {
                     referents.push(value);
                     labels.push(EdgeLabel::Name(label));
                 }
@@ -481,20 +488,20 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
             );
         }
         if let Some((layout, frame_type)) = input.frame_layout {
-            if tp as usize == frame_type {
-                if let Some(names) = thread_frames.get(&(obj as usize)) {
+            if tp.address() == frame_type {
+                if let Some(names) = thread_frames.get(&obj.address()) {
                     frame_references(&mut walker, layout, obj, names, &mut referents, &mut labels);
                 }
             }
         }
         for (&referent, &label) in referents.iter().zip(&labels) {
-            if excluded.contains(&(referent as usize)) {
+            if excluded.contains(&referent.address()) {
                 continue;
             }
             // One lookup: the id stored for the address, or the next one if it is new.
             let next = nodes.len() as u32;
             let id = index
-                .insert(referent as u64, next)
+                .insert(referent.address() as u64, next)
                 .map_err(|e| HeapWalkError::Build(e.to_string()))?;
             if id == next {
                 nodes.push(referent);
@@ -508,14 +515,14 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
 
     // Roots: module globals, thread frames, then what the refcounts say.
     for (dict, name) in &module_roots {
-        if let Some(id) = index.get(*dict as u64) {
+        if let Some(id) = index.get(dict.address() as u64) {
             walker
                 .builder
                 .add_root(RootKind::ModuleGlobals, id, &format!("module {name}"), 0);
         }
     }
     for pair in frame_items.chunks_exact(3) {
-        if let Some(id) = index.get(pair[0] as u64) {
+        if let Some(id) = index.get(pair[0].address() as u64) {
             let label = cpython::str_text(pair[1]).unwrap_or_else(|| "thread frame".into());
             walker
                 .builder
@@ -553,17 +560,7 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         line.update("building the graph", nodes.len(), nodes.len());
     }
     walker.builder.set_meta(input.meta.clone());
-    let Walker { builder, facts, .. } = walker;
-    for facts in facts {
-        if let SizeRule::Call(method, _) = facts.size {
-            if Some(method) != object_sizeof {
-                cpython::decref(method);
-            }
-        }
-    }
-    if let Some(method) = object_sizeof {
-        cpython::decref(method);
-    }
+    let Walker { builder, .. } = walker;
     builder.finish().map_err(build)
 }
 
@@ -583,12 +580,12 @@ fn reserve<T>(vec: &mut Vec<T>, expected: usize) -> Result<(), HeapWalkError> {
 
 /// Names the locals of a frame on a thread's stack, and (3.11+, where gc does not look
 /// inside a frame the thread owns) adds its references.
-fn frame_references(
+fn frame_references<'a>(
     walker: &mut Walker,
     layout: FrameLayout,
-    frame: ObjPtr,
+    frame: ObjRef<'a>,
     names: &[String],
-    referents: &mut Vec<ObjPtr>,
+    referents: &mut Vec<ObjRef<'a>>,
     labels: &mut Vec<EdgeLabel>,
 ) {
     let add = layout.owned_by_thread(frame);
@@ -602,9 +599,9 @@ fn frame_references(
         return;
     };
     for (name, value) in names.iter().zip(values) {
-        if value.is_null() {
+        let Some(value) = value else {
             continue;
-        }
+        };
         let label = EdgeLabel::Name(walker.builder.intern(&format!("local {name}")));
         if add {
             referents.push(value);
@@ -622,24 +619,22 @@ fn frame_references(
 /// Labels `referents` of `obj` (in traversal order) in `labels`; may append a dict's
 /// keys, which a dict with only str keys does not traverse (dict_traverse in
 /// Objects/dictobject.c visits values only when DK_IS_UNICODE) but holds strongly.
-fn label_referents(
+fn label_referents<'a>(
     walker: &mut Walker,
     facts_id: u32,
-    obj: ObjPtr,
-    referents: &mut Vec<ObjPtr>,
+    obj: ObjRef<'a>,
+    referents: &mut Vec<ObjRef<'a>>,
     labels: &mut Vec<EdgeLabel>,
-    pairs: &mut Vec<(ObjPtr, ObjPtr)>,
+    pairs: &mut Vec<(ObjRef<'a>, ObjRef<'a>)>,
 ) {
     let facts = &walker.facts[facts_id as usize];
     let kind = facts.kind;
     // Members first (slots of instances, function attributes, type's __mro__...).
     if !facts.members.is_empty() {
-        for &(offset, label) in &facts.members {
-            // SAFETY: offsets from the type's member table.
-            let value = unsafe { cpython::member_value(obj, offset) };
-            if value.is_null() {
+        for &(member, label) in &facts.members {
+            let Some(value) = member.value(obj) else {
                 continue;
-            }
+            };
             if let Some(pos) = referents
                 .iter()
                 .zip(labels.iter())
@@ -662,7 +657,7 @@ fn label_referents(
             }
         }
         Kind::Dict => {
-            let module_globals = walker.module_dicts.contains(&(obj as usize));
+            let module_globals = walker.module_dicts.contains(&obj.address());
             pairs.clear();
             cpython::for_each_dict_item(obj, |k, v| {
                 pairs.push((k, v));
@@ -717,7 +712,7 @@ fn label_referents(
         }
         Kind::Instance => {
             let tp = cpython::type_of(obj);
-            if let Some(pos) = referents.iter().position(|&r| r == tp as ObjPtr) {
+            if let Some(pos) = referents.iter().position(|&r| r == tp.as_object()) {
                 if labels[pos] == EdgeLabel::Unnamed {
                     labels[pos] = EdgeLabel::Name(walker.class_label);
                 }
@@ -726,13 +721,12 @@ fn label_referents(
                 if let Some(pos) = referents.iter().position(|&r| r == dict) {
                     labels[pos] = EdgeLabel::Name(walker.dict_label);
                 }
-            } else if let (Some(inline), false) = (walker.inline, facts.inline_names.is_empty()) {
-                if let Some(values) = inline.values(obj, facts.inline_names.len(), facts.basicsize)
-                {
+            } else if let Some(inline) = &facts.inline_values {
+                if let Some(values) = inline.read(obj) {
                     for (value, &name) in values.iter().zip(&facts.inline_names) {
-                        if value.is_null() || name == 0 {
+                        let (Some(value), false) = (value, name == 0) else {
                             continue;
-                        }
+                        };
                         if let Some(pos) = referents
                             .iter()
                             .zip(labels.iter())
@@ -754,6 +748,7 @@ fn label_referents(
 // dense ints, and every query that may take long releases the GIL.
 // ---------------------------------------------------------------------------------------
 
+use crate::results;
 use pyo3::exceptions::{PyIndexError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
@@ -766,17 +761,28 @@ pub struct PyHeapSnapshot {
     inner: Arc<HeapSnapshot>,
 }
 
-type RootInfo = (String, String, u32, u64);
-/// `(name, count, count delta, bytes delta, added, added bytes, removed, removed bytes)`.
-type TypeDiffInfo = (String, u64, i64, i64, u64, u64, u64, u64);
+fn root_info(
+    py: Python<'_>,
+    s: &HeapSnapshot,
+    r: &refscope_core::snapshot::Root,
+) -> PyResult<Py<results::RootInfo>> {
+    let root = results::RootInfo {
+        kind: r.kind.name().to_string(),
+        label: s.strings().get(r.label).to_string(),
+        node: r.node,
+        outside: r.surplus,
+    };
+    Py::new(py, root)
+}
 
-fn root_info(s: &HeapSnapshot, r: &refscope_core::snapshot::Root) -> RootInfo {
-    (
-        r.kind.name().to_string(),
-        s.strings().get(r.label).to_string(),
-        r.node,
-        r.surplus,
-    )
+fn cycle_group(g: refscope_core::snapshot::CycleGroupSummary) -> results::HeapCycleGroup {
+    results::HeapCycleGroup {
+        signature: g.signature,
+        components: g.components,
+        objects: g.objects,
+        bytes: g.bytes,
+        example: g.example,
+    }
 }
 
 impl PyHeapSnapshot {
@@ -815,11 +821,15 @@ impl PyHeapSnapshot {
         self.inner.total_size()
     }
 
-    /// `(python_version, taken_at, pid)`.
+    /// When and where the snapshot was taken.
     #[getter]
-    fn meta(&self) -> (String, u64, u32) {
+    fn meta(&self) -> results::SnapshotMeta {
         let m = self.inner.meta();
-        (m.python_version.clone(), m.taken_at, m.pid)
+        results::SnapshotMeta {
+            python_version: m.python_version.clone(),
+            taken_at: m.taken_at,
+            pid: m.pid,
+        }
     }
 
     /// Node of the object whose `id()` is `address`, or None.
@@ -861,14 +871,12 @@ impl PyHeapSnapshot {
     }
 
     /// References to `node` found inside the heap, and those from outside it.
-    fn reference_counts(&self, py: Python<'_>, node: u32) -> PyResult<(u64, u64)> {
+    fn reference_counts(&self, py: Python<'_>, node: u32) -> PyResult<results::ReferenceCounts> {
         let node = self.check(node)?;
         let inner = &self.inner;
-        Ok(py.detach(|| {
-            (
-                inner.reverse().referrers(node).len() as u64,
-                inner.outside_references(node),
-            )
+        Ok(py.detach(|| results::ReferenceCounts {
+            found: inner.reverse().referrers(node).len() as u64,
+            outside: inner.outside_references(node),
         }))
     }
 
@@ -879,73 +887,74 @@ impl PyHeapSnapshot {
         Ok(py.detach(|| inner.reverse().referrers(node).to_vec()))
     }
 
-    /// `(target node, label text)` of each reference of `node`.
-    fn references(&self, node: u32) -> PyResult<Vec<(u32, String)>> {
+    /// Each reference of `node`: its label and target node.
+    fn references(&self, py: Python<'_>, node: u32) -> PyResult<Vec<Py<results::LabelledNode>>> {
         let node = self.check(node)?;
-        Ok(self
+        let edges = self
             .inner
             .edges(node)
-            .map(|(t, l)| (t, self.inner.label_text(l)))
-            .collect())
+            .map(|(target, label)| results::LabelledNode {
+                label: self.inner.label_text(label),
+                node: target,
+            });
+        results::py_list(py, edges)
     }
 
-    /// `(name, count, shallow bytes, retained bytes)` per type, most retained first.
-    fn top_types(&self, py: Python<'_>) -> Vec<(String, u64, u64, u64)> {
+    /// Count, shallow and retained bytes per type, most retained first.
+    fn top_types(&self, py: Python<'_>) -> PyResult<Vec<Py<results::TypeTotals>>> {
         let inner = &self.inner;
-        py.detach(|| {
-            inner
-                .top_types()
-                .into_iter()
-                .map(|t| (t.name, t.count, t.shallow_bytes, t.retained_bytes))
-                .collect()
-        })
+        let types = py.detach(|| inner.top_types());
+        let types = types.into_iter().map(|t| results::TypeTotals {
+            name: t.name,
+            count: t.count,
+            shallow_bytes: t.shallow_bytes,
+            retained_bytes: t.retained_bytes,
+        });
+        results::py_list(py, types)
     }
 
-    /// `(name, count, count increase, bytes increase)` of the types that grew since `older`.
-    fn growth(&self, py: Python<'_>, older: &PyHeapSnapshot) -> Vec<(String, u64, i64, i64)> {
+    /// The types that grew since `older`: count, count increase, bytes increase.
+    fn growth(
+        &self,
+        py: Python<'_>,
+        older: &PyHeapSnapshot,
+    ) -> PyResult<Vec<Py<results::TypeGrowthInfo>>> {
         let (inner, older) = (&self.inner, &older.inner);
-        py.detach(|| {
-            inner
-                .growth(older)
-                .into_iter()
-                .map(|t| (t.name, t.count, t.count_delta, t.bytes_delta))
-                .collect()
-        })
+        let types = py.detach(|| inner.growth(older));
+        let types = types.into_iter().map(|t| results::TypeGrowthInfo {
+            name: t.name,
+            count: t.count,
+            count_delta: t.count_delta,
+            bytes_delta: t.bytes_delta,
+        });
+        results::py_list(py, types)
     }
 
-    /// What changed since `older`, as a dict.
-    fn diff<'py>(&self, py: Python<'py>, older: &PyHeapSnapshot) -> PyResult<Bound<'py, PyDict>> {
+    /// What changed since `older`.
+    fn diff(&self, py: Python<'_>, older: &PyHeapSnapshot) -> PyResult<results::HeapDiff> {
         let (inner, old) = (&self.inner, &older.inner);
         let diff = py.detach(|| inner.diff(old));
-        let out = PyDict::new(py);
-        out.set_item("added", diff.added)?;
-        out.set_item("added_bytes", diff.added_bytes)?;
-        out.set_item("removed", diff.removed)?;
-        out.set_item("removed_bytes", diff.removed_bytes)?;
-        let types: Vec<TypeDiffInfo> = diff
-            .types
-            .into_iter()
-            .map(|t| {
-                (
-                    t.name,
-                    t.count,
-                    t.count_delta,
-                    t.bytes_delta,
-                    t.added,
-                    t.added_bytes,
-                    t.removed,
-                    t.removed_bytes,
-                )
-            })
-            .collect();
-        out.set_item("types", types)?;
-        let groups: Vec<(String, u64, u64, u64, Vec<u32>)> = diff
-            .new_cycle_groups
-            .into_iter()
-            .map(|g| (g.signature, g.components, g.objects, g.bytes, g.example))
-            .collect();
-        out.set_item("new_cycle_groups", groups)?;
-        Ok(out)
+        let types = diff.types.into_iter().map(|t| results::TypeChangeInfo {
+            name: t.name,
+            count: t.count,
+            count_delta: t.count_delta,
+            bytes_delta: t.bytes_delta,
+            added: t.added,
+            added_bytes: t.added_bytes,
+            removed: t.removed,
+            removed_bytes: t.removed_bytes,
+        });
+        Ok(results::HeapDiff {
+            added: diff.added,
+            added_bytes: diff.added_bytes,
+            removed: diff.removed,
+            removed_bytes: diff.removed_bytes,
+            types: results::py_list(py, types)?,
+            new_cycle_groups: results::py_list(
+                py,
+                diff.new_cycle_groups.into_iter().map(cycle_group),
+            )?,
+        })
     }
 
     /// Nodes of the type called `name` (qualified, or the part after the last dot).
@@ -954,61 +963,54 @@ impl PyHeapSnapshot {
         py.detach(|| inner.nodes_of_type(name))
     }
 
-    /// `(node, retained bytes)` of the `n` largest retainers.
-    fn largest_retainers(&self, py: Python<'_>, n: usize) -> Vec<(u32, u64)> {
+    /// The `n` largest retainers, with the bytes each retains.
+    fn largest_retainers(&self, py: Python<'_>, n: usize) -> PyResult<Vec<Py<results::Retained>>> {
         let inner = &self.inner;
-        py.detach(|| inner.largest_retainers(n))
+        let largest = py.detach(|| inner.largest_retainers(n));
+        retained_list(py, largest)
     }
 
-    /// `(signature, components, objects, bytes, example nodes)` per cycle group.
-    fn cycle_groups(&self, py: Python<'_>) -> Vec<(String, u64, u64, u64, Vec<u32>)> {
+    /// The heap's cycle groups.
+    fn cycle_groups(&self, py: Python<'_>) -> PyResult<Vec<Py<results::HeapCycleGroup>>> {
         let inner = &self.inner;
-        py.detach(|| {
-            inner
-                .cycle_groups()
-                .into_iter()
-                .map(|g| (g.signature, g.components, g.objects, g.bytes, g.example))
-                .collect()
-        })
+        let groups = py.detach(|| inner.cycle_groups());
+        results::py_list(py, groups.into_iter().map(cycle_group))
     }
 
-    /// `(kind, label, node, outside references)` of every root.
-    fn roots(&self) -> Vec<RootInfo> {
-        self.inner
-            .roots()
-            .iter()
-            .map(|r| root_info(&self.inner, r))
-            .collect()
+    /// Every root.
+    fn roots(&self, py: Python<'_>) -> PyResult<Vec<Py<results::RootInfo>>> {
+        let roots = self.inner.roots().iter();
+        roots.map(|r| root_info(py, &self.inner, r)).collect()
     }
 
-    /// The shortest chain from a named root to `node`, or None: a dict with `root`
-    /// (kind, label, node, outside references), `steps` ([(label, node)]), `text`, and
-    /// `roots` (every root found that reaches the node, nearest first).
+    /// The shortest chain from a named root to `node` and every root found that reaches
+    /// it (nearest first), or None.
     #[pyo3(signature = (node, max_roots = 20))]
-    fn why_alive<'py>(
+    fn why_alive(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         node: u32,
         max_roots: usize,
-    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+    ) -> PyResult<Option<results::RetentionPath>> {
         let node = self.check(node)?;
         let inner = &self.inner;
         let (path, roots) = py.detach(|| inner.why_alive(node, max_roots.max(1)));
         let Some(path) = path else {
             return Ok(None);
         };
-        let out = PyDict::new(py);
-        out.set_item("root", root_info(inner, &path.root))?;
-        let steps: Vec<(String, u32)> = path
-            .steps
-            .iter()
-            .map(|s| (inner.label_text(s.label), s.node))
-            .collect();
-        out.set_item("steps", steps)?;
-        out.set_item("text", inner.path_text(&path))?;
-        let roots: Vec<RootInfo> = roots.iter().map(|r| root_info(inner, r)).collect();
-        out.set_item("roots", roots)?;
-        Ok(Some(out))
+        let steps = path.steps.iter().map(|s| results::LabelledNode {
+            label: inner.label_text(s.label),
+            node: s.node,
+        });
+        Ok(Some(results::RetentionPath {
+            root: root_info(py, inner, &path.root)?,
+            steps: results::py_list(py, steps)?,
+            text: inner.path_text(&path),
+            roots: roots
+                .iter()
+                .map(|r| root_info(py, inner, r))
+                .collect::<PyResult<_>>()?,
+        }))
     }
 
     /// Children of `node` in the dominator tree (None: the roots' level), largest first.
@@ -1018,12 +1020,12 @@ impl PyHeapSnapshot {
         py: Python<'_>,
         node: Option<u32>,
         limit: usize,
-    ) -> PyResult<Vec<(u32, u64)>> {
+    ) -> PyResult<Vec<Py<results::Retained>>> {
         if let Some(node) = node {
             self.check(node)?;
         }
         let inner = &self.inner;
-        Ok(py.detach(|| {
+        let children = py.detach(|| {
             let dominators = inner.dominators();
             let mut children: Vec<(u32, u64)> = dominators
                 .preorder()
@@ -1035,7 +1037,8 @@ impl PyHeapSnapshot {
             children.sort_by_key(|&(v, r)| (std::cmp::Reverse(r), v));
             children.truncate(limit);
             children
-        }))
+        });
+        retained_list(py, children)
     }
 
     /// Children of each of `nodes` in the dominator tree, largest first, at most `limit`
@@ -1045,12 +1048,12 @@ impl PyHeapSnapshot {
         py: Python<'_>,
         nodes: Vec<u32>,
         limit: usize,
-    ) -> PyResult<Vec<Vec<(u32, u64)>>> {
+    ) -> PyResult<Vec<Vec<Py<results::Retained>>>> {
         for &node in &nodes {
             self.check(node)?;
         }
         let inner = &self.inner;
-        Ok(py.detach(|| {
+        let children = py.detach(|| {
             let dominators = inner.dominators();
             let mut slot: FxHashMap<u32, usize> = FxHashMap::default();
             for (i, &node) in nodes.iter().enumerate() {
@@ -1073,7 +1076,11 @@ impl PyHeapSnapshot {
                 }
             }
             children
-        }))
+        });
+        children
+            .into_iter()
+            .map(|list| retained_list(py, list))
+            .collect()
     }
 
     fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
@@ -1107,6 +1114,13 @@ impl PyHeapSnapshot {
         };
         Ok(PyBytes::new(py, &bytes))
     }
+}
+
+fn retained_list(py: Python<'_>, nodes: Vec<(u32, u64)>) -> PyResult<Vec<Py<results::Retained>>> {
+    let nodes = nodes
+        .into_iter()
+        .map(|(node, retained)| results::Retained { node, retained });
+    results::py_list(py, nodes)
 }
 
 /// Reads a snapshot file; a bad file raises ValueError naming the file and the fault.
@@ -1151,21 +1165,21 @@ fn take_heap_snapshot(
     progress_delay: Option<f64>,
 ) -> PyResult<PyHeapSnapshot> {
     let minor = py.version_info().minor;
-    let values = cpython::list_items(probe_values.as_ptr());
+    let values = cpython::list_items(probe_values);
     let names: Vec<&str> = probe_names.iter().map(|s| s.as_str()).collect();
     let frame_layout = if probe_frame.is_none() {
         None
     } else {
-        FrameLayout::discover(minor, probe_frame.as_ptr(), &values)
-            .map(|layout| (layout, cpython::type_of(probe_frame.as_ptr()) as usize))
+        FrameLayout::discover(minor, probe_frame.as_obj(), &values)
+            .map(|layout| (layout, layout.frame_type()))
     };
     let input = WalkInput {
-        objects: objects.as_ptr(),
-        modules: modules.as_ptr(),
-        frames: frames.as_ptr(),
+        objects,
+        modules,
+        frames,
         frame_layout,
         minor,
-        inline: InlineAttributes::discover(minor, probe.as_ptr(), &names, &values),
+        inline: InlineAttributes::discover(minor, probe.as_obj(), &names, &values),
         meta: SnapshotMeta {
             python_version,
             taken_at,
@@ -1193,8 +1207,8 @@ fn heap_frame_layout_supported(
     frame: &Bound<'_, PyAny>,
     values: &Bound<'_, PyList>,
 ) -> bool {
-    let values = cpython::list_items(values.as_ptr());
-    FrameLayout::discover(py.version_info().minor, frame.as_ptr(), &values).is_some()
+    let values = cpython::list_items(values);
+    FrameLayout::discover(py.version_info().minor, frame.as_obj(), &values).is_some()
 }
 
 /// True when attribute names of inline (3.11+) instances can be read on this CPython.
@@ -1205,9 +1219,9 @@ fn heap_inline_names_supported(
     probe_names: Vec<String>,
     probe_values: &Bound<'_, PyList>,
 ) -> bool {
-    let values = cpython::list_items(probe_values.as_ptr());
+    let values = cpython::list_items(probe_values);
     let names: Vec<&str> = probe_names.iter().map(|s| s.as_str()).collect();
-    InlineAttributes::discover(py.version_info().minor, probe.as_ptr(), &names, &values).is_some()
+    InlineAttributes::discover(py.version_info().minor, probe.as_obj(), &names, &values).is_some()
 }
 
 /// Adds the snapshot classes and functions to `refscope._core`.

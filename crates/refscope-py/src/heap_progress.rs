@@ -8,6 +8,7 @@
 //! and does not release the GIL. The Python side decides whether to draw at all (stderr
 //! a terminal, fd 2) and after how long; the look matches `refscope/_progress.py`.
 
+use refscope_core::report::format::thousands;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -51,8 +52,8 @@ impl ProgressLine {
         self.last_drawn = Some(now);
         let line = format!(
             "\rrefscope: {phase}: {} of {} objects ({:.1} s)\x1b[K",
-            thousands(done),
-            thousands(total),
+            thousands(done as u64),
+            thousands(total as u64),
             elapsed.as_secs_f64()
         );
         // A progress line is a courtesy: a closed or full stderr is not an error.
@@ -66,17 +67,4 @@ impl Drop for ProgressLine {
             let _ = std::io::stderr().write_all(b"\r\x1b[K");
         }
     }
-}
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -3,11 +3,16 @@
 //! It walks CPython objects ([`walk`]), describes the ones on cycles ([`describe`]) and
 //! hands the result to `refscope-core` for analysis and rendering. Every `unsafe` block
 //! lives in [`cpython`]. Users import `refscope`, never this module.
-#![deny(unsafe_op_in_unsafe_fn)]
+// Every `unsafe` block lives in `cpython` (the only module allowed it) and says, in a
+// `// SAFETY:` comment, which CPython source it relies on.
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 // tp_flags constants are c_ulong: u64 on Linux and macOS, u32 on Windows; the `as u64`
 // casts keep both building.
 #![allow(clippy::unnecessary_cast)]
 
+// The binding's only unsafe code: CPython's C API and object layouts.
+#[allow(unsafe_code)]
 mod cpython;
 mod describe;
 mod extras;
@@ -18,11 +23,12 @@ mod walk;
 // Heap snapshots (refscope.snapshot).
 mod heap;
 
+use cpython::ObjRef;
 use describe::{Describer, KnownTypes};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyIndexError, PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::PyList;
 use pyo3::{PyTraverseError, PyVisit};
 use refscope_core::cycles::representative_cycles;
 use refscope_core::report::dot::{self, DotOptions};
@@ -43,11 +49,6 @@ create_exception!(
     PyException,
     "Base class of refscope's errors."
 );
-
-/// A group for Python: `(signature, key, count, example cycle, total_size,
-/// has_finalizer, hint)`, the hint as `(edge_index, label, fix, advice, why)`.
-type GroupInfo = (String, String, u64, u32, u64, bool, Option<HintInfo>);
-type HintInfo = (u32, String, &'static str, String, String);
 
 static KNOWN_TYPES: OnceLock<KnownTypes> = OnceLock::new();
 
@@ -291,10 +292,10 @@ impl CycleAnalysis {
         let mut types: Vec<ObjectRecord> = Vec::new();
         for (cycle, need, real) in missing {
             let index = *cycle as usize;
-            let objects: Vec<cpython::ObjPtr> = self
+            let objects: Vec<ObjRef<'_>> = self
                 .positions(index)
                 .iter()
-                .map(|&p| members[p as usize].as_ptr())
+                .map(|&p| ObjRef::of(members[p as usize].bind(py)))
                 .collect();
             let len = objects.len();
             let first_time = real.is_none();
@@ -337,7 +338,7 @@ impl CycleAnalysis {
                     }
                     records.push((position, object));
                 } else if first_time {
-                    let tp = cpython::type_of(obj) as usize;
+                    let tp = cpython::type_of(obj).address();
                     let index = *type_index.entry(tp).or_insert_with(|| {
                         types.push(describer.type_record(obj));
                         (types.len() - 1) as u32
@@ -568,8 +569,12 @@ impl CycleAnalysis {
 
     /// Seconds spent per phase: walk, scc, cycles, members (describe comes later, lazily).
     #[getter]
-    fn phase_seconds(&self) -> Vec<(&'static str, f64)> {
-        self.phase_seconds.clone()
+    fn phase_seconds(&self, py: Python<'_>) -> PyResult<Vec<Py<results::PhaseTime>>> {
+        let phases = self.phase_seconds.iter();
+        results::py_list(
+            py,
+            phases.map(|&(name, seconds)| results::PhaseTime { name, seconds }),
+        )
     }
 
     /// Objects described so far (each group's example, and what was asked for): how
@@ -594,10 +599,10 @@ impl CycleAnalysis {
     fn cycle_objects<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyList>> {
         let index = self.check_cycle(index)?;
         let members = self.members()?;
-        let items: Vec<cpython::ObjPtr> = self
+        let items: Vec<ObjRef<'_>> = self
             .positions(index)
             .iter()
-            .map(|&p| members[p as usize].as_ptr())
+            .map(|&p| ObjRef::of(members[p as usize].bind(py)))
             .collect();
         cpython::new_list(py, &items)
     }
@@ -614,9 +619,9 @@ impl CycleAnalysis {
             self.component_offsets[index] as usize,
             self.component_offsets[index + 1] as usize,
         );
-        let items: Vec<cpython::ObjPtr> = self.component_members[start..end]
+        let items: Vec<ObjRef<'_>> = self.component_members[start..end]
             .iter()
-            .map(|&n| members[n as usize].as_ptr())
+            .map(|&n| ObjRef::of(members[n as usize].bind(py)))
             .collect();
         cpython::new_list(py, &items)
     }
@@ -652,78 +657,31 @@ impl CycleAnalysis {
         Ok(self.component_len(self.check_cycle(index)?))
     }
 
-    /// Per object of cycle `index`: a dict of its safe facts.
+    /// Per object of cycle `index`: its safe facts and the label of its reference to the
+    /// next object.
     #[pyo3(signature = (index, max_objects=Limit(0)), text_signature = "(self, /, index, max_objects=0)")]
-    fn cycle_info<'py>(
+    fn cycle_info(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         index: usize,
         max_objects: Limit,
-    ) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        self.cycle_view(py, index, max_objects.0)?
+    ) -> PyResult<Vec<Py<results::ObjectInfo>>> {
+        let view = self.cycle_view(py, index, max_objects.0)?;
+        let objects = view
             .into_iter()
-            .map(|(record, label)| {
-                let record = &record;
-                let info = PyDict::new(py);
-                info.set_item("type", &record.type_name)?;
-                info.set_item("description", &record.description)?;
-                info.set_item("kind", record.kind.as_str())?;
-                info.set_item("size", record.size)?;
-                info.set_item("address", record.address)?;
-                info.set_item("has_finalizer", record.has_finalizer)?;
-                info.set_item("label", label.as_str())?;
-                if let Some(frame) = &record.frame {
-                    let stack: Vec<(String, i64, String)> = frame
-                        .stack
-                        .iter()
-                        .map(|e| (e.filename.clone(), e.lineno, e.function.clone()))
-                        .collect();
-                    info.set_item("frame_stack", stack)?;
-                    info.set_item("frame_locals", frame.locals.clone())?;
-                }
-                if !record.allocated_at.is_empty() {
-                    let sites: Vec<(String, i64)> = record
-                        .allocated_at
-                        .iter()
-                        .map(|e| (e.filename.clone(), e.lineno))
-                        .collect();
-                    info.set_item("allocated_at", sites)?;
-                }
-                Ok(info)
-            })
-            .collect()
+            .map(|(record, label)| results::ObjectInfo::new(py, record, &label))
+            .collect::<PyResult<Vec<_>>>()?;
+        results::py_list(py, objects)
     }
 
-    /// Cycles grouped by signature, largest group first: one tuple per group,
-    /// `(signature, key, count, example, total_size, has_finalizer, hint)`, where
-    /// `example` is a cycle index and `hint` is None or
-    /// `(edge_index, label, fix, advice, why)`. Tuples, not dicts: a report may hold
-    /// 100,000 groups.
-    fn groups_info(&self, py: Python<'_>) -> PyResult<Vec<GroupInfo>> {
-        Ok(self
+    /// Cycles grouped by signature, largest group first (a report may hold 100,000).
+    fn groups_info(&self, py: Python<'_>) -> PyResult<Vec<Py<results::GroupInfo>>> {
+        let groups = self
             .groups(py)?
             .iter()
-            .map(|group| {
-                let hint = group.hint.as_ref().map(|hint| {
-                    (
-                        hint.edge_index,
-                        hint.label.clone(),
-                        hint.fix.as_str(),
-                        hint.advice.clone(),
-                        hint.why.clone(),
-                    )
-                });
-                (
-                    group.signature.clone(),
-                    group.key.clone(),
-                    group.count(),
-                    group.example(),
-                    group.total_size,
-                    group.has_finalizer,
-                    hint,
-                )
-            })
-            .collect())
+            .map(|group| results::GroupInfo::new(py, group))
+            .collect::<PyResult<Vec<_>>>()?;
+        results::py_list(py, groups)
     }
 
     /// Cycle indexes of group `index` (same order as `groups_info`), in report order.
@@ -1024,8 +982,7 @@ fn cycle_object_lists<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     without_panics("finding cycles", || {
         let known = known_types(py)?;
-        let walked =
-            walk::walk(objects.as_ptr(), known.frame, known.minor, false).map_err(walk_error)?;
+        let walked = walk::walk(objects, known.frame, known.minor, false).map_err(walk_error)?;
         let (graph, priority) = (&walked.graph, &walked.priority);
         let cycles = py.detach(|| {
             let components = strongly_connected_components(graph);
@@ -1034,7 +991,7 @@ fn cycle_object_lists<'py>(
         let mut lists = Vec::with_capacity(cycles.len());
         for (_, nodes) in cycles.iter() {
             let closing = if close { nodes.first() } else { None };
-            let items: Vec<cpython::ObjPtr> = nodes
+            let items: Vec<ObjRef<'_>> = nodes
                 .iter()
                 .chain(closing)
                 .map(|&n| walked.nodes.object(n as usize))
@@ -1055,13 +1012,8 @@ fn analyze_objects(
 ) -> PyResult<CycleAnalysis> {
     let known = known_types(py)?;
     let mut clock = PhaseClock::start();
-    let walked = walk::walk(
-        objects.as_ptr(),
-        known.frame,
-        known.minor,
-        fold_instance_dicts,
-    )
-    .map_err(walk_error)?;
+    let walked =
+        walk::walk(objects, known.frame, known.minor, fold_instance_dicts).map_err(walk_error)?;
     clock.lap("walk");
     // The graph is plain Rust data and every node is held by a reference of ours, so the
     // other threads may run meanwhile (a server keeps serving); what they do to the heap
@@ -1103,7 +1055,7 @@ fn analyze_objects(
     clock.lap("members");
 
     // Group before describing: step keys, sizes and finaliser flags of every cycle.
-    let mut reader = steps::StepReader::new(py, known);
+    let mut reader = steps::StepReader::new(known);
     let mut keys = Vec::with_capacity(cycle_members.len());
     let mut exact_keys = Vec::with_capacity(cycle_members.len());
     let mut cycle_sizes = Vec::with_capacity(cycles.len());
@@ -1112,8 +1064,8 @@ fn analyze_objects(
         let nodes = &cycle_members[window[0] as usize..window[1] as usize];
         let (mut size, mut finalizer) = (0u64, false);
         for (i, &node) in nodes.iter().enumerate() {
-            let src = members[node as usize].as_ptr();
-            let dst = members[nodes[(i + 1) % nodes.len()] as usize].as_ptr();
+            let src = ObjRef::of(members[node as usize].bind(py));
+            let dst = ObjRef::of(members[nodes[(i + 1) % nodes.len()] as usize].bind(py));
             let (key, exact) = reader.key(src, dst);
             keys.push(key);
             exact_keys.push(exact);
@@ -1147,7 +1099,7 @@ fn analyze_objects(
     let allocated_at = if sites.is_active() {
         cycle_members
             .iter()
-            .map(|&p| sites.of(members[p as usize].as_ptr()))
+            .map(|&p| sites.of(ObjRef::of(members[p as usize].bind(py))))
             .collect()
     } else {
         Vec::new()
@@ -1305,7 +1257,7 @@ fn clear_collected_garbage(py: Python<'_>, garbage: &Bound<'_, PyList>) -> Optio
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_quiet_panic_hook();
-    cpython::load_builtin_descriptors().map_err(|what| {
+    cpython::load_builtin_descriptors(m.py()).map_err(|what| {
         RefscopeError::new_err(format!("this CPython lacks a builtin descriptor: {what}"))
     })?;
     m.add_function(wrap_pyfunction!(analyze, m)?)?;
@@ -1319,6 +1271,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Heap snapshots (refscope.snapshot).
     heap::register(m)?;
     objgraph_support::register(m)?;
+    results::register(m)?;
     Ok(())
 }
 
@@ -1397,3 +1350,6 @@ fn add_failure_text_functions(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 // --- refscope.objgraph support (type census, referrer index, chains, pictures) ---
 mod objgraph_support;
+
+// --- the classes of the values above (one module, `results`) ---
+mod results;

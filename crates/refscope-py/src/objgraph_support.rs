@@ -6,7 +6,8 @@
 //! Python code called is the predicate the user hands to `find_*_chain`, and while it runs
 //! every object of the search is held by a strong reference of ours.
 
-use crate::cpython::{self, ObjPtr, TraverseSlots};
+use crate::cpython::{self, AsObj, ObjRef, TraverseSlots, TypeRef};
+use crate::results::{self, TypeAddresses, TypeCount};
 use pyo3::exceptions::PyMemoryError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
@@ -32,18 +33,18 @@ struct SlotCache {
 
 impl SlotCache {
     #[inline]
-    fn of(&mut self, obj: ObjPtr) -> TraverseSlots {
+    fn of(&mut self, obj: ObjRef<'_>) -> TraverseSlots {
         let tp = cpython::type_of(obj);
         if let Some((cached, slots)) = self.last {
-            if cached == tp as usize {
+            if cached == tp.address() {
                 return slots;
             }
         }
         let slots = *self
             .slots
-            .entry(tp as usize)
+            .entry(tp.address())
             .or_insert_with(|| TraverseSlots::of(tp));
-        self.last = Some((tp as usize, slots));
+        self.last = Some((tp.address(), slots));
         slots
     }
 }
@@ -52,24 +53,25 @@ fn internal_error() -> PyErr {
     crate::RefscopeError::new_err("internal error while traversing an object (a bug in refscope)")
 }
 
-/// `[(type, count), ...]` for the objects of `objects`, types in order of first
+/// The number of objects of `objects` of each exact type, types in order of first
 /// appearance (so a dict built from it has objgraph's key order).
 #[pyfunction]
-pub fn objgraph_type_census<'py>(
-    py: Python<'py>,
-    objects: &Bound<'py, PyList>,
-) -> PyResult<Bound<'py, PyList>> {
-    let items = cpython::list_items(objects.as_ptr());
+pub fn objgraph_type_census(
+    py: Python<'_>,
+    objects: &Bound<'_, PyList>,
+) -> PyResult<Vec<Py<TypeCount>>> {
+    let items = cpython::list_items(objects);
     let mut position: FxHashMap<usize, usize> = FxHashMap::default();
-    let mut census: Vec<(usize, u64)> = Vec::new();
+    let mut census: Vec<(TypeRef<'_>, u64)> = Vec::new();
     let mut last: (usize, usize) = (0, usize::MAX);
     for &obj in &items {
-        let tp = cpython::type_of(obj) as usize;
+        let cls = cpython::type_of(obj);
+        let tp = cls.address();
         let at = if last.0 == tp && last.1 != usize::MAX {
             last.1
         } else {
             let at = *position.entry(tp).or_insert_with(|| {
-                census.push((tp, 0));
+                census.push((cls, 0));
                 census.len() - 1
             });
             last = (tp, at);
@@ -77,14 +79,11 @@ pub fn objgraph_type_census<'py>(
         };
         census[at].1 += 1;
     }
-    let rows = census
-        .into_iter()
-        .map(|(tp, count)| {
-            let tp = cpython::borrowed(py, tp as ObjPtr);
-            PyTuple::new(py, [tp.into_any(), count.into_pyobject(py)?.into_any()])
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    cpython::new_list_of_owned(py, rows)
+    let rows = census.into_iter().map(|(tp, count)| TypeCount {
+        type_object: tp.as_object().to_bound(py).unbind(),
+        count,
+    });
+    results::py_list(py, rows)
 }
 
 /// The objects of `objects` whose exact type is one of `types`, in order.
@@ -95,10 +94,10 @@ pub fn objgraph_select_types<'py>(
     types: &Bound<'py, PyTuple>,
 ) -> PyResult<Bound<'py, PyList>> {
     let wanted: FxHashSet<usize> = types.iter().map(|t| t.as_ptr() as usize).collect();
-    let items = cpython::list_items(objects.as_ptr());
-    let chosen: Vec<ObjPtr> = items
+    let items = cpython::list_items(objects);
+    let chosen: Vec<ObjRef<'_>> = items
         .into_iter()
-        .filter(|&obj| wanted.contains(&(cpython::type_of(obj) as usize)))
+        .filter(|&obj| wanted.contains(&cpython::type_of(obj).address()))
         .collect();
     cpython::new_list(py, &chosen)
 }
@@ -111,10 +110,10 @@ pub fn objgraph_select_addresses<'py>(
     addresses: Vec<usize>,
 ) -> PyResult<Bound<'py, PyList>> {
     let wanted: FxHashSet<usize> = addresses.into_iter().collect();
-    let items = cpython::list_items(objects.as_ptr());
-    let chosen: Vec<ObjPtr> = items
+    let items = cpython::list_items(objects);
+    let chosen: Vec<ObjRef<'_>> = items
         .into_iter()
-        .filter(|&obj| wanted.contains(&(obj as usize)))
+        .filter(|&obj| wanted.contains(&obj.address()))
         .collect();
     cpython::new_list(py, &chosen)
 }
@@ -127,7 +126,8 @@ pub fn objgraph_select_addresses<'py>(
 #[pyclass(module = "refscope._core")]
 pub struct ReferrerIndex {
     objects: Option<Py<PyList>>,
-    /// Addresses of the objects of `objects` (which keeps them alive), in its order.
+    /// Addresses of the objects of `objects` (which keeps them alive), in its order; the
+    /// objects themselves are read from the list (nothing else holds it).
     items: Vec<usize>,
     /// Address → position in `items` (behind a lock only because the index caches its
     /// last page; the GIL already serialises calls).
@@ -137,27 +137,34 @@ pub struct ReferrerIndex {
 }
 
 impl ReferrerIndex {
-    fn lookup(&self, obj: ObjPtr) -> Option<u32> {
+    fn lookup(&self, address: usize) -> Option<u32> {
         let index = self
             .index
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        index.get(obj as u64)
+        index.get(address as u64)
     }
 
-    fn check_open(&self) -> PyResult<()> {
-        if self.objects.is_none() {
-            return Err(pyo3::exceptions::PyValueError::new_err(
+    /// The snapshot list, unless the index is closed.
+    fn objects<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyList>> {
+        match &self.objects {
+            Some(objects) => Ok(objects.bind(py)),
+            None => Err(pyo3::exceptions::PyValueError::new_err(
                 "ReferrerIndex is closed",
-            ));
+            )),
         }
-        Ok(())
     }
 
-    /// Referrer node ids of an object: from the index when gc tracks it, otherwise found
-    /// by traversing every object (what gc.get_referrers does for any object).
-    fn referrer_ids(&self, obj: ObjPtr, out: &mut Vec<u32>) -> PyResult<()> {
-        let tracked = self.lookup(obj);
+    /// Object `id` of the snapshot (in the list's order).
+    fn object<'py>(&self, py: Python<'py>, id: u32) -> PyResult<Bound<'py, PyAny>> {
+        self.objects(py)?.get_item(id as usize)
+    }
+
+    /// Referrer node ids of the object at `address`: from the index when gc tracks it,
+    /// otherwise found by traversing every object (what gc.get_referrers does for any
+    /// object).
+    fn referrer_ids(&self, py: Python<'_>, address: usize, out: &mut Vec<u32>) -> PyResult<()> {
+        let tracked = self.lookup(address);
         if let Some(id) = tracked {
             out.extend(
                 self.reverse
@@ -169,14 +176,14 @@ impl ReferrerIndex {
             return Ok(());
         }
         let mut slots = SlotCache::default();
-        for (i, &address) in self.items.iter().enumerate() {
-            if self.ignored.contains(&address) {
+        let objects = self.objects(py)?;
+        for (i, item) in cpython::list_items(objects).into_iter().enumerate() {
+            if self.ignored.contains(&item.address()) {
                 continue;
             }
-            let item = address as ObjPtr;
             let mut refers = false;
             cpython::for_each_referent(&slots.of(item), item, &mut |referent| {
-                refers |= referent == obj;
+                refers |= referent.address() == address;
             })
             .map_err(|()| internal_error())?;
             if refers {
@@ -199,23 +206,25 @@ pub fn objgraph_referrer_index(
 
 impl ReferrerIndex {
     fn new(objects: &Bound<'_, PyList>, ignore: Vec<usize>) -> PyResult<Self> {
-        let items = cpython::list_items(objects.as_ptr());
+        let items = cpython::list_items(objects);
         if items.len() >= u32::MAX as usize - 1 {
             return Err(core_error(CoreError::TooLarge {
                 what: "object count",
                 limit: u32::MAX as u64 - 1,
             }));
         }
-        let mut index = AddressIndex::for_addresses(items.iter().map(|&p| p as u64));
-        for (i, &obj) in items.iter().enumerate() {
-            index.insert(obj as u64, i as u32).map_err(core_error)?;
+        let mut index = AddressIndex::for_addresses(items.iter().map(|p| p.address() as u64));
+        for (i, obj) in items.iter().enumerate() {
+            index
+                .insert(obj.address() as u64, i as u32)
+                .map_err(core_error)?;
         }
         let mut builder = GraphBuilder::with_capacity(items.len(), items.len() * 2);
         let mut slots = SlotCache::default();
         for &obj in &items {
             builder.start_node().map_err(core_error)?;
             cpython::for_each_referent(&slots.of(obj), obj, &mut |referent| {
-                if let Some(id) = index.get(referent as u64) {
+                if let Some(id) = index.get(referent.address() as u64) {
                     builder.push_edge(id);
                 }
             })
@@ -226,7 +235,7 @@ impl ReferrerIndex {
         drop(graph);
         Ok(ReferrerIndex {
             objects: Some(objects.clone().unbind()),
-            items: items.into_iter().map(|p| p as usize).collect(),
+            items: items.into_iter().map(|p| p.address()).collect(),
             index: std::sync::Mutex::new(index),
             reverse,
             ignored: ignore.into_iter().collect(),
@@ -242,14 +251,14 @@ impl ReferrerIndex {
         py: Python<'py>,
         obj: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        self.check_open()?;
+        self.objects(py)?;
         let mut ids = Vec::new();
-        self.referrer_ids(obj.as_ptr(), &mut ids)?;
-        let objs: Vec<ObjPtr> = ids
+        self.referrer_ids(py, obj.as_ptr() as usize, &mut ids)?;
+        let objs = ids
             .iter()
-            .map(|&i| self.items[i as usize] as ObjPtr)
-            .collect();
-        cpython::new_list(py, &objs)
+            .map(|&i| self.object(py, i))
+            .collect::<PyResult<Vec<_>>>()?;
+        cpython::new_list_of_owned(py, objs)
     }
 
     /// objgraph's `find_backref_chain`: the shortest chain `[match, ..., obj]` of
@@ -262,34 +271,40 @@ impl ReferrerIndex {
         predicate: &Bound<'py, PyAny>,
         max_depth: u32,
     ) -> PyResult<Bound<'py, PyList>> {
-        self.check_open()?;
-        let start_ptr = obj.as_ptr();
-        let start = match self.lookup(start_ptr) {
+        self.objects(py)?;
+        let start_address = obj.as_ptr() as usize;
+        let start = match self.lookup(start_address) {
             Some(id) => id,
             None => self.items.len() as u32, // a virtual node for an untracked object
         };
-        let object_of = |id: u32| -> ObjPtr {
+        let address_of = |id: u32| -> usize {
             if id as usize == self.items.len() {
-                start_ptr
+                start_address
             } else {
-                self.items[id as usize] as ObjPtr
+                self.items[id as usize]
+            }
+        };
+        let object_of = |id: u32| -> PyResult<Bound<'py, PyAny>> {
+            if id as usize == self.items.len() {
+                Ok(obj.clone())
+            } else {
+                self.object(py, id)
             }
         };
         let chain = shortest_chain(
             start,
             max_depth,
-            |node, out| self.referrer_ids(object_of(node), out),
-            |node| {
-                predicate
-                    .call1((cpython::borrowed(py, object_of(node)),))?
-                    .is_truthy()
-            },
+            |node, out| self.referrer_ids(py, address_of(node), out),
+            |node| predicate.call1((object_of(node)?,))?.is_truthy(),
         )?;
-        let chain: Vec<ObjPtr> = match chain {
-            Some(ids) => ids.into_iter().map(object_of).collect(),
-            None => vec![start_ptr],
+        let chain = match chain {
+            Some(ids) => ids
+                .into_iter()
+                .map(object_of)
+                .collect::<PyResult<Vec<_>>>()?,
+            None => vec![obj.clone()],
         };
-        cpython::new_list(py, &chain)
+        cpython::new_list_of_owned(py, chain)
     }
 
     /// Number of objects in the snapshot.
@@ -333,7 +348,6 @@ pub fn objgraph_find_ref_chain<'py>(
     let mut id_of: FxHashMap<usize, u32> = FxHashMap::default();
     id_of.insert(obj.as_ptr() as usize, 0);
     let mut slots = SlotCache::default();
-    let mut referents: Vec<ObjPtr> = Vec::new();
     let chain = {
         let reached = std::cell::RefCell::new(&mut reached);
         shortest_chain(
@@ -341,20 +355,22 @@ pub fn objgraph_find_ref_chain<'py>(
             max_depth,
             |node, out| -> PyResult<()> {
                 let mut reached = reached.borrow_mut();
-                let source = reached[node as usize].as_ptr();
-                referents.clear();
-                cpython::for_each_referent(&slots.of(source), source, &mut |r| referents.push(r))
-                    .map_err(|()| internal_error())?;
+                let source = reached[node as usize].clone();
+                let mut referents: Vec<ObjRef<'_>> = Vec::new();
+                cpython::for_each_referent(&slots.of(source.as_obj()), source.as_obj(), &mut |r| {
+                    referents.push(r)
+                })
+                .map_err(|()| internal_error())?;
                 // No Python code ran since the traversal: the borrowed referents are
                 // alive (the source holds them); take a reference to each new one.
                 for &r in &referents {
-                    if ignored.contains(&(r as usize)) {
+                    if ignored.contains(&r.address()) {
                         continue;
                     }
                     let next = reached.len() as u32;
-                    let id = *id_of.entry(r as usize).or_insert(next);
+                    let id = *id_of.entry(r.address()).or_insert(next);
                     if id == next {
-                        reached.push(cpython::borrowed(py, r));
+                        reached.push(r.to_bound(py));
                     }
                     out.push(id);
                 }
@@ -366,44 +382,41 @@ pub fn objgraph_find_ref_chain<'py>(
             },
         )?
     };
-    let items: Vec<ObjPtr> = match chain {
+    let items: Vec<ObjRef<'_>> = match chain {
         Some(mut ids) => {
             ids.reverse();
             ids.into_iter()
-                .map(|id| reached[id as usize].as_ptr())
+                .map(|id| reached[id as usize].as_obj())
                 .collect()
         }
-        None => vec![obj.as_ptr()],
+        None => vec![obj.as_obj()],
     };
     cpython::new_list(py, &items)
 }
 
-/// `[(type, [id, ...]), ...]`: the addresses of the objects of `objects` by exact type,
-/// types in order of first appearance (for `get_new_ids`).
+/// The addresses of the objects of `objects` by exact type, types in order of first
+/// appearance (for `get_new_ids`).
 #[pyfunction]
-pub fn objgraph_addresses_by_type<'py>(
-    py: Python<'py>,
-    objects: &Bound<'py, PyList>,
-) -> PyResult<Bound<'py, PyList>> {
-    let items = cpython::list_items(objects.as_ptr());
+pub fn objgraph_addresses_by_type(
+    py: Python<'_>,
+    objects: &Bound<'_, PyList>,
+) -> PyResult<Vec<Py<TypeAddresses>>> {
+    let items = cpython::list_items(objects);
     let mut position: FxHashMap<usize, usize> = FxHashMap::default();
-    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+    let mut groups: Vec<(TypeRef<'_>, Vec<usize>)> = Vec::new();
     for &obj in &items {
-        let tp = cpython::type_of(obj) as usize;
-        let at = *position.entry(tp).or_insert_with(|| {
-            groups.push((tp, Vec::new()));
+        let cls = cpython::type_of(obj);
+        let at = *position.entry(cls.address()).or_insert_with(|| {
+            groups.push((cls, Vec::new()));
             groups.len() - 1
         });
-        groups[at].1.push(obj as usize);
+        groups[at].1.push(obj.address());
     }
-    let rows = groups
-        .into_iter()
-        .map(|(tp, addresses)| {
-            let tp = cpython::borrowed(py, tp as ObjPtr);
-            PyTuple::new(py, [tp.into_any(), PyList::new(py, addresses)?.into_any()])
-        })
-        .collect::<PyResult<Vec<_>>>()?;
-    cpython::new_list_of_owned(py, rows)
+    let rows = groups.into_iter().map(|(tp, addresses)| TypeAddresses {
+        type_object: tp.as_object().to_bound(py).unbind(),
+        addresses,
+    });
+    results::py_list(py, rows)
 }
 
 /// The objects of `candidates` that no object of `everything` refers to (through
@@ -417,26 +430,28 @@ pub fn objgraph_unreferenced<'py>(
     skip: Vec<usize>,
 ) -> PyResult<Bound<'py, PyList>> {
     let skip: FxHashSet<usize> = skip.into_iter().collect();
-    let wanted = cpython::list_items(candidates.as_ptr());
-    let mut index = AddressIndex::for_addresses(wanted.iter().map(|&p| p as u64));
-    for (i, &obj) in wanted.iter().enumerate() {
-        index.insert(obj as u64, i as u32).map_err(core_error)?;
+    let wanted = cpython::list_items(candidates);
+    let mut index = AddressIndex::for_addresses(wanted.iter().map(|p| p.address() as u64));
+    for (i, obj) in wanted.iter().enumerate() {
+        index
+            .insert(obj.address() as u64, i as u32)
+            .map_err(core_error)?;
     }
     let mut referenced = vec![false; wanted.len()];
     let mut slots = SlotCache::default();
-    let candidates_ptr = candidates.as_ptr();
-    for obj in cpython::list_items(everything.as_ptr()) {
-        if obj == candidates_ptr || skip.contains(&(obj as usize)) {
+    let candidates_obj = candidates.as_obj();
+    for obj in cpython::list_items(everything) {
+        if obj == candidates_obj || skip.contains(&obj.address()) {
             continue;
         }
         cpython::for_each_referent(&slots.of(obj), obj, &mut |referent| {
-            if let Some(id) = index.get(referent as u64) {
+            if let Some(id) = index.get(referent.address() as u64) {
                 referenced[id as usize] = true;
             }
         })
         .map_err(|()| internal_error())?;
     }
-    let chosen: Vec<ObjPtr> = wanted
+    let chosen: Vec<ObjRef<'_>> = wanted
         .iter()
         .zip(&referenced)
         .filter(|(_, &r)| !r)
@@ -538,13 +553,13 @@ pub fn objgraph_existing_dict<'py>(
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let minor = crate::known_types(py)?.minor;
-    let tp = cpython::type_of(obj.as_ptr());
+    let tp = cpython::type_of(obj.as_obj());
     if cpython::TypeFlags::of(tp).is_type {
         // A class's `__dict__` attribute is a mappingproxy, never its tp_dict.
         return Ok(None);
     }
-    let dict = cpython::DictSlot::of(tp, minor).materialised_dict(obj.as_ptr());
-    Ok(dict.map(|d| cpython::borrowed(py, d)))
+    let dict = cpython::DictSlot::of(tp, minor).materialised_dict(obj.as_obj());
+    Ok(dict.map(|d| d.to_bound(py)))
 }
 
 /// Adds this module's functions and classes to `refscope._core`.

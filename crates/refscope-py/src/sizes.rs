@@ -8,9 +8,8 @@
 //! never called: its instances get the layout formula. `sys.getsizeof` adds the gc header
 //! for gc types (Python/sysmodule.c, `_PySys_GetSizeOf`), and so does this.
 
-use crate::cpython::{self, ObjPtr, TypeAttr};
+use crate::cpython::{self, ObjRef, SizeofMethod, TypeAttr, TypeRef, VarSize};
 use pyo3::ffi;
-use pyo3::prelude::*;
 
 /// Bytes of `PyGC_Head` (two words) on 64-bit builds.
 const GC_HEAD: u64 = 16;
@@ -18,39 +17,41 @@ const GC_HEAD: u64 = 16;
 /// How to size the instances of one type.
 pub struct SizeRule {
     /// The builtin `__sizeof__` to call, when the layout formula is not exact.
-    method: Option<Py<PyAny>>,
+    method: Option<SizeofMethod>,
     basicsize: u64,
     itemsize: u64,
+    /// Reads the item count of a variable-size type (`tp_itemsize > 0`).
+    var_size: Option<VarSize>,
     gc_head: u64,
     /// ints keep their digit count in a tagged field on 3.12+: no variable part.
     int_like: bool,
 }
 
 impl SizeRule {
-    pub fn of(py: Python<'_>, tp: *mut ffi::PyTypeObject, minor: u8) -> Self {
+    pub fn of(tp: TypeRef<'_>, minor: u8) -> Self {
         let number = |attr| cpython::type_number(tp, attr).unwrap_or(0).max(0) as u64;
-        let method = cpython::builtin_sizeof_method(tp).map(|m| cpython::owned(py, m).unbind());
-        let method = method.filter(|m| !(minor <= 12 && cpython::is_object_sizeof(m.as_ptr())));
+        let method = SizeofMethod::of(tp).filter(|m| !(minor <= 12 && m.is_object_sizeof()));
         let gc = cpython::type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) != 0;
         SizeRule {
             method,
             basicsize: number(TypeAttr::BasicSize),
             itemsize: number(TypeAttr::ItemSize),
+            var_size: VarSize::of(tp),
             gc_head: if gc { GC_HEAD } else { 0 },
             int_like: cpython::type_flags(tp) & (ffi::Py_TPFLAGS_LONG_SUBCLASS as u64) != 0,
         }
     }
 
     /// Shallow size of `obj`, an instance of the rule's type.
-    pub fn size(&self, obj: ObjPtr) -> u64 {
+    pub fn size(&self, obj: ObjRef<'_>) -> u64 {
         if let Some(method) = &self.method {
-            if let Some(v) = cpython::call_sizeof(method.as_ptr(), obj) {
+            if let Some(v) = method.call(obj) {
                 return v.max(0) as u64 + self.gc_head;
             }
         }
         let mut size = self.basicsize;
-        if self.itemsize > 0 && !self.int_like {
-            size += self.itemsize * cpython::var_size(obj).unsigned_abs() as u64;
+        if let (Some(var_size), false) = (self.var_size, self.int_like) {
+            size += self.itemsize * var_size.read(obj).unsigned_abs() as u64;
         }
         size + self.gc_head
     }

@@ -23,11 +23,9 @@
 //! are keyed by name, so unset slots do not shift anything. Different keys may still read
 //! the same, which the signature merge after describing undoes.
 
-use crate::cpython::{self, DictSlot, ObjPtr, TraverseSlots, TypeFlags};
+use crate::cpython::{self, DictSlot, ObjRef, TraverseSlots, TypeFlags, TypeRef};
 use crate::describe::KnownTypes;
 use crate::sizes::SizeRule;
-use pyo3::ffi;
-use pyo3::prelude::*;
 use rustc_hash::FxHashMap;
 
 /// Per-type facts the step keys, sizes and finaliser flags need.
@@ -42,8 +40,7 @@ struct TypeEntry {
 }
 
 /// Reads step keys, shallow sizes and finaliser flags for the members of cycles.
-pub struct StepReader<'py> {
-    py: Python<'py>,
+pub struct StepReader {
     known: KnownTypes,
     /// Type address -> index into `entries`.
     types: FxHashMap<usize, u32>,
@@ -67,10 +64,9 @@ fn mix(a: u64, b: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-impl<'py> StepReader<'py> {
-    pub fn new(py: Python<'py>, known: KnownTypes) -> Self {
+impl StepReader {
+    pub fn new(known: KnownTypes) -> Self {
         StepReader {
-            py,
             known,
             types: FxHashMap::default(),
             entries: Vec::new(),
@@ -78,24 +74,24 @@ impl<'py> StepReader<'py> {
         }
     }
 
-    fn entry(&mut self, tp: *mut ffi::PyTypeObject) -> &TypeEntry {
-        if self.last.0 == tp as usize && !self.entries.is_empty() {
+    fn entry(&mut self, tp: TypeRef<'_>) -> &TypeEntry {
+        if self.last.0 == tp.address() && !self.entries.is_empty() {
             return &self.entries[self.last.1 as usize];
         }
-        let (py, known) = (self.py, self.known);
+        let known = self.known;
         let entries = &mut self.entries;
-        let index = *self.types.entry(tp as usize).or_insert_with(|| {
+        let index = *self.types.entry(tp.address()).or_insert_with(|| {
             let flags = TypeFlags::of(tp);
-            let t = tp as usize;
+            let t = tp.address();
             entries.push(TypeEntry {
                 slots: TraverseSlots::of(tp),
                 flags,
                 dict_slot: if flags.is_heap_type && !flags.is_type {
                     DictSlot::of(tp, known.minor)
                 } else {
-                    DictSlot::None
+                    DictSlot::NONE
                 },
-                size: SizeRule::of(py, tp, known.minor),
+                size: SizeRule::of(tp, known.minor),
                 keyed_by_code: t == known.frame
                     || t == known.function
                     || t == known.generator
@@ -105,18 +101,18 @@ impl<'py> StepReader<'py> {
             });
             (entries.len() - 1) as u32
         });
-        self.last = (tp as usize, index);
+        self.last = (tp.address(), index);
         &self.entries[index as usize]
     }
 
     /// Shallow size of `obj`, as the description would give it.
-    pub fn size(&mut self, obj: ObjPtr) -> u64 {
+    pub fn size(&mut self, obj: ObjRef<'_>) -> u64 {
         let tp = cpython::type_of(obj);
         self.entry(tp).size.size(obj)
     }
 
     /// Whether `obj`'s type has a finaliser.
-    pub fn has_finalizer(&mut self, obj: ObjPtr) -> bool {
+    pub fn has_finalizer(&mut self, obj: ObjRef<'_>) -> bool {
         let tp = cpython::type_of(obj);
         self.entry(tp).flags.has_finalizer
     }
@@ -125,11 +121,11 @@ impl<'py> StepReader<'py> {
     /// dict key, an index, a member slot, a fixed field); a position among an instance's
     /// inline attribute values is not exact (unset attributes are not visited, so the
     /// same position may be another attribute in another instance of the class).
-    pub fn key(&mut self, src: ObjPtr, dst: ObjPtr) -> (u64, bool) {
+    pub fn key(&mut self, src: ObjRef<'_>, dst: ObjRef<'_>) -> (u64, bool) {
         let tp = cpython::type_of(src);
         let code_type = self.known.code;
         let entry = self.entry(tp);
-        let type_key = tp as u64;
+        let type_key = tp.address() as u64;
         if entry.is_set {
             return (mix(type_key, SET_ELEMENT), true);
         }
@@ -157,7 +153,7 @@ impl<'py> StepReader<'py> {
             // traversal position would not tell which slot).
             let mut member = None;
             cpython::for_each_member_slot(src, |name, value| {
-                if value == dst {
+                if value == Some(dst) {
                     member = Some(name.bytes().fold(MEMBER, |h, b| mix(h, u64::from(b))));
                     false
                 } else {
@@ -176,8 +172,8 @@ impl<'py> StepReader<'py> {
             if referent == dst && position == u64::MAX {
                 position = seen;
             }
-            if keyed_by_code && code == 0 && cpython::type_of(referent) as usize == code_type {
-                code = referent as u64;
+            if keyed_by_code && code == 0 && cpython::type_of(referent).address() == code_type {
+                code = referent.address() as u64;
             }
             seen += 1;
         });
@@ -187,13 +183,13 @@ impl<'py> StepReader<'py> {
 
 /// Which entry of `dict` leads to `dst`: a value under a key (hash of exact str/int keys,
 /// the key's type otherwise) or a key. PyDict_Next reads the table: no user code.
-fn dict_fact(dict: ObjPtr, dst: ObjPtr) -> Option<u64> {
+fn dict_fact(dict: ObjRef<'_>, dst: ObjRef<'_>) -> Option<u64> {
     let mut fact = None;
     cpython::for_each_dict_item(dict, |key, value| {
         if value == dst || key == dst {
             let key_fact = cpython::builtin_key_hash(key)
                 .map(|h| h as u64)
-                .unwrap_or(cpython::type_of(key) as u64);
+                .unwrap_or(cpython::type_of(key).address() as u64);
             let side = if value == dst {
                 VALUE_OF_DICT
             } else {

@@ -4,8 +4,9 @@
 //! each referent's address up in an [`AddressIndex`]. It allocates no Python object, runs
 //! no Python code and never reads `__dict__`, so walking does not change the heap.
 
-use crate::cpython::{self, DictSlot, ObjPtr, TraverseSlots, TypeFlags};
-use pyo3::ffi;
+use crate::cpython::{self, DictSlot, TraverseSlots, TypeFlags, TypeRef};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
 use refscope_core::graph::{Graph, GraphBuilder};
 use refscope_core::index::AddressIndex;
 use refscope_core::CoreError;
@@ -18,9 +19,9 @@ pub const PRIORITY_FRAME: u8 = 1;
 pub const PRIORITY_CONTAINER: u8 = 0;
 
 /// The graph of one walk, with the object behind each node.
-pub struct Walk {
+pub struct Walk<'a> {
     /// Node id → object, one strong reference each.
-    pub nodes: cpython::OwnedRefs,
+    pub nodes: cpython::OwnedRefs<'a>,
     pub graph: Graph,
     pub priority: Vec<u8>,
 }
@@ -46,7 +47,7 @@ impl From<CoreError> for WalkError {
     }
 }
 
-/// Walks every distinct object of `list` (a live Python list the caller keeps alive) on
+/// Walks every distinct object of `list` (a list the caller does not change meanwhile) on
 /// CPython 3.`minor`.
 ///
 /// An instance's own `__dict__` that exists but is not among the analysed objects is looked
@@ -58,16 +59,16 @@ impl From<CoreError> for WalkError {
 /// owner (the owner gets the dict's references and no edge to the dict, so the dict, which
 /// nothing else refers to, is in no cycle), and reports read `A .b -> B` on every CPython
 /// version instead of `A .__dict__ -> dict ['b'] -> B`.
-pub fn walk(
-    list: ObjPtr,
+pub fn walk<'a>(
+    list: &'a Bound<'_, PyList>,
     frame_type: usize,
     minor: u8,
     absorb_own_dicts: bool,
-) -> Result<Walk, WalkError> {
+) -> Result<Walk<'a>, WalkError> {
     // Peak memory matters on heaps of millions of objects: one pointer per object (taken
     // over by `OwnedRefs` below) plus the index, no other per-object copy.
     let mut nodes = cpython::list_items(list);
-    let mut index = AddressIndex::for_addresses(nodes.iter().map(|&p| p as u64));
+    let mut index = AddressIndex::for_addresses(nodes.iter().map(|p| p.address() as u64));
     if nodes.len() >= u32::MAX as usize - 1 {
         return Err(CoreError::TooLarge {
             what: "object count",
@@ -77,7 +78,7 @@ pub fn walk(
     }
     let mut next_id = 0u32;
     let mut failure = None;
-    nodes.retain(|&item| match index.insert(item as u64, next_id) {
+    nodes.retain(|item| match index.insert(item.address() as u64, next_id) {
         Ok(id) if id == next_id => {
             next_id += 1;
             true
@@ -94,24 +95,24 @@ pub fn walk(
     let mut owned = cpython::OwnedRefs::adopt(nodes);
 
     let mut types: FxHashMap<usize, TypeEntry> = FxHashMap::default();
-    let mut entry_of = |tp: *mut ffi::PyTypeObject| {
+    let mut entry_of = |tp: TypeRef<'_>| {
         *types
-            .entry(tp as usize)
+            .entry(tp.address())
             .or_insert_with(|| type_entry(tp, frame_type, minor))
     };
     let mut last_type: (usize, Option<TypeEntry>) = (0, None);
     let count = owned.len();
     let mut priority = Vec::with_capacity(count);
-    let mut dict_slots: Option<TraverseSlots> = None;
+    let mut dict_slots: Option<(usize, TraverseSlots)> = None;
     let mut builder = GraphBuilder::with_capacity(count, count * 2);
     for node in 0..count {
         let obj = owned.object(node);
         let tp = cpython::type_of(obj);
         let entry = match last_type {
-            (cached, Some(entry)) if cached == tp as usize => entry,
+            (cached, Some(entry)) if cached == tp.address() => entry,
             _ => {
                 let entry = entry_of(tp);
-                last_type = (tp as usize, Some(entry));
+                last_type = (tp.address(), Some(entry));
                 entry
             }
         };
@@ -120,10 +121,10 @@ pub fn walk(
         owned.take_reference(node);
         builder.start_node()?;
         let own_dict = entry.dict_slot.materialised_dict(obj);
-        let dict_id = own_dict.and_then(|d| index.get(d as u64));
+        let dict_id = own_dict.and_then(|d| index.get(d.address() as u64));
         let look_through = own_dict.is_some() && (dict_id.is_none() || absorb_own_dicts);
-        let mut add_edge = |referent: ObjPtr| {
-            if let Some(id) = index.get(referent as u64) {
+        let mut add_edge = |referent: cpython::ObjRef<'a>| {
+            if let Some(id) = index.get(referent.address() as u64) {
                 if !(look_through && Some(id) == dict_id) {
                     builder.push_edge(id);
                 }
@@ -132,9 +133,17 @@ pub fn walk(
         cpython::for_each_referent(&entry.slots, obj, &mut add_edge)
             .map_err(|()| WalkError::Internal)?;
         if let (true, Some(dict)) = (look_through, own_dict) {
-            let dict_slots =
-                dict_slots.get_or_insert_with(|| TraverseSlots::of(cpython::type_of(dict)));
-            cpython::for_each_referent(dict_slots, dict, &mut add_edge)
+            // An instance's `__dict__` may be a dict subclass: slots are per exact type.
+            let dict_type = cpython::type_of(dict);
+            let dict_slots = match dict_slots {
+                Some((tp, slots)) if tp == dict_type.address() => slots,
+                _ => {
+                    let slots = TraverseSlots::of(dict_type);
+                    dict_slots = Some((dict_type.address(), slots));
+                    slots
+                }
+            };
+            cpython::for_each_referent(&dict_slots, dict, &mut add_edge)
                 .map_err(|()| WalkError::Internal)?;
         }
     }
@@ -145,13 +154,13 @@ pub fn walk(
     })
 }
 
-fn type_entry(tp: *mut ffi::PyTypeObject, frame_type: usize, minor: u8) -> TypeEntry {
+fn type_entry(tp: TypeRef<'_>, frame_type: usize, minor: u8) -> TypeEntry {
     let flags = TypeFlags::of(tp);
     let priority = if flags.has_finalizer {
         PRIORITY_FINALIZER
     } else if flags.is_heap_type && !flags.is_type {
         PRIORITY_INSTANCE
-    } else if tp as usize == frame_type {
+    } else if tp.address() == frame_type {
         PRIORITY_FRAME
     } else {
         PRIORITY_CONTAINER
@@ -159,7 +168,7 @@ fn type_entry(tp: *mut ffi::PyTypeObject, frame_type: usize, minor: u8) -> TypeE
     let dict_slot = if flags.is_heap_type && !flags.is_type {
         DictSlot::of(tp, minor)
     } else {
-        DictSlot::None
+        DictSlot::NONE
     };
     TypeEntry {
         slots: TraverseSlots::of(tp),

@@ -1,21 +1,21 @@
 //! A builtin `__sizeof__` called as the C function it is, without the call machinery.
 //!
 //! A heap snapshot sizes every str, int, list, dict... through its type's builtin
-//! `__sizeof__` (the method descriptor [`super::builtin_sizeof_method`] finds). Calling
-//! the descriptor through `PyObject_CallFunctionObjArgs` costs more than the size
-//! computation itself (varargs packing, vectorcall dispatch, `descr_check`, the recursion
-//! guard): a tenth of a whole snapshot. A `METH_NOARGS` method is `ml_meth(self, NULL)`
-//! (`method_vectorcall_NOARGS`, Objects/descrobject.c), so that is what is called here,
-//! on instances of the type the descriptor was found on (so `descr_check` would pass).
+//! `__sizeof__` ([`SizeofMethod`]). Calling the descriptor through
+//! `PyObject_CallFunctionObjArgs` costs more than the size computation itself (varargs
+//! packing, vectorcall dispatch, `descr_check`, the recursion guard): a tenth of a whole
+//! snapshot. A `METH_NOARGS` method is `ml_meth(self, NULL)` (`method_vectorcall_NOARGS`,
+//! Objects/descrobject.c), so that is what is called here.
 //!
 //! Layout (Include/descrobject.h, identical in 3.10-3.13): `PyMethodDescrObject` is
 //! `PyDescr_COMMON` (`PyObject_HEAD`, `d_type`, `d_name`, `d_qualname`: five words) then
-//! `PyMethodDef *d_method`. The layout is checked on each descriptor before use: the
-//! descriptor must be a `method_descriptor`, its `PyMethodDef` must be named `__sizeof__`,
-//! its `d_type` must be the type being sized and its flags exactly `METH_NOARGS`;
-//! otherwise the caller keeps calling the descriptor the ordinary way.
+//! `PyMethodDef *d_method`. It is checked on each descriptor before use: the `PyMethodDef`
+//! must be named `__sizeof__`, its flags exactly `METH_NOARGS`, and the type being sized a
+//! subtype of `d_type` (what `descr_check` checks per call). Like the other per-type facts
+//! of this module, the function is tied to the exact type it was read for and only called
+//! on instances of that type; anything else gets None and the ordinary call.
 
-use super::ObjPtr;
+use super::{int_value, owned_or_clear, type_of, AsObj, ObjRef, SizeofMethod, TypeRef};
 use pyo3::ffi;
 use std::ffi::CStr;
 
@@ -24,61 +24,53 @@ const D_METHOD_WORD: usize = 5;
 /// Word of `d_type`.
 const D_TYPE_WORD: usize = 2;
 
-/// The C function behind a builtin `__sizeof__` method descriptor.
+/// The C function behind a builtin `__sizeof__`, for the instances of one exact type.
 #[derive(Clone, Copy)]
 pub struct DirectSizeof {
     function: ffi::PyCFunction,
+    type_address: usize,
 }
 
 impl DirectSizeof {
-    /// The C function of `method` (from [`super::builtin_sizeof_method`] of `tp`), if the
-    /// descriptor is laid out as expected; None otherwise.
-    pub fn of(method: ObjPtr, tp: *mut ffi::PyTypeObject) -> Option<DirectSizeof> {
-        let descriptors = super::builtin_descriptors()?;
-        if super::type_of(method) as usize != descriptors.method_descriptor_type {
-            return None;
-        }
-        // SAFETY: `method` is a live method_descriptor (checked above), so it is a
-        // PyMethodDescrObject (Include/descrobject.h) and its first six words are
-        // readable; `d_method` points to the static PyMethodDef it was made from, whose
-        // name is a NUL-terminated C string.
+    /// The C function of `method` ([`SizeofMethod::of`] of `tp`), if its descriptor is laid
+    /// out as expected; None otherwise.
+    pub fn of(method: &SizeofMethod, tp: TypeRef<'_>) -> Option<DirectSizeof> {
+        let words = method.0.as_ptr() as *const usize;
+        // SAFETY: SizeofMethod holds a method_descriptor (checked by SizeofMethod::of), so
+        // a PyMethodDescrObject (Include/descrobject.h) whose first six words are
+        // readable; `d_method` points to the static PyMethodDef it was made from, with a
+        // NUL-terminated name; `d_type` is the type that defines it (alive: the descriptor
+        // holds a reference, Objects/descrobject.c descr_new).
         unsafe {
-            let words = method as *const usize;
-            let d_type = *words.add(D_TYPE_WORD);
+            let d_type = *words.add(D_TYPE_WORD) as *mut ffi::PyTypeObject;
             let def = *words.add(D_METHOD_WORD) as *const ffi::PyMethodDef;
-            if def.is_null() || (*def).ml_name.is_null() {
+            if d_type.is_null() || def.is_null() || (*def).ml_name.is_null() {
                 return None;
             }
-            let type_defined_on = d_type as *mut ffi::PyTypeObject;
-            // The method must come from `tp` or a base it inherits it from.
-            if ffi::PyType_IsSubtype(tp, type_defined_on) == 0 {
-                return None;
-            }
-            if CStr::from_ptr((*def).ml_name).to_bytes() != b"__sizeof__"
+            if ffi::PyType_IsSubtype(tp.as_ptr(), d_type) == 0
+                || CStr::from_ptr((*def).ml_name).to_bytes() != b"__sizeof__"
                 || (*def).ml_flags != ffi::METH_NOARGS
             {
                 return None;
             }
-            let function = (*def).ml_meth.PyCFunction;
-            Some(DirectSizeof { function })
+            Some(DirectSizeof {
+                function: (*def).ml_meth.PyCFunction,
+                type_address: tp.address(),
+            })
         }
     }
 
-    /// `type(obj).__sizeof__(obj)`, for `obj` an instance of the type this was made for.
+    /// `type(obj).__sizeof__(obj)`; None for an object of another type (call the method
+    /// then) or when the method fails.
     #[inline]
-    pub fn call(&self, obj: ObjPtr) -> Option<i64> {
-        // SAFETY: a METH_NOARGS C function of `obj`'s type (or a base), called as
-        // method_vectorcall_NOARGS calls it: `(self, NULL)`. It returns a new reference
-        // or NULL with an exception set, which is cleared.
-        unsafe {
-            let result = (self.function)(obj, std::ptr::null_mut());
-            if result.is_null() {
-                ffi::PyErr_Clear();
-                return None;
-            }
-            let size = super::int_value(result);
-            ffi::Py_DecRef(result);
-            size
+    pub fn call(&self, obj: ObjRef<'_>) -> Option<i64> {
+        if type_of(obj).address() != self.type_address {
+            return None;
         }
+        // SAFETY: a METH_NOARGS C function of `obj`'s type or a base (checked by `of` and
+        // above), called as method_vectorcall_NOARGS calls it: `(self, NULL)`, with the
+        // GIL held (the handle). It returns a new reference or NULL with an exception set.
+        let result = unsafe { owned_or_clear((self.function)(obj.as_ptr(), std::ptr::null_mut())) };
+        int_value(result?.as_obj())
     }
 }

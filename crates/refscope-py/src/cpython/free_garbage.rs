@@ -20,7 +20,7 @@
 //! `tp_del` finaliser (which gc never clears: those objects stay in `gc.garbage`) makes
 //! it refuse, and the caller runs the collection instead.
 
-use super::{is_immortal, refcount, slot, type_flags, type_of, ObjPtr, TraverseSlots};
+use super::{is_immortal, refcount, slot, type_flags, type_of, ObjRef, TraverseSlots};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use refscope_core::index::AddressIndex;
@@ -46,7 +46,12 @@ unsafe extern "C" fn count_reference(target: *mut ffi::PyObject, arg: *mut c_voi
     // SAFETY: `arg` is the `Counts` that `clear_if_unreachable` passes to tp_traverse
     // below, alive and not otherwise borrowed while tp_traverse runs.
     let counts = unsafe { &mut *(arg as *mut Counts<'_>) };
-    if let Some(id) = counts.index.get(target as u64) {
+    // SAFETY: tp_traverse visits the non-null references its object holds (Py_VISIT,
+    // Include/objimpl.h); the object is held by the caller's list, so the target lives.
+    let Some(target) = (unsafe { ObjRef::from_nullable(target) }) else {
+        return 0;
+    };
+    if let Some(id) = counts.index.get(target.address() as u64) {
         counts.inside[id as usize] += 1;
     } else if !counts.in_dict && is_private_dict(target) {
         // An instance dict the analysis materialised after the collection (CPython 3.11+
@@ -64,10 +69,8 @@ unsafe extern "C" fn count_reference(target: *mut ffi::PyObject, arg: *mut c_voi
 }
 
 /// An exact dict with one reference (its owner's).
-fn is_private_dict(obj: ObjPtr) -> bool {
-    // SAFETY: obj is a live object visited by tp_traverse; PyDict_CheckExact only reads
-    // its type pointer.
-    unsafe { ffi::PyDict_CheckExact(obj) != 0 && refcount(obj) == 1 }
+fn is_private_dict(obj: ObjRef<'_>) -> bool {
+    super::is_exact_dict(obj) && refcount(obj) == 1
 }
 
 /// `tp_clear`s `objects` (the caller's list of them, `list_refs` references per entry
@@ -79,19 +82,19 @@ pub fn clear_if_unreachable(
     list_refs: usize,
 ) -> Result<usize, Refusal> {
     let minor = py.version_info().minor;
-    let pointers: Vec<ObjPtr> = objects.iter().map(|o| o.as_ptr()).collect();
-    let mut index = AddressIndex::for_addresses(pointers.iter().map(|&p| p as u64));
+    let pointers: Vec<ObjRef<'_>> = objects.iter().map(|o| ObjRef::of(o.bind(py))).collect();
+    let mut index = AddressIndex::for_addresses(pointers.iter().map(|p| p.address() as u64));
     let mut entries = vec![0u32; pointers.len()];
-    let mut distinct: Vec<ObjPtr> = Vec::with_capacity(pointers.len());
+    let mut distinct: Vec<ObjRef<'_>> = Vec::with_capacity(pointers.len());
     for &obj in &pointers {
         let id = index
-            .insert(obj as u64, distinct.len() as u32)
+            .insert(obj.address() as u64, distinct.len() as u32)
             .map_err(|_| Refusal::NotClearable)?;
         if id as usize == distinct.len() {
             let tp = type_of(obj);
             // SAFETY: obj is alive (held by `objects`) and the GIL is held;
             // PyObject_GC_IsTracked only reads its gc header (limited API since 3.9).
-            let tracked = unsafe { ffi::PyObject_GC_IsTracked(obj) } != 0;
+            let tracked = unsafe { ffi::PyObject_GC_IsTracked(obj.as_ptr()) } != 0;
             if !tracked || is_immortal(obj, minor) || !slot(tp, ffi::Py_tp_del).is_null() {
                 return Err(Refusal::NotClearable);
             }
@@ -142,12 +145,12 @@ pub fn clear_if_unreachable(
         // leaves is reported as unraisable, as gc does, and never propagated.
         unsafe {
             let clear = std::mem::transmute::<*mut c_void, ffi::inquiry>(clear);
-            ffi::Py_INCREF(obj);
-            clear(obj);
+            ffi::Py_INCREF(obj.as_ptr());
+            clear(obj.as_ptr());
             if !ffi::PyErr_Occurred().is_null() {
-                ffi::PyErr_WriteUnraisable(obj);
+                ffi::PyErr_WriteUnraisable(obj.as_ptr());
             }
-            ffi::Py_DECREF(obj);
+            ffi::Py_DECREF(obj.as_ptr());
         }
     }
     Ok(distinct.len())

@@ -58,7 +58,11 @@ pub fn mortal_count(py: Python<'_>, expected_len: usize) -> Option<usize> {
         if node == 0 || seen >= expected_len {
             return None;
         }
-        let object = (node + GC_HEAD_SIZE) as *mut ffi::PyObject;
+        // SAFETY: a node of the validated permanent-generation list is the PyGC_Head of
+        // a live gc object (Include/internal/pycore_gc.h: the object follows its header);
+        // the GIL keeps it on the list, and so alive, while this runs.
+        let object =
+            unsafe { super::ObjRef::from_raw((node + GC_HEAD_SIZE) as *mut ffi::PyObject) };
         if !super::is_immortal(object, 12) {
             mortal += 1;
         }
