@@ -1596,6 +1596,18 @@ impl InlineValues {
     /// The inline values of `obj` (NULL where unset), or None when `obj` has no inline
     /// values now (its dict exists) or is not an instance of the type.
     pub fn read<'py>(&self, obj: ObjRef<'py>) -> Option<Vec<Option<ObjRef<'py>>>> {
+        let mut values = Vec::new();
+        self.read_into(obj, &mut values).then_some(values)
+    }
+
+    /// [`InlineValues::read`] into `out` (cleared first), so that a walk reuses one
+    /// buffer instead of allocating one per instance; false when there are none.
+    pub fn read_into<'py>(&self, obj: ObjRef<'py>, out: &mut Vec<Option<ObjRef<'py>>>) -> bool {
+        out.clear();
+        self.read_values(obj, out).is_some()
+    }
+
+    fn read_values<'py>(&self, obj: ObjRef<'py>, out: &mut Vec<Option<ObjRef<'py>>>) -> Option<()> {
         let tp = type_of(obj);
         if tp.address() != self.type_address || type_flags(tp) & TPFLAGS_MANAGED_DICT == 0 {
             return None;
@@ -1634,11 +1646,8 @@ impl InlineValues {
             if values.is_null() {
                 return None;
             }
-            Some(
-                (0..count)
-                    .map(|i| ObjRef::from_nullable(*values.add(i)))
-                    .collect(),
-            )
+            out.extend((0..count).map(|i| ObjRef::from_nullable(*values.add(i))));
+            Some(())
         }
     }
 }

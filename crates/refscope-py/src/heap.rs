@@ -425,6 +425,7 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     let mut referents: Vec<ObjRef<'_>> = Vec::new();
     let mut labels: Vec<EdgeLabel> = Vec::new();
     let mut pairs: Vec<(ObjRef<'_>, ObjRef<'_>)> = Vec::new();
+    let mut inline_values: Vec<Option<ObjRef<'_>>> = Vec::new();
     // Recently seen types → their facts: a heap mixes a few types closely (an instance,
     // its list, its str...), which a one-entry cache keeps missing.
     let mut recent_types = [(0usize, 0u32); TYPE_CACHE];
@@ -485,6 +486,7 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
                 &mut referents,
                 &mut labels,
                 &mut pairs,
+                &mut inline_values,
             );
         }
         if let Some((layout, frame_type)) = input.frame_layout {
@@ -626,6 +628,7 @@ fn label_referents<'a>(
     referents: &mut Vec<ObjRef<'a>>,
     labels: &mut Vec<EdgeLabel>,
     pairs: &mut Vec<(ObjRef<'a>, ObjRef<'a>)>,
+    inline_values: &mut Vec<Option<ObjRef<'a>>>,
 ) {
     let facts = &walker.facts[facts_id as usize];
     let kind = facts.kind;
@@ -722,8 +725,8 @@ fn label_referents<'a>(
                     labels[pos] = EdgeLabel::Name(walker.dict_label);
                 }
             } else if let Some(inline) = &facts.inline_values {
-                if let Some(values) = inline.read(obj) {
-                    for (value, &name) in values.iter().zip(&facts.inline_names) {
+                if inline.read_into(obj, inline_values) {
+                    for (value, &name) in inline_values.iter().zip(&facts.inline_names) {
                         let (Some(value), false) = (value, name == 0) else {
                             continue;
                         };
