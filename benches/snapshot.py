@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -166,6 +167,9 @@ def main() -> None:
             )
     table = "\n".join(lines)
     print(table)
+    for path in (args.markdown, args.json):
+        if path:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table + "\n")
