@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -57,11 +58,27 @@ gc.collect()
 reset_hwm(); before = rss_kib()
 elapsed, snap = timed(refscope.snapshot, {repeat})
 peak = hwm_kib() - before
+# The ratio again with both measured alternately in this process, which a loaded machine
+# disturbs less than runs in separate processes minutes apart.
+pair_gc = pair_snap = None
+for _ in range(max({repeat}, 5)):
+    t = time.perf_counter(); gc.collect(); g = time.perf_counter() - t
+    t = time.perf_counter(); refscope.snapshot(baseline=False); s = time.perf_counter() - t
+    pair_gc = g if pair_gc is None else min(pair_gc, g)
+    pair_snap = s if pair_snap is None else min(pair_snap, s)
 t = time.perf_counter(); snap._core.compute_dominators(); dominators = time.perf_counter() - t
 t = time.perf_counter(); top = snap.top_types(); top_types = time.perf_counter() - t
+wanted = [r.id for r in snap.largest_retainers(100)]
+t = time.perf_counter(); snap.why_alive(wanted[0], max_roots=5); why_first = time.perf_counter() - t
+t = time.perf_counter()
+for address in wanted:
+    snap.why_alive(address, max_roots=5)
+why_each = (time.perf_counter() - t) / len(wanted)
 extra = dict(objects=snap.object_count, references=snap.reference_count,
              graph_bytes_per_object=snap.memory_bytes / snap.object_count,
-             peak_rss_mib=peak / 1024, dominators_s=dominators, top_types_s=top_types)
+             peak_rss_mib=peak / 1024, dominators_s=dominators, top_types_s=top_types,
+             why_alive_first_s=why_first, why_alive_each_ms=why_each * 1e3,
+             interleaved_gc_s=pair_gc, interleaved_snapshot_s=pair_snap)
 elapsed
 """,
     "guppy3 hpy().heap()": "from guppy import hpy\ntimed(lambda: hpy().heap(), 1)[0]",
@@ -137,13 +154,22 @@ def main() -> None:
         snap = results.get("refscope.snapshot()", {})
         if "objects" in snap:
             lines.append(
-                f"| {size:,} | refscope details | {snap['objects']:,} objects, "
+                f"| {size:,} | refscope details | snapshot ÷ gc.collect() alternated in one "
+                f"process: {snap['interleaved_snapshot_s']:.3f} / {snap['interleaved_gc_s']:.3f}"
+                f" s = {snap['interleaved_snapshot_s'] / snap['interleaved_gc_s']:.2f}; "
+                f"{snap['objects']:,} objects, "
                 f"{snap['references']:,} references; graph {snap['graph_bytes_per_object']:.1f} "
                 f"B/object; peak RSS +{snap['peak_rss_mib']:.0f} MiB; dominators "
-                f"{snap['dominators_s']:.2f} s; top_types {snap['top_types_s']:.2f} s | | |"
+                f"{snap['dominators_s']:.2f} s; top_types {snap['top_types_s']:.2f} s; "
+                f"why_alive first {snap['why_alive_first_s']:.2f} s, then "
+                f"{snap['why_alive_each_ms']:.2f} ms each (100 largest retainers, 5 roots) "
+                "| | |"
             )
     table = "\n".join(lines)
     print(table)
+    for path in (args.markdown, args.json):
+        if path:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table + "\n")

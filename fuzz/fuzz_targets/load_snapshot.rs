@@ -23,6 +23,22 @@ fn refscope_fuzz_checks(snapshot: &HeapSnapshot) {
         let _ = snapshot.why_alive(last, 3);
         let _ = snapshot.retained_size(last);
     }
+    // Lookups by id: every address finds a node with that address (a damaged file can
+    // repeat one), and near misses find nothing or a node at exactly that address.
+    for v in 0..snapshot.node_count().min(64) as u32 {
+        let address = snapshot.address(v);
+        let found = snapshot.node_of_address(address).unwrap();
+        assert_eq!(snapshot.address(found), address);
+        for probe in [
+            address.wrapping_add(8),
+            address.wrapping_sub(16),
+            address ^ (1 << 40),
+        ] {
+            if let Some(node) = snapshot.node_of_address(probe) {
+                assert_eq!(snapshot.address(node), probe);
+            }
+        }
+    }
     let mut out = Vec::new();
     snapshot.write_heapsnapshot(&mut out).unwrap();
 }

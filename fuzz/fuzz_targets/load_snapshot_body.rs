@@ -20,6 +20,14 @@ fuzz_target!(|body: &[u8]| {
         let _ = snapshot.cycle_groups();
         if snapshot.node_count() > 0 {
             let _ = snapshot.why_alive(0, 3);
+            let last = snapshot.node_count() as u32 - 1;
+            let _ = snapshot.why_alive(last, 3);
+            let address = snapshot.address(last);
+            let found = snapshot.node_of_address(address).unwrap();
+            assert_eq!(snapshot.address(found), address);
+            if let Some(node) = snapshot.node_of_address(address.wrapping_add(8)) {
+                assert_eq!(snapshot.address(node), address.wrapping_add(8));
+            }
         }
         let mut out = Vec::new();
         snapshot.write_heapsnapshot(&mut out).unwrap();

@@ -196,6 +196,30 @@ def test_shallow_sizes_are_what_sys_getsizeof_says():
         assert snap.shallow_size(id(obj)) == sys.getsizeof(obj), obj
 
 
+class _Pair:
+    __slots__ = ("a", "b")
+
+    def __init__(self) -> None:
+        self.a = 7
+        self.b = ()
+
+
+def test_every_object_is_one_node_statically_allocated_ones_included():
+    # Enough small, dense objects for the walk's paged address index; each refers to a
+    # small int and the empty tuple, which 3.11+ allocate statically (8-byte aligned,
+    # unlike heap objects): every reference must reach the same node.
+    pairs = [_Pair() for _ in range(500_000)]
+    snap = refscope.snapshot()
+    core = snap._core
+    addresses = [core.address(node) for node in range(core.node_count)]
+    assert len(set(addresses)) == len(addresses)
+    for obj in (7, ()):
+        node = core.node_of(id(obj))
+        assert node is not None
+        assert core.reference_counts(node).found >= len(pairs)
+    del pairs
+
+
 def test_a_python_sizeof_is_never_called():
     calls = []
 

@@ -9,7 +9,9 @@
 //!   allocated close together. A map from 2 KiB page to a block of 128 slots (one per 16
 //!   bytes, the allocation granularity) keeps address order: inserting objects in
 //!   allocation order writes memory sequentially, and a lookup of a neighbour hits a cache
-//!   line that is already loaded. Used when it costs at most 20 bytes per object.
+//!   line that is already loaded. The page map is a table per 1 MiB region (small enough
+//!   to stay in cache), not a hash map per page. Used when it costs at most 20 bytes per
+//!   object.
 //! * **Hashed** (sparse addresses): open addressing with Fibonacci hashing over two flat
 //!   arrays sized to 1.5× the object count (≈18 bytes per object). Why not
 //!   `HashMap<u64, u32>`: hashbrown rounds capacity to a power of two and stores 16-byte
@@ -17,7 +19,7 @@
 
 use crate::CoreError;
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const EMPTY: u64 = 0;
 
@@ -143,6 +145,9 @@ impl HashedIndex {
 }
 
 /// Address → node id, in the layout that suits the addresses (see the module docs).
+// One index per walk, so its size does not matter; a box would add a pointer to follow
+// on every lookup.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum AddressIndex {
     Hashed(HashedIndex),
@@ -157,22 +162,29 @@ impl AddressIndex {
 
     /// An empty index in the layout that suits `addresses` (which it does not insert).
     pub fn for_addresses(addresses: impl IntoIterator<Item = u64>) -> Self {
-        let mut pages: FxHashSet<u64> = FxHashSet::default();
-        let mut last = u64::MAX;
-        let mut count = 0usize;
-        for address in addresses {
-            count += 1;
-            let page = address >> PAGE_SHIFT;
-            if page != last {
-                pages.insert(page);
-                last = page;
-            }
-        }
-        let paged_bytes = pages.len() * PAGE_SLOTS * 4 + pages.len() * 16;
+        let (paged_bytes, count) = paged_layout_cost(addresses);
         if paged_bytes <= (PAGED_MAX_BYTES_PER_OBJECT * count).max(1 << 20) {
-            AddressIndex::Paged(PagedIndex::with_pages(pages.len()))
+            AddressIndex::Paged(PagedIndex::with_pages(paged_bytes / (PAGE_SLOTS * 4)))
         } else {
             AddressIndex::with_capacity(count)
+        }
+    }
+
+    /// An empty index for a walk that starts from `addresses` and will insert about
+    /// `growth` times as many objects as it finds (a heap walk adds the untracked objects
+    /// that the tracked ones refer to). Judged on the expected total: the untracked
+    /// objects mostly share pymalloc pools (and so pages) with tracked ones of the same
+    /// size class, which costs the paged layout nothing more, while a hashed table sized
+    /// for the start would grow twice.
+    pub fn for_walk(addresses: impl IntoIterator<Item = u64>, growth: usize) -> Self {
+        let (paged_bytes, count) = paged_layout_cost(addresses);
+        let growth = growth.max(1);
+        if paged_bytes <= (PAGED_MAX_BYTES_PER_OBJECT * count * growth).max(1 << 20) {
+            // Room for the pages of the untracked objects too (floats and ints have
+            // pools of their own): address space, not memory, until used.
+            AddressIndex::Paged(PagedIndex::with_pages(paged_bytes / (PAGE_SLOTS * 4) * 2))
+        } else {
+            AddressIndex::with_capacity(count * growth)
         }
     }
 
@@ -211,38 +223,95 @@ impl AddressIndex {
     pub fn memory_bytes(&self) -> usize {
         match self {
             AddressIndex::Hashed(index) => index.memory_bytes(),
-            AddressIndex::Paged(index) => index.slots.capacity() * 4 + index.pages.capacity() * 16,
+            AddressIndex::Paged(index) => index.memory_bytes(),
         }
     }
+}
+
+/// Bytes the paged layout needs for `addresses`, and how many there are.
+fn paged_layout_cost(addresses: impl IntoIterator<Item = u64>) -> (usize, usize) {
+    let mut pages: FxHashSet<u64> = FxHashSet::default();
+    let mut regions: FxHashSet<u64> = FxHashSet::default();
+    let mut last = u64::MAX;
+    let mut count = 0usize;
+    for address in addresses {
+        count += 1;
+        let page = address >> PAGE_SHIFT;
+        if page != last {
+            if pages.insert(page) {
+                regions.insert(address >> REGION_SHIFT);
+            }
+            last = page;
+        }
+    }
+    let bytes = pages.len() * PAGE_SLOTS * 4 + regions.len() * (REGION_PAGES * 4 + 16);
+    (bytes, count)
 }
 
 const PAGE_SHIFT: u32 = 11; // 2 KiB pages
 /// The paged layout is used while it costs at most this much per object (the hashed one
 /// costs ~18 bytes); it keeps the walk's peak memory near 32 bytes per object.
 const PAGED_MAX_BYTES_PER_OBJECT: usize = 20;
-const GRANULE_SHIFT: u32 = 4; // objects are 16-byte aligned
+const GRANULE_SHIFT: u32 = 4; // pymalloc and glibc malloc align objects to 16 bytes
+const GRANULE_MASK: u64 = (1 << GRANULE_SHIFT) - 1;
 const PAGE_SLOTS: usize = 1 << (PAGE_SHIFT - GRANULE_SHIFT);
 
 /// Page → block of slots; slot value is node id + 1 (0 = empty). See the module docs.
-#[derive(Debug, Clone, Default)]
+///
+/// The page → block map has two levels: a hash map from 1 MiB region (a pymalloc arena
+/// is 1 MiB on 3.10+, Objects/obmalloc.c `ARENA_BITS`) to a row of 512 entries, one per
+/// page of the region. A heap walk looks up a random neighbour per reference; the rows
+/// (2 KiB per region) and the small region map stay in cache where a map with one entry
+/// per page would miss it on most lookups.
+#[derive(Debug, Default)]
 pub struct PagedIndex {
-    pages: FxHashMap<u64, u32>,
+    regions: FxHashMap<u64, u32>,
+    /// `REGION_PAGES` entries per region: block + 1 of each page (0: no block).
+    page_blocks: Vec<u32>,
     slots: Vec<u32>,
+    /// Addresses that are not 16-byte aligned (CPython 3.11+ allocates some objects
+    /// statically, 8-byte aligned: small ints, `_Py_STR` strings, the empty tuple): two
+    /// could share a 16-byte granule with a heap object's slot, so they are kept apart.
+    unaligned: FxHashMap<u64, u32>,
     len: usize,
-    /// (page + 1, block) of the last page looked up: consecutive lookups mostly stay on
-    /// one page, and this skips the page map for them.
-    last_page: Cell<(u64, u32)>,
+    /// Regions looked up recently, by region number modulo `REGION_CACHE`, each as
+    /// `(region + 1) << ROW_BITS | row` (0: none): a walk's lookups alternate between a
+    /// few regions (an object, its list, its str... come from different pymalloc pools),
+    /// and this skips the region map for them. Atomic (relaxed: plain loads and stores on
+    /// x86-64 and arm64) so that an index kept in a snapshot can be shared by threads.
+    recent_regions: [AtomicU64; REGION_CACHE],
     /// Lowest and highest address stored (see [`HashedIndex`]).
     bounds: (u64, u64),
+}
+
+const REGION_SHIFT: u32 = 20; // 1 MiB regions
+const REGION_PAGES: usize = 1 << (REGION_SHIFT - PAGE_SHIFT);
+const REGION_CACHE: usize = 32;
+const ROW_BITS: u32 = 20;
+
+impl Clone for PagedIndex {
+    fn clone(&self) -> Self {
+        PagedIndex {
+            regions: self.regions.clone(),
+            page_blocks: self.page_blocks.clone(),
+            slots: self.slots.clone(),
+            unaligned: self.unaligned.clone(),
+            len: self.len,
+            recent_regions: Default::default(),
+            bounds: self.bounds,
+        }
+    }
 }
 
 impl PagedIndex {
     fn with_pages(pages: usize) -> Self {
         PagedIndex {
-            pages: FxHashMap::with_capacity_and_hasher(pages, Default::default()),
+            regions: FxHashMap::default(),
+            page_blocks: Vec::new(),
             slots: Vec::with_capacity(pages * PAGE_SLOTS),
+            unaligned: FxHashMap::default(),
             len: 0,
-            last_page: Cell::new((0, 0)),
+            recent_regions: Default::default(),
             bounds: (u64::MAX, 0),
         }
     }
@@ -250,6 +319,40 @@ impl PagedIndex {
     #[inline]
     fn slot(key: u64) -> usize {
         ((key >> GRANULE_SHIFT) as usize) & (PAGE_SLOTS - 1)
+    }
+
+    #[inline]
+    fn page_in_region(key: u64) -> usize {
+        ((key >> PAGE_SHIFT) as usize) & (REGION_PAGES - 1)
+    }
+
+    /// Row of `key`'s region, if the region has one.
+    #[inline]
+    fn row(&self, key: u64) -> Option<u32> {
+        let region = key >> REGION_SHIFT;
+        let recent = &self.recent_regions[region as usize % REGION_CACHE];
+        let cached = recent.load(Ordering::Relaxed);
+        if cached >> ROW_BITS == region + 1 {
+            return Some((cached & ((1 << ROW_BITS) - 1)) as u32);
+        }
+        let row = *self.regions.get(&region)?;
+        self.remember(region, row);
+        Some(row)
+    }
+
+    #[inline]
+    fn remember(&self, region: u64, row: u32) {
+        // Regions and rows too large to pack are not cached (no real heap has them).
+        if region + 1 < 1 << (64 - ROW_BITS) && row < 1 << ROW_BITS {
+            self.recent_regions[region as usize % REGION_CACHE]
+                .store(((region + 1) << ROW_BITS) | row as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.slots.capacity() * 4
+            + self.page_blocks.capacity() * 4
+            + (self.regions.capacity() + self.unaligned.capacity()) * 16
     }
 
     fn insert(&mut self, key: u64, value: u32) -> Result<u32, CoreError> {
@@ -262,20 +365,36 @@ impl PagedIndex {
                 limit: u32::MAX as u64 - 1,
             });
         }
-        let page = key >> PAGE_SHIFT;
-        let block = match self.last_page.get() {
-            (cached, block) if cached == page + 1 => block,
-            _ => {
-                let next_block = (self.slots.len() / PAGE_SLOTS) as u32;
-                let block = *self.pages.entry(page).or_insert(next_block);
-                if block == next_block {
-                    self.slots.resize(self.slots.len() + PAGE_SLOTS, 0);
-                }
-                self.last_page.set((page + 1, block));
-                block
+        if key & GRANULE_MASK != 0 {
+            let stored = *self.unaligned.entry(key).or_insert(value);
+            if stored == value {
+                self.len += 1;
+                self.bounds = (self.bounds.0.min(key), self.bounds.1.max(key));
+            }
+            return Ok(stored);
+        }
+        let row = match self.row(key) {
+            Some(row) => row,
+            None => {
+                let row = (self.page_blocks.len() / REGION_PAGES) as u32;
+                self.regions.insert(key >> REGION_SHIFT, row);
+                self.page_blocks
+                    .resize(self.page_blocks.len() + REGION_PAGES, 0);
+                self.remember(key >> REGION_SHIFT, row);
+                row
             }
         };
-        let slot = &mut self.slots[block as usize * PAGE_SLOTS + Self::slot(key)];
+        let entry = row as usize * REGION_PAGES + Self::page_in_region(key);
+        let block = match self.page_blocks[entry] {
+            0 => {
+                let block = self.slots.len() / PAGE_SLOTS;
+                self.slots.resize(self.slots.len() + PAGE_SLOTS, 0);
+                self.page_blocks[entry] = block as u32 + 1;
+                block
+            }
+            b => b as usize - 1,
+        };
+        let slot = &mut self.slots[block * PAGE_SLOTS + Self::slot(key)];
         if *slot != 0 {
             return Ok(*slot - 1);
         }
@@ -290,21 +409,13 @@ impl PagedIndex {
         if key < self.bounds.0 || key > self.bounds.1 {
             return None;
         }
-        let page = key >> PAGE_SHIFT;
-        let block = match self.last_page.get() {
-            (cached, block) if cached == page + 1 => block,
-            _ => {
-                let block = *self.pages.get(&page)?;
-                self.last_page.set((page + 1, block));
-                block
-            }
-        };
-        // Addresses that are not 16-byte aligned are never objects of ours.
-        if key & ((1 << GRANULE_SHIFT) - 1) != 0 {
-            return None;
+        if key & GRANULE_MASK != 0 {
+            return self.unaligned.get(&key).copied();
         }
-        let value = self.slots[block as usize * PAGE_SLOTS + Self::slot(key)];
-        value.checked_sub(1)
+        let row = self.row(key)?;
+        let block = self.page_blocks[row as usize * REGION_PAGES + Self::page_in_region(key)];
+        let block = block.checked_sub(1)? as usize;
+        self.slots[block * PAGE_SLOTS + Self::slot(key)].checked_sub(1)
     }
 }
 
@@ -362,13 +473,19 @@ mod tests {
     }
 
     #[test]
-    fn paged_layout_rejects_zero_and_unaligned_addresses() {
+    fn paged_layout_rejects_zero_and_keeps_unaligned_addresses_apart() {
         let mut index = AddressIndex::for_addresses([0x1000]);
         assert_eq!(index.insert(0, 1), Err(CoreError::NullAddress));
         index.insert(0x1000, 3).unwrap();
         assert_eq!(index.get(0x1000), Some(3));
         assert_eq!(index.get(0x1008), None);
         assert_eq!(index.get(0x1010), None);
+        // An 8-byte aligned (static) object next to a heap one keeps its own id.
+        assert_eq!(index.insert(0x1008, 4), Ok(4));
+        assert_eq!(index.insert(0x1008, 5), Ok(4));
+        assert_eq!(index.get(0x1008), Some(4));
+        assert_eq!(index.get(0x1000), Some(3));
+        assert_eq!(index.len(), 2);
     }
 
     /// Inserts `keys` (ids = positions) and compares every answer, and the answer for
@@ -400,6 +517,27 @@ mod tests {
         ) {
             let keys: Vec<u64> = slots.iter().map(|s| (base << 12) + s * 16).collect();
             check_against_hash_map(AddressIndex::Paged(PagedIndex::default()), &keys, 32 * 4096)?;
+        }
+
+        #[test]
+        fn paged_layout_behaves_like_a_hash_map_across_regions(
+            granules in proptest::collection::vec(1u64..1 << 22, 0..500),
+            base in 1u64..1 << 20,
+        ) {
+            // Addresses spread over 64 MiB (64 regions), probed 1 MiB and 16 bytes away.
+            let keys: Vec<u64> = granules.iter().map(|g| (base << 26) + g * 16).collect();
+            check_against_hash_map(AddressIndex::Paged(PagedIndex::default()), &keys, 1 << 20)?;
+            check_against_hash_map(AddressIndex::Paged(PagedIndex::default()), &keys, 16)?;
+        }
+
+        #[test]
+        fn walk_index_behaves_like_a_hash_map(
+            keys in proptest::collection::vec(1u64..1 << 40, 0..500),
+            dense in proptest::bool::ANY,
+        ) {
+            let keys: Vec<u64> = if dense { keys.iter().map(|k| (k % 100_000) * 16 + 16).collect() } else { keys };
+            let start = &keys[..keys.len() / 4];
+            check_against_hash_map(AddressIndex::for_walk(start.iter().copied(), 2), &keys, 1 << 41)?;
         }
 
         #[test]

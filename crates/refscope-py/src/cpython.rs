@@ -42,6 +42,7 @@ use std::os::raw::c_char;
 use std::ptr::NonNull;
 
 // Parts that use the handles below (submodules see this module's private items).
+pub mod direct_sizeof;
 pub mod free_garbage;
 pub mod permanent_generation;
 
@@ -1435,6 +1436,22 @@ pub fn new_list_of_owned<'py, T>(
 // `refscope.snapshot()`; checked against CPython 3.10, 3.11, 3.12 and 3.13.
 // =======================================================================================
 
+/// Starts loading the header of `obj` into cache: the walk asks for objects a few ahead
+/// of the one it reads, so their first touch (refcount, type) no longer stalls it.
+#[inline]
+pub fn prefetch(obj: ObjRef<'_>) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that reads nothing into the program and never faults,
+    // whatever the address; SSE is part of the x86_64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            obj.as_ptr() as *const i8
+        )
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = obj;
+}
+
 /// CPython 3.11–3.13 keep the attributes of most instances inline ("split" dict values,
 /// keyed by the class's shared keys `ht_cached_keys`) until something asks for
 /// `__dict__`. Their traversal visits the values without names; these are the names.
@@ -1579,6 +1596,18 @@ impl InlineValues {
     /// The inline values of `obj` (NULL where unset), or None when `obj` has no inline
     /// values now (its dict exists) or is not an instance of the type.
     pub fn read<'py>(&self, obj: ObjRef<'py>) -> Option<Vec<Option<ObjRef<'py>>>> {
+        let mut values = Vec::new();
+        self.read_into(obj, &mut values).then_some(values)
+    }
+
+    /// [`InlineValues::read`] into `out` (cleared first), so that a walk reuses one
+    /// buffer instead of allocating one per instance; false when there are none.
+    pub fn read_into<'py>(&self, obj: ObjRef<'py>, out: &mut Vec<Option<ObjRef<'py>>>) -> bool {
+        out.clear();
+        self.read_values(obj, out).is_some()
+    }
+
+    fn read_values<'py>(&self, obj: ObjRef<'py>, out: &mut Vec<Option<ObjRef<'py>>>) -> Option<()> {
         let tp = type_of(obj);
         if tp.address() != self.type_address || type_flags(tp) & TPFLAGS_MANAGED_DICT == 0 {
             return None;
@@ -1617,11 +1646,8 @@ impl InlineValues {
             if values.is_null() {
                 return None;
             }
-            Some(
-                (0..count)
-                    .map(|i| ObjRef::from_nullable(*values.add(i)))
-                    .collect(),
-            )
+            out.extend((0..count).map(|i| ObjRef::from_nullable(*values.add(i))));
+            Some(())
         }
     }
 }

@@ -15,6 +15,7 @@
 //! sees the change) so no allocation can trigger one; and no reference is kept: the
 //! snapshot holds addresses, not objects.
 
+use crate::cpython::direct_sizeof::DirectSizeof;
 use crate::cpython::{
     self, AsObj, DictSlot, FrameLayout, InlineAttributes, InlineValues, ObjRef, ObjectMember,
     SizeofMethod, TraverseSlots, TypeAttr, TypeFlags, TypeRef, VarSize,
@@ -55,8 +56,9 @@ enum SizeRule {
     Constant(u64),
     /// object.__sizeof__ of a variable-size type: basicsize + itemsize × ob_size.
     Variable { basic: u64, item: u64, var: VarSize },
-    /// A builtin C `__sizeof__` (list, dict, str, int...), called per object.
-    Call(SizeofMethod),
+    /// A builtin C `__sizeof__` (list, dict, str, int...), called per object; directly
+    /// as the C function it is when its descriptor could be read.
+    Call(SizeofMethod, Option<DirectSizeof>),
     /// A Python class defines `__sizeof__`: never called; the C layout instead.
     Layout {
         basic: u64,
@@ -93,6 +95,18 @@ struct TypeFacts {
     /// How to read the inline attribute values.
     inline_values: Option<InlineValues>,
     basicsize: usize,
+    /// Py_TPFLAGS_HAVE_GC, and whether a `tp_is_gc` hook decides per instance (read once
+    /// per type, not per object).
+    gc_type: bool,
+    has_is_gc: bool,
+}
+
+impl TypeFacts {
+    /// `_PyObject_IS_GC(obj)` for an instance of this type.
+    #[inline]
+    fn is_gc(&self, obj: ObjRef<'_>) -> bool {
+        self.gc_type && (!self.has_is_gc || cpython::object_is_gc(obj))
+    }
 }
 
 /// Why the walk failed.
@@ -107,6 +121,12 @@ const PREHEADER_FLAGS_312: u64 = (1 << 3) | (1 << 4); // MANAGED_WEAKREF | MANAG
 const MANAGED_DICT: u64 = 1 << 4;
 const INLINE_VALUES: u64 = 1 << 2;
 const GC_HEAD: u64 = 16;
+/// How many objects ahead of the one being read the walk prefetches headers.
+const PREFETCH_AHEAD: usize = 8;
+/// Entries of the walk's cache of type facts (a power of two).
+const TYPE_CACHE: usize = 64;
+/// Objects the walk expects to find per gc-tracked object, for its initial capacities.
+const EXPECTED_GROWTH: usize = 3;
 
 struct Walker {
     minor: u8,
@@ -140,7 +160,8 @@ impl Walker {
             Some(m) if m.is_object_sizeof() => {
                 if self.minor >= 13 && raw_flags & INLINE_VALUES != 0 {
                     // 3.13's object.__sizeof__ adds the embedded values: ask it.
-                    SizeRule::Call(m)
+                    let direct = DirectSizeof::of(&m, tp);
+                    SizeRule::Call(m, direct)
                 } else {
                     match VarSize::of(tp) {
                         Some(var) => SizeRule::Variable { basic, item, var },
@@ -148,7 +169,10 @@ impl Walker {
                     }
                 }
             }
-            Some(m) => SizeRule::Call(m),
+            Some(m) => {
+                let direct = DirectSizeof::of(&m, tp);
+                SizeRule::Call(m, direct)
+            }
             None => SizeRule::Layout {
                 basic,
                 item,
@@ -219,6 +243,8 @@ impl Walker {
             inline_names,
             inline_values,
             basicsize: basic as usize,
+            gc_type: type_gc,
+            has_is_gc,
         });
         self.facts_of.insert(tp.address(), id);
         id
@@ -234,12 +260,12 @@ impl Walker {
                 }
                 _ => *basic,
             },
-            SizeRule::Call(method) => match method.call(obj) {
-                Some(size) => size.max(0) as u64,
-                None => facts.basicsize as u64,
-            },
+            SizeRule::Call(method, direct) => direct
+                .and_then(|direct| direct.call(obj))
+                .or_else(|| method.call(obj))
+                .map_or(facts.basicsize as u64, |size| size.max(0) as u64),
         };
-        let extra = if facts.extra_per_object && cpython::object_is_gc(obj) {
+        let extra = if facts.extra_per_object && facts.is_gc(obj) {
             facts.extra + GC_HEAD
         } else {
             facts.extra
@@ -330,9 +356,13 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         }
     }
 
-    let mut index = AddressIndex::for_addresses(tracked_objects.iter().map(|p| p.address() as u64));
-    let mut nodes: Vec<ObjRef<'_>> =
-        Vec::with_capacity(tracked_objects.len() + tracked_objects.len() / 2);
+    let mut index = AddressIndex::for_walk(tracked_objects.iter().map(|p| p.address() as u64), 2);
+    // Room for the untracked objects the walk will add (2-3 per tracked one is usual):
+    // reserved address space costs nothing until it is written, while growing a vector
+    // of millions of entries copies it into freshly faulted pages.
+    let expected = tracked_objects.len() * EXPECTED_GROWTH + 1024;
+    let mut nodes: Vec<ObjRef<'_>> = Vec::new();
+    reserve(&mut nodes, expected)?;
     for &obj in &tracked_objects {
         if excluded.contains(&obj.address()) {
             continue;
@@ -359,7 +389,7 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     let mut walker = Walker {
         minor: input.minor,
         inline: input.inline,
-        builder: SnapshotBuilder::with_capacity(nodes.len() * 3 / 2, nodes.len() * 2),
+        builder: SnapshotBuilder::default(),
         facts: Vec::new(),
         facts_of: FxHashMap::default(),
         module_dicts: FxHashSet::default(),
@@ -368,6 +398,12 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         class_label: 0,
         dict_label: 0,
     };
+    if walker.builder.reserve(expected, expected * 2).is_err() {
+        walker
+            .builder
+            .reserve(nodes.len(), nodes.len())
+            .map_err(build)?;
+    }
     walker.class_label = walker.builder.intern(".__class__");
     walker.dict_label = walker.builder.intern(".__dict__");
     let mut module_roots: Vec<(ObjRef<'_>, String)> = Vec::new();
@@ -380,13 +416,19 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         true
     });
 
-    let mut in_refs: Vec<u32> = vec![0; nodes.len()];
+    let mut in_refs: Vec<u32> = Vec::new();
+    reserve(&mut in_refs, expected)?;
+    in_refs.resize(nodes.len(), 0);
     // Each object's refcount, read while its header is in cache (u32::MAX: immortal).
-    let mut refcounts: Vec<u32> = Vec::with_capacity(nodes.len() * 3 / 2);
+    let mut refcounts: Vec<u32> = Vec::new();
+    reserve(&mut refcounts, expected)?;
     let mut referents: Vec<ObjRef<'_>> = Vec::new();
     let mut labels: Vec<EdgeLabel> = Vec::new();
     let mut pairs: Vec<(ObjRef<'_>, ObjRef<'_>)> = Vec::new();
-    let mut last_type: (usize, u32) = (0, u32::MAX);
+    let mut inline_values: Vec<Option<ObjRef<'_>>> = Vec::new();
+    // Recently seen types → their facts: a heap mixes a few types closely (an instance,
+    // its list, its str...), which a one-entry cache keeps missing.
+    let mut recent_types = [(0usize, 0u32); TYPE_CACHE];
     // Erased when dropped, on every way out of this function.
     let mut progress_line = input.progress_delay.and_then(ProgressLine::new);
     let mut i = 0;
@@ -396,6 +438,9 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
                 line.update("walking the heap", i, nodes.len());
             }
         }
+        if let Some(&ahead) = nodes.get(i + PREFETCH_AHEAD) {
+            cpython::prefetch(ahead);
+        }
         let obj = nodes[i];
         let tp = cpython::type_of(obj);
         refcounts.push(if cpython::is_immortal(obj, input.minor) {
@@ -403,11 +448,12 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         } else {
             cpython::refcount(obj).clamp(0, u32::MAX as isize - 1) as u32
         });
-        let facts_id = if last_type.0 == tp.address() {
-            last_type.1
+        let cached = &mut recent_types[(tp.address() >> 4) % TYPE_CACHE];
+        let facts_id = if cached.0 == tp.address() {
+            cached.1
         } else {
             let id = walker.type_facts(tp);
-            last_type = (tp.address(), id);
+            *cached = (tp.address(), id);
             id
         };
         let facts = &walker.facts[facts_id as usize];
@@ -420,7 +466,7 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
         referents.clear();
         cpython::for_each_referent(&facts.slots, obj, &mut |r| referents.push(r))
             .map_err(|()| HeapWalkError::Internal)?;
-        let traversed = !referents.is_empty() || cpython::object_is_gc(obj);
+        let traversed = !referents.is_empty() || facts.is_gc(obj);
         labels.clear();
         labels.resize(referents.len(), EdgeLabel::Unnamed);
         if !traversed {
@@ -440,29 +486,29 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
                 &mut referents,
                 &mut labels,
                 &mut pairs,
+                &mut inline_values,
             );
         }
-        if let (Some(names), Some((layout, _))) =
-            (thread_frames.get(&obj.address()), input.frame_layout)
-        {
-            frame_references(&mut walker, layout, obj, names, &mut referents, &mut labels);
+        if let Some((layout, frame_type)) = input.frame_layout {
+            if tp.address() == frame_type {
+                if let Some(names) = thread_frames.get(&obj.address()) {
+                    frame_references(&mut walker, layout, obj, names, &mut referents, &mut labels);
+                }
+            }
         }
         for (&referent, &label) in referents.iter().zip(&labels) {
             if excluded.contains(&referent.address()) {
                 continue;
             }
-            let id = match index.get(referent.address() as u64) {
-                Some(id) => id,
-                None => {
-                    let id = nodes.len() as u32;
-                    index
-                        .insert(referent.address() as u64, id)
-                        .map_err(|e| HeapWalkError::Build(e.to_string()))?;
-                    nodes.push(referent);
-                    in_refs.push(0);
-                    id
-                }
-            };
+            // One lookup: the id stored for the address, or the next one if it is new.
+            let next = nodes.len() as u32;
+            let id = index
+                .insert(referent.address() as u64, next)
+                .map_err(|e| HeapWalkError::Build(e.to_string()))?;
+            if id == next {
+                nodes.push(referent);
+                in_refs.push(0);
+            }
             in_refs[id as usize] += 1;
             walker.builder.push_edge(id, label);
         }
@@ -485,19 +531,21 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
                 .add_root(RootKind::ThreadFrame, id, &label, 0);
         }
     }
-    for (v, &obj) in nodes.iter().enumerate() {
+    // Our own references count as found: one from `gc.get_objects()`'s list to each
+    // tracked object, and those of the frame list.
+    for (&address, &count) in &held_by_us {
+        if let Some(id) = index.get(address as u64) {
+            in_refs[id as usize] += count;
+        }
+    }
+    for v in 0..nodes.len() {
         if refcounts[v] == u32::MAX {
             walker
                 .builder
                 .add_root(RootKind::Immortal, v as u32, "immortal", 0);
             continue;
         }
-        let held = if held_by_us.is_empty() {
-            0
-        } else {
-            held_by_us.get(&obj.address()).copied().unwrap_or(0)
-        };
-        let ours = (v < tracked) as i64 + held as i64;
+        let ours = (v < tracked) as i64;
         let surplus = refcounts[v] as i64 - in_refs[v] as i64 - ours;
         if surplus > 0 {
             let label = if surplus == 1 {
@@ -516,6 +564,20 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     walker.builder.set_meta(input.meta.clone());
     let Walker { builder, .. } = walker;
     builder.finish().map_err(build)
+}
+
+/// Reserves room for `expected` items (or, if that much address space is refused, for
+/// as many as the vector holds now); a heap too large for memory is an error, not an
+/// abort of the host process.
+fn reserve<T>(vec: &mut Vec<T>, expected: usize) -> Result<(), HeapWalkError> {
+    if vec
+        .try_reserve_exact(expected.saturating_sub(vec.len()))
+        .is_ok()
+    {
+        return Ok(());
+    }
+    vec.try_reserve(vec.len().max(1024))
+        .map_err(|_| HeapWalkError::Build("not enough memory for the snapshot".into()))
 }
 
 /// Names the locals of a frame on a thread's stack, and (3.11+, where gc does not look
@@ -566,6 +628,7 @@ fn label_referents<'a>(
     referents: &mut Vec<ObjRef<'a>>,
     labels: &mut Vec<EdgeLabel>,
     pairs: &mut Vec<(ObjRef<'a>, ObjRef<'a>)>,
+    inline_values: &mut Vec<Option<ObjRef<'a>>>,
 ) {
     let facts = &walker.facts[facts_id as usize];
     let kind = facts.kind;
@@ -662,8 +725,8 @@ fn label_referents<'a>(
                     labels[pos] = EdgeLabel::Name(walker.dict_label);
                 }
             } else if let Some(inline) = &facts.inline_values {
-                if let Some(values) = inline.read(obj) {
-                    for (value, &name) in values.iter().zip(&facts.inline_names) {
+                if inline.read_into(obj, inline_values) {
+                    for (value, &name) in inline_values.iter().zip(&facts.inline_names) {
                         let (Some(value), false) = (value, name == 0) else {
                             continue;
                         };

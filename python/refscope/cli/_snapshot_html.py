@@ -31,8 +31,10 @@ import refscope
 
 TREE_NODES = 300
 # Chains shipped in the page, for the objects that retain the most: each costs one search
-# over the heap (about 25 ms at 10M objects), so not every object of the tree gets one.
-WHY_CHAINS = 150
+# backwards from the object until WHY_MAX_ROOTS roots are met (about 2 ms at 10M objects;
+# the search reuses its arrays), so every object of the tree and of the retainer table
+# gets one unless `--top` asks for more than this many rows.
+WHY_CHAINS = 1000
 WHY_MAX_ROOTS = 5
 SIGNATURE_CHARS = 400
 

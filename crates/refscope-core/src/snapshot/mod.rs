@@ -16,12 +16,14 @@
 //! Not here: anything that touches a Python object (the binding walks the heap and fills a
 //! [`SnapshotBuilder`]).
 
+pub mod bits;
 pub mod devtools;
 pub mod dominators;
 pub mod format;
 pub mod paths;
 pub mod stats;
 
+use crate::index::AddressIndex;
 use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
 
@@ -213,7 +215,9 @@ pub struct HeapSnapshot {
     pub(crate) meta: SnapshotMeta,
     pub(crate) dominators: OnceLock<Dominators>,
     pub(crate) reverse: OnceLock<ReverseGraph>,
-    pub(crate) address_lookup: OnceLock<FxHashMap<u64, u32>>,
+    pub(crate) address_lookup: OnceLock<AddressLookup>,
+    pub(crate) root_lookup: OnceLock<paths::RootLookup>,
+    pub(crate) search_scratch: std::sync::Mutex<paths::SearchScratch>,
 }
 
 impl HeapSnapshot {
@@ -313,16 +317,8 @@ impl HeapSnapshot {
     /// The node of the object at `address`, if it was in the heap.
     pub fn node_of_address(&self, address: u64) -> Option<u32> {
         self.address_lookup
-            .get_or_init(|| {
-                let mut map = FxHashMap::default();
-                map.reserve(self.addresses.len());
-                for (i, &a) in self.addresses.iter().enumerate() {
-                    map.insert(a, i as u32);
-                }
-                map
-            })
-            .get(&address)
-            .copied()
+            .get_or_init(|| AddressLookup::of(&self.addresses))
+            .get(address)
     }
 
     /// Dominator tree and retained sizes (computed on first use).
@@ -375,6 +371,42 @@ impl HeapSnapshot {
             + self.large_sizes.capacity() * 16
             + self.roots.capacity() * std::mem::size_of::<Root>()
             + self.strings.memory_bytes()
+    }
+}
+
+/// Address → node, built on the first query by address. The walk's own index layout
+/// (paged or hashed, ≤ 20 bytes per object), not a `HashMap<u64, u32>` (about 27 bytes per
+/// object and a second to build at 10M objects, before the first answer).
+#[derive(Debug)]
+pub(crate) struct AddressLookup {
+    index: AddressIndex,
+    /// The node at address 0 (only a damaged or synthetic file has one).
+    zero: Option<u32>,
+}
+
+impl AddressLookup {
+    fn of(addresses: &[u64]) -> AddressLookup {
+        let mut index = AddressIndex::for_addresses(addresses.iter().copied());
+        let mut zero = None;
+        // Backwards, so that of two nodes with one address (a damaged file) the last wins,
+        // as it always has.
+        for (i, &address) in addresses.iter().enumerate().rev() {
+            if address == 0 {
+                zero.get_or_insert(i as u32);
+            } else {
+                // Cannot fail: the address is non-zero and node ids are below 2^30.
+                let _ = index.insert(address, i as u32);
+            }
+        }
+        AddressLookup { index, zero }
+    }
+
+    fn get(&self, address: u64) -> Option<u32> {
+        if address == 0 {
+            self.zero
+        } else {
+            self.index.get(address)
+        }
     }
 }
 
@@ -494,6 +526,7 @@ impl SnapshotBuilder {
     }
 
     /// Adds the next node; its edges are the ones pushed until the next `add_node`.
+    #[inline]
     pub fn add_node(&mut self, address: u64, type_id: u32, size: u64) -> Result<u32, BuildError> {
         let id = self.addresses.len();
         if id >= MAX_NODES {
@@ -621,6 +654,8 @@ impl SnapshotBuilder {
             dominators: OnceLock::new(),
             reverse: OnceLock::new(),
             address_lookup: OnceLock::new(),
+            root_lookup: OnceLock::new(),
+            search_scratch: Default::default(),
         };
         add_unreachable_roots(&mut snapshot);
         Ok(snapshot)
@@ -634,29 +669,27 @@ fn add_unreachable_roots(snapshot: &mut HeapSnapshot) {
     let label = snapshot
         .strings
         .intern("unreachable (garbage not yet collected)");
-    let mut seen = vec![false; n];
+    let mut seen = bits::NodeBits::new(n);
     let mut stack: Vec<u32> = Vec::new();
-    let mark = |start: u32, seen: &mut Vec<bool>, stack: &mut Vec<u32>| {
-        if seen[start as usize] {
+    let mark = |start: u32, seen: &mut bits::NodeBits, stack: &mut Vec<u32>| {
+        if !seen.insert(start) {
             return;
         }
-        seen[start as usize] = true;
         stack.push(start);
         while let Some(v) = stack.pop() {
             for &w in snapshot.successors(v) {
-                if !seen[w as usize] {
-                    seen[w as usize] = true;
+                if seen.insert(w) {
                     stack.push(w);
                 }
             }
         }
     };
-    for root in snapshot.roots.clone() {
+    for root in &snapshot.roots {
         mark(root.node, &mut seen, &mut stack);
     }
     let mut extra = Vec::new();
     for v in 0..n as u32 {
-        if !seen[v as usize] {
+        if !seen.contains(v) {
             mark(v, &mut seen, &mut stack);
             extra.push(Root {
                 kind: RootKind::Unreachable,
