@@ -300,11 +300,20 @@ impl CycleAnalysis {
             let exact = &members.exact_keys[self.cycle_range(index)];
             let labels = first_time.then(|| {
                 let mut known: FxHashMap<(u64, u64), EdgeLabel> = FxHashMap::default();
+                // The previous step's label, for runs of equal steps (a ring repeats one
+                // step a million times) without a hash lookup each.
+                let mut last: Option<((u64, u64), EdgeLabel)> = None;
                 (0..len)
                     .map(|i| {
                         let step = (keys[(i + len - 1) % len], keys[i]);
                         if exact[i] {
+                            if let Some((last_step, label)) = &last {
+                                if *last_step == step {
+                                    return label.clone();
+                                }
+                            }
                             if let Some(label) = known.get(&step) {
+                                last = Some((step, label.clone()));
                                 return label.clone();
                             }
                         }
@@ -312,6 +321,7 @@ impl CycleAnalysis {
                         let label = describer.edge_label(prev, objects[i], objects[(i + 1) % len]);
                         if exact[i] {
                             known.insert(step, label.clone());
+                            last = Some((step, label.clone()));
                         }
                         label
                     })
@@ -319,6 +329,7 @@ impl CycleAnalysis {
             });
             let mut records = Vec::new();
             let mut placeholders = Vec::new();
+            let mut last_type: Option<(usize, u32)> = None;
             for (position, &obj) in objects.iter().enumerate() {
                 let done = real.as_ref().is_some_and(|r| r[position]);
                 if need.wants(position, len) && !done {
@@ -332,10 +343,17 @@ impl CycleAnalysis {
                     records.push((position, object));
                 } else if first_time {
                     let tp = cpython::type_of(obj).address();
-                    let index = *type_index.entry(tp).or_insert_with(|| {
-                        types.push(describer.type_record(obj));
-                        (types.len() - 1) as u32
-                    });
+                    let index = match last_type {
+                        Some((last_tp, index)) if last_tp == tp => index,
+                        _ => {
+                            let index = *type_index.entry(tp).or_insert_with(|| {
+                                types.push(describer.type_record(obj));
+                                (types.len() - 1) as u32
+                            });
+                            last_type = Some((tp, index));
+                            index
+                        }
+                    };
                     placeholders.push((position, index));
                 }
             }

@@ -23,7 +23,7 @@
 //! are keyed by name, so unset slots do not shift anything. Different keys may still read
 //! the same, which the signature merge after describing undoes.
 
-use crate::cpython::{self, DictSlot, ObjRef, TraverseSlots, TypeFlags, TypeRef};
+use crate::cpython::{self, DictSlot, ObjRef, ObjectMember, TraverseSlots, TypeFlags, TypeRef};
 use crate::describe::KnownTypes;
 use crate::sizes::SizeRule;
 use rustc_hash::FxHashMap;
@@ -37,6 +37,10 @@ struct TypeEntry {
     /// Frames, functions and generators: their code object is part of the key.
     keyed_by_code: bool,
     is_set: bool,
+    /// Instances of heap types: their object-valued `__slots__`/member slots, each with
+    /// the hash of its name, read from the type once (not per step: a ring of a million
+    /// `__slots__` objects would walk the type's bases and hash the name a million times).
+    members: Vec<(ObjectMember, u64)>,
 }
 
 /// Reads step keys, shallow sizes and finaliser flags for the members of cycles.
@@ -83,7 +87,16 @@ impl StepReader {
         let index = *self.types.entry(tp.address()).or_insert_with(|| {
             let flags = TypeFlags::of(tp);
             let t = tp.address();
+            let members = if flags.is_heap_type && !flags.is_type {
+                cpython::object_members(tp)
+                    .into_iter()
+                    .map(|(member, name)| (member, member_name_key(&name)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             entries.push(TypeEntry {
+                members,
                 slots: TraverseSlots::of(tp),
                 flags,
                 dict_slot: if flags.is_heap_type && !flags.is_type {
@@ -151,16 +164,11 @@ impl StepReader {
         if heap_instance {
             // `__slots__` members by their name (an unset slot is not visited, so its
             // traversal position would not tell which slot).
-            let mut member = None;
-            cpython::for_each_member_slot(src, |name, value| {
-                if value == Some(dst) {
-                    member = Some(name.bytes().fold(MEMBER, |h, b| mix(h, u64::from(b))));
-                    false
-                } else {
-                    true
-                }
-            });
-            if let Some(fact) = member {
+            let member = entry
+                .members
+                .iter()
+                .find(|(member, _)| member.value(src) == Some(dst));
+            if let Some(&(_, fact)) = member {
                 return (mix(type_key, fact), true);
             }
         }
@@ -179,6 +187,11 @@ impl StepReader {
         });
         (mix(mix(type_key, position), code), !heap_instance)
     }
+}
+
+/// The key part naming a member slot.
+fn member_name_key(name: &str) -> u64 {
+    name.bytes().fold(MEMBER, |h, b| mix(h, u64::from(b)))
 }
 
 /// Which entry of `dict` leads to `dst`: a value under a key (hash of exact str/int keys,

@@ -231,16 +231,51 @@ fn signature_and_rotation(report: &Report, index: usize) -> (String, usize) {
         .map(|&id| pairs[id as usize].0.len() + pairs[id as usize].1.len() + 1)
         .sum::<usize>()
         + SIGNATURE_SEPARATOR.len() * ids.len().saturating_sub(1);
-    let mut text = String::with_capacity(length);
-    for position in 0..ids.len() {
-        if position > 0 {
-            text.push_str(SIGNATURE_SEPARATOR);
+    // Bytes, so that runs can copy what they wrote (`Vec::extend_from_within`); every
+    // piece is a whole str, so the result is UTF-8.
+    let mut text: Vec<u8> = Vec::with_capacity(length);
+    // In rotated order, run by run: a run of equal steps (a ring of one class) writes its
+    // step once and then copies what it wrote, doubling, instead of once per step.
+    let rotated = ids[start..].iter().chain(&ids[..start]);
+    let mut run: Option<(u32, usize)> = None;
+    let flush = |text: &mut Vec<u8>, id: u32, count: usize| {
+        let (type_name, label) = pairs[id as usize];
+        if !text.is_empty() {
+            text.extend_from_slice(SIGNATURE_SEPARATOR.as_bytes());
         }
-        let (type_name, label) = pairs[ids[(start + position) % ids.len()] as usize];
-        text.push_str(type_name);
-        text.push(' ');
-        text.push_str(label);
+        text.extend_from_slice(type_name.as_bytes());
+        text.push(b' ');
+        text.extend_from_slice(label.as_bytes());
+        if count > 1 {
+            // One more step with its separator in front, then that unit copied, doubling.
+            let units_start = text.len();
+            text.extend_from_slice(SIGNATURE_SEPARATOR.as_bytes());
+            text.extend_from_slice(type_name.as_bytes());
+            text.push(b' ');
+            text.extend_from_slice(label.as_bytes());
+            let end = units_start + (text.len() - units_start) * (count - 1);
+            while text.len() < end {
+                let have = text.len() - units_start;
+                let want = (end - text.len()).min(have);
+                text.extend_from_within(units_start..units_start + want);
+            }
+        }
+    };
+    for &id in rotated {
+        run = match run {
+            Some((run_id, count)) if run_id == id => Some((run_id, count + 1)),
+            Some((run_id, count)) => {
+                flush(&mut text, run_id, count);
+                Some((id, 1))
+            }
+            None => Some((id, 1)),
+        };
     }
+    if let Some((run_id, count)) = run {
+        flush(&mut text, run_id, count);
+    }
+    let text = String::from_utf8(text)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     (text, start)
 }
 
@@ -396,6 +431,31 @@ mod tests {
             let mut rotated = s.clone();
             rotated.rotate_left(start.min(s.len().saturating_sub(1)));
             prop_assert_eq!(rotated, brute_least_rotation(&s));
+        }
+
+        /// The signature written run by run reads as every step joined one by one, from
+        /// the least rotation (runs of equal steps are what a ring is made of).
+        #[test]
+        fn signature_text_is_every_step_joined(steps in proptest::collection::vec((0u8..2, 0u8..2), 1..60)) {
+            let mut report = Report::default();
+            let names = ["m.A", "m.Bb"];
+            let labels: Vec<crate::report::EdgeLabel> = [".x", "['k']"].iter().map(|&l| l.into()).collect();
+            let mut cycle = CycleRecord { component_size: steps.len() as u64, ..Default::default() };
+            for &(t, l) in &steps {
+                cycle.objects.push(report.objects.len() as u32);
+                report.objects.push(object(names[t as usize], 16, false));
+                cycle.labels.push(labels[l as usize].clone());
+            }
+            report.cycles.push(cycle);
+            let (text, start) = signature_and_rotation(&report, 0);
+            let n = steps.len();
+            let expected: Vec<String> = (0..n)
+                .map(|i| {
+                    let (t, l) = steps[(start + i) % n];
+                    format!("{} {}", names[t as usize], labels[l as usize].as_str())
+                })
+                .collect();
+            prop_assert_eq!(text, expected.join(SIGNATURE_SEPARATOR));
         }
     }
 
