@@ -12,6 +12,7 @@
 //! * [`stats`]: top types, growth and diff between snapshots, cycle groups.
 //! * [`format`]: the versioned, checksummed file format (save / load).
 //! * [`devtools`]: Chrome DevTools `.heapsnapshot` export.
+//! * [`progress`]: how the long loops (loading, dominators) report their position.
 //!
 //! Not here: anything that touches a Python object (the binding walks the heap and fills a
 //! [`SnapshotBuilder`]).
@@ -21,6 +22,7 @@ pub mod devtools;
 pub mod dominators;
 pub mod format;
 pub mod paths;
+pub mod progress;
 pub mod stats;
 
 use crate::index::AddressIndex;
@@ -323,8 +325,13 @@ impl HeapSnapshot {
 
     /// Dominator tree and retained sizes (computed on first use).
     pub fn dominators(&self) -> &Dominators {
+        self.dominators_with_progress(&mut progress::Silent)
+    }
+
+    /// [`HeapSnapshot::dominators`], reporting to `progress` if they are computed now.
+    pub fn dominators_with_progress(&self, progress: &mut dyn progress::Progress) -> &Dominators {
         self.dominators
-            .get_or_init(|| Dominators::compute(self, &self.root_nodes()))
+            .get_or_init(|| Dominators::compute_with_progress(self, &self.root_nodes(), progress))
     }
 
     /// The reverse graph (computed on first use).
@@ -612,7 +619,16 @@ impl SnapshotBuilder {
 
     /// Closes the last row, checks every id, and makes every node reachable: nodes no root
     /// reaches become [`RootKind::Unreachable`] roots (lowest id of each unreached region).
-    pub fn finish(mut self) -> Result<HeapSnapshot, BuildError> {
+    pub fn finish(self) -> Result<HeapSnapshot, BuildError> {
+        self.finish_with_progress(&mut progress::Silent)
+    }
+
+    /// [`SnapshotBuilder::finish`], reporting the search for unreachable objects (step
+    /// [`progress::load::MARK`]) to `progress`.
+    pub fn finish_with_progress(
+        mut self,
+        progress: &mut dyn progress::Progress,
+    ) -> Result<HeapSnapshot, BuildError> {
         if !self.addresses.is_empty() {
             self.close_row()?;
         }
@@ -657,26 +673,34 @@ impl SnapshotBuilder {
             root_lookup: OnceLock::new(),
             search_scratch: Default::default(),
         };
-        add_unreachable_roots(&mut snapshot);
+        add_unreachable_roots(&mut snapshot, progress);
         Ok(snapshot)
     }
 }
 
 /// Marks what the roots reach; every node left unmarked that no other unmarked node
 /// reaches first (scanning ids upwards) becomes an `Unreachable` root.
-fn add_unreachable_roots(snapshot: &mut HeapSnapshot) {
+fn add_unreachable_roots(snapshot: &mut HeapSnapshot, progress: &mut dyn progress::Progress) {
     let n = snapshot.node_count();
     let label = snapshot
         .strings
         .intern("unreachable (garbage not yet collected)");
     let mut seen = bits::NodeBits::new(n);
     let mut stack: Vec<u32> = Vec::new();
-    let mark = |start: u32, seen: &mut bits::NodeBits, stack: &mut Vec<u32>| {
+    let step = progress::load::MARK;
+    progress.report(step, 0, n as u64);
+    // Nodes marked so far, for the progress reports.
+    let mut marked = 0usize;
+    let mut mark = |start: u32, seen: &mut bits::NodeBits, stack: &mut Vec<u32>| {
         if !seen.insert(start) {
             return;
         }
         stack.push(start);
         while let Some(v) = stack.pop() {
+            marked += 1;
+            if progress::due(marked) {
+                progress.report(step, marked as u64, n as u64);
+            }
             for &w in snapshot.successors(v) {
                 if seen.insert(w) {
                     stack.push(w);
