@@ -7,8 +7,8 @@ seconds; 0 draws every report), and erased when the work ends, so what the termi
 keeps is the output alone::
 
     refscope: walking the heap: 1,245,184 of 1,630,219 objects (1.3 s)
-    refscope: loading heap.rscp (step 3 of 4, decoding): 31,457,280 of 52,114,923 bytes (1.1 s)
-    refscope: computing dominators (step 3 of 4, semidominators): 6,488,064 of 10,000,000 ...
+    refscope: loading heap.rscp (step 3 of 3, decoding): 31,457,280 of 52,114,923 bytes (1.1 s)
+    refscope: computing dominators (step 4 of 5, semidominators): 6,488,064 of 10,000,000 ...
 
 The walk, reading a file and the dominators are drawn by the native code itself, where
 the work runs (``crates/refscope-py/src/heap_progress.rs``; the loops of the core report

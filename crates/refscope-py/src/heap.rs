@@ -28,7 +28,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 // --- progress line (refscope.snapshot(progress=True)) ---
 #[path = "heap_progress.rs"]
 mod progress;
-use progress::{ProgressLine, Schedule, StepLine};
+use progress::{ProgressLine, Schedule};
 // --- end of progress line ---
 
 /// What the Python side hands to the walk (all kept alive by the caller).
@@ -363,6 +363,10 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     let expected = tracked_objects.len() * EXPECTED_GROWTH + 1024;
     let mut nodes: Vec<ObjRef<'_>> = Vec::new();
     reserve(&mut nodes, expected)?;
+    // Huge pages for the buffers the walk fills, before anything is written to them.
+    let mut buffers = index.storage();
+    buffers.push(allocation(&nodes));
+    cpython::memory::advise_huge_pages(&buffers);
     for &obj in &tracked_objects {
         if excluded.contains(&obj.address()) {
             continue;
@@ -418,10 +422,13 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
 
     let mut in_refs: Vec<u32> = Vec::new();
     reserve(&mut in_refs, expected)?;
-    in_refs.resize(nodes.len(), 0);
     // Each object's refcount, read while its header is in cache (u32::MAX: immortal).
     let mut refcounts: Vec<u32> = Vec::new();
     reserve(&mut refcounts, expected)?;
+    let mut buffers = walker.builder.storage();
+    buffers.extend([allocation(&in_refs), allocation(&refcounts)]);
+    cpython::memory::advise_huge_pages(&buffers);
+    in_refs.resize(nodes.len(), 0);
     let mut referents: Vec<ObjRef<'_>> = Vec::new();
     let mut labels: Vec<EdgeLabel> = Vec::new();
     let mut pairs: Vec<(ObjRef<'_>, ObjRef<'_>)> = Vec::new();
@@ -560,17 +567,14 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     }
     walker.builder.set_meta(input.meta.clone());
     let Walker { builder, .. } = walker;
-    match progress_line {
-        Some(line) => {
-            let mut line = StepLine {
-                what: "building the graph".into(),
-                line,
-                numbered: false,
-            };
-            builder.finish_with_progress(&mut line).map_err(build)
-        }
-        None => builder.finish().map_err(build),
-    }
+    // Erased here, before the graph is handed back.
+    drop(progress_line);
+    builder.finish().map_err(build)
+}
+
+/// `(address, bytes)` of a vector's allocation, capacity included.
+fn allocation<T>(v: &Vec<T>) -> (usize, usize) {
+    (v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>())
 }
 
 /// Reserves room for `expected` items (or, if that much address space is refused, for

@@ -263,9 +263,9 @@ impl HeapSnapshot {
                 w.varint(compact_label(self.labels[start + i]));
             }
         }
-        // Unreachable roots are recomputed on load.
+        // Unreachable roots are recomputed after loading, as after a walk.
         let roots: Vec<&Root> = self
-            .roots
+            .named_roots
             .iter()
             .filter(|r| r.kind != RootKind::Unreachable)
             .collect();
@@ -288,7 +288,7 @@ impl HeapSnapshot {
         HeapSnapshot::from_bytes_with_progress(bytes, &mut Silent)
     }
 
-    /// [`HeapSnapshot::from_bytes`], reporting its position (steps 2 to 4 of
+    /// [`HeapSnapshot::from_bytes`], reporting its position (steps 2 and 3 of
     /// [`progress::load`]) to `progress`.
     pub fn from_bytes_with_progress(
         bytes: &[u8],
@@ -506,9 +506,7 @@ fn parse_body(body: &[u8], progress: &mut dyn Progress) -> Result<HeapSnapshot> 
         )));
     }
     builder.set_meta(meta);
-    builder
-        .finish_with_progress(progress)
-        .map_err(|e| corrupt(e.to_string()))
+    builder.finish().map_err(|e| corrupt(e.to_string()))
 }
 
 #[cfg(test)]

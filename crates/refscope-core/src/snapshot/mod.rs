@@ -213,7 +213,14 @@ pub struct HeapSnapshot {
     pub(crate) strings: StringTable,
     /// Type id → string id of the type's name.
     pub(crate) type_names: Vec<u32>,
-    pub(crate) roots: Vec<Root>,
+    /// The roots the builder was given (module globals, thread frames, held from
+    /// outside, immortal).
+    pub(crate) named_roots: Vec<Root>,
+    /// `named_roots` followed by the [`RootKind::Unreachable`] ones, found on first use
+    /// (one pass over the graph, which `snapshot()` need not wait for).
+    pub(crate) all_roots: OnceLock<Vec<Root>>,
+    /// String id of the unreachable roots' label.
+    pub(crate) unreachable_label: u32,
     pub(crate) meta: SnapshotMeta,
     pub(crate) dominators: OnceLock<Dominators>,
     pub(crate) reverse: OnceLock<ReverseGraph>,
@@ -301,8 +308,17 @@ impl HeapSnapshot {
         &self.strings
     }
 
+    /// Every root: the named ones, then an [`RootKind::Unreachable`] root for each part
+    /// of the heap no named root reaches (found on first use).
     pub fn roots(&self) -> &[Root] {
-        &self.roots
+        self.roots_with_progress(&mut progress::Silent)
+    }
+
+    /// [`HeapSnapshot::roots`], reporting the search for unreachable objects (step
+    /// [`progress::dominators::MARK`]) to `progress` if it runs now.
+    pub fn roots_with_progress(&self, progress: &mut dyn progress::Progress) -> &[Root] {
+        self.all_roots
+            .get_or_init(|| with_unreachable_roots(self, progress))
     }
 
     pub fn meta(&self) -> &SnapshotMeta {
@@ -330,8 +346,10 @@ impl HeapSnapshot {
 
     /// [`HeapSnapshot::dominators`], reporting to `progress` if they are computed now.
     pub fn dominators_with_progress(&self, progress: &mut dyn progress::Progress) -> &Dominators {
-        self.dominators
-            .get_or_init(|| Dominators::compute_with_progress(self, &self.root_nodes(), progress))
+        self.dominators.get_or_init(|| {
+            let roots = self.root_nodes_with_progress(progress);
+            Dominators::compute_with_progress(self, &roots, progress)
+        })
     }
 
     /// The reverse graph (computed on first use).
@@ -347,8 +365,12 @@ impl HeapSnapshot {
 
     /// Root nodes, deduplicated, in root order.
     pub fn root_nodes(&self) -> Vec<u32> {
+        self.root_nodes_with_progress(&mut progress::Silent)
+    }
+
+    fn root_nodes_with_progress(&self, progress: &mut dyn progress::Progress) -> Vec<u32> {
         let mut seen = rustc_hash::FxHashSet::default();
-        self.roots
+        self.roots_with_progress(progress)
             .iter()
             .filter(|r| seen.insert(r.node))
             .map(|r| r.node)
@@ -358,7 +380,7 @@ impl HeapSnapshot {
     /// References to `node` that come from outside the heap (0 unless it is a
     /// held-from-outside root).
     pub fn outside_references(&self, node: u32) -> u64 {
-        self.roots
+        self.named_roots
             .iter()
             .filter(|r| r.node == node && r.kind == RootKind::HeldFromOutside)
             .map(|r| r.surplus)
@@ -376,7 +398,7 @@ impl HeapSnapshot {
                 + self.type_names.capacity())
                 * 4
             + self.large_sizes.capacity() * 16
-            + self.roots.capacity() * std::mem::size_of::<Root>()
+            + self.named_roots.capacity() * std::mem::size_of::<Root>()
             + self.strings.memory_bytes()
     }
 }
@@ -500,6 +522,24 @@ impl SnapshotBuilder {
         Ok(())
     }
 
+    /// `(address, bytes)` of the builder's per-node and per-edge vectors, reserved
+    /// capacity included: for a caller that asks the OS to back them with huge pages
+    /// before they are written (a heap walk writes tens of bytes per object into fresh
+    /// memory). Plain numbers: nothing here reads or writes through them.
+    pub fn storage(&self) -> Vec<(usize, usize)> {
+        fn allocation<T>(v: &Vec<T>) -> (usize, usize) {
+            (v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>())
+        }
+        vec![
+            allocation(&self.addresses),
+            allocation(&self.type_ids),
+            allocation(&self.sizes),
+            allocation(&self.offsets),
+            allocation(&self.targets),
+            allocation(&self.labels),
+        ]
+    }
+
     /// Interns `text` (edge names, root labels).
     pub fn intern(&mut self, text: &str) -> u32 {
         self.strings.intern(text)
@@ -619,16 +659,7 @@ impl SnapshotBuilder {
 
     /// Closes the last row, checks every id, and makes every node reachable: nodes no root
     /// reaches become [`RootKind::Unreachable`] roots (lowest id of each unreached region).
-    pub fn finish(self) -> Result<HeapSnapshot, BuildError> {
-        self.finish_with_progress(&mut progress::Silent)
-    }
-
-    /// [`SnapshotBuilder::finish`], reporting the search for unreachable objects (step
-    /// [`progress::load::MARK`]) to `progress`.
-    pub fn finish_with_progress(
-        mut self,
-        progress: &mut dyn progress::Progress,
-    ) -> Result<HeapSnapshot, BuildError> {
+    pub fn finish(mut self) -> Result<HeapSnapshot, BuildError> {
         if !self.addresses.is_empty() {
             self.close_row()?;
         }
@@ -655,7 +686,10 @@ impl SnapshotBuilder {
         self.offsets.shrink_to_fit();
         self.targets.shrink_to_fit();
         self.labels.shrink_to_fit();
-        let mut snapshot = HeapSnapshot {
+        let unreachable_label = self
+            .strings
+            .intern("unreachable (garbage not yet collected)");
+        Ok(HeapSnapshot {
             addresses: self.addresses,
             type_ids: self.type_ids,
             sizes: self.sizes,
@@ -665,29 +699,30 @@ impl SnapshotBuilder {
             labels: self.labels,
             strings: self.strings,
             type_names: self.type_names,
-            roots: self.roots,
+            named_roots: self.roots,
+            all_roots: OnceLock::new(),
+            unreachable_label,
             meta: self.meta,
             dominators: OnceLock::new(),
             reverse: OnceLock::new(),
             address_lookup: OnceLock::new(),
             root_lookup: OnceLock::new(),
             search_scratch: Default::default(),
-        };
-        add_unreachable_roots(&mut snapshot, progress);
-        Ok(snapshot)
+        })
     }
 }
 
-/// Marks what the roots reach; every node left unmarked that no other unmarked node
-/// reaches first (scanning ids upwards) becomes an `Unreachable` root.
-fn add_unreachable_roots(snapshot: &mut HeapSnapshot, progress: &mut dyn progress::Progress) {
+/// The named roots, then: marks what they reach; every node left unmarked that no other
+/// unmarked node reaches first (scanning ids upwards) becomes an `Unreachable` root.
+fn with_unreachable_roots(
+    snapshot: &HeapSnapshot,
+    progress: &mut dyn progress::Progress,
+) -> Vec<Root> {
     let n = snapshot.node_count();
-    let label = snapshot
-        .strings
-        .intern("unreachable (garbage not yet collected)");
+    let label = snapshot.unreachable_label;
     let mut seen = bits::NodeBits::new(n);
     let mut stack: Vec<u32> = Vec::new();
-    let step = progress::load::MARK;
+    let step = progress::dominators::MARK;
     progress.report(step, 0, n as u64);
     // Nodes marked so far, for the progress reports.
     let mut marked = 0usize;
@@ -708,10 +743,10 @@ fn add_unreachable_roots(snapshot: &mut HeapSnapshot, progress: &mut dyn progres
             }
         }
     };
-    for root in &snapshot.roots {
+    for root in &snapshot.named_roots {
         mark(root.node, &mut seen, &mut stack);
     }
-    let mut extra = Vec::new();
+    let mut extra = snapshot.named_roots.clone();
     for v in 0..n as u32 {
         if !seen.contains(v) {
             mark(v, &mut seen, &mut stack);
@@ -723,7 +758,7 @@ fn add_unreachable_roots(snapshot: &mut HeapSnapshot, progress: &mut dyn progres
             });
         }
     }
-    snapshot.roots.extend(extra);
+    extra
 }
 
 /// A snapshot built from plain parts (tests, fuzzing, benches): `edges[i]` are node `i`'s
