@@ -419,25 +419,6 @@ impl PagedIndex {
     }
 }
 
-// --- storage ranges (a caller may advise the OS how to back them) ---
-/// `(address, bytes)` of a vector's whole allocation, capacity included.
-fn allocation<T>(v: &Vec<T>) -> (usize, usize) {
-    (v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>())
-}
-
-impl AddressIndex {
-    /// `(address, bytes)` of the index's large buffers, their reserved capacity included:
-    /// for a caller that asks the OS to back them with huge pages before they are
-    /// written. Plain numbers: nothing here reads or writes through them.
-    pub fn storage(&self) -> Vec<(usize, usize)> {
-        match self {
-            AddressIndex::Hashed(index) => vec![allocation(&index.keys), allocation(&index.values)],
-            AddressIndex::Paged(index) => vec![allocation(&index.slots)],
-        }
-    }
-}
-// --- end of storage ranges ---
-
 #[cfg(test)]
 mod tests {
     use super::*;

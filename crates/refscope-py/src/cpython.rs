@@ -45,8 +45,6 @@ use std::ptr::NonNull;
 pub mod direct_sizeof;
 pub mod free_garbage;
 pub mod permanent_generation;
-// Huge-page advice for the snapshot walk's buffers (not CPython, but unsafe: kept here).
-pub mod memory;
 
 // ---------------------------------------------------------------------------------------
 // Handles.

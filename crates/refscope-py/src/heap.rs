@@ -363,10 +363,6 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     let expected = tracked_objects.len() * EXPECTED_GROWTH + 1024;
     let mut nodes: Vec<ObjRef<'_>> = Vec::new();
     reserve(&mut nodes, expected)?;
-    // Huge pages for the buffers the walk fills, before anything is written to them.
-    let mut buffers = index.storage();
-    buffers.push(allocation(&nodes));
-    cpython::memory::advise_huge_pages(&buffers);
     for &obj in &tracked_objects {
         if excluded.contains(&obj.address()) {
             continue;
@@ -425,9 +421,6 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     // Each object's refcount, read while its header is in cache (u32::MAX: immortal).
     let mut refcounts: Vec<u32> = Vec::new();
     reserve(&mut refcounts, expected)?;
-    let mut buffers = walker.builder.storage();
-    buffers.extend([allocation(&in_refs), allocation(&refcounts)]);
-    cpython::memory::advise_huge_pages(&buffers);
     in_refs.resize(nodes.len(), 0);
     let mut referents: Vec<ObjRef<'_>> = Vec::new();
     let mut labels: Vec<EdgeLabel> = Vec::new();
@@ -570,11 +563,6 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     // Erased here, before the graph is handed back.
     drop(progress_line);
     builder.finish().map_err(build)
-}
-
-/// `(address, bytes)` of a vector's allocation, capacity included.
-fn allocation<T>(v: &Vec<T>) -> (usize, usize) {
-    (v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>())
 }
 
 /// Reserves room for `expected` items (or, if that much address space is refused, for

@@ -522,24 +522,6 @@ impl SnapshotBuilder {
         Ok(())
     }
 
-    /// `(address, bytes)` of the builder's per-node and per-edge vectors, reserved
-    /// capacity included: for a caller that asks the OS to back them with huge pages
-    /// before they are written (a heap walk writes tens of bytes per object into fresh
-    /// memory). Plain numbers: nothing here reads or writes through them.
-    pub fn storage(&self) -> Vec<(usize, usize)> {
-        fn allocation<T>(v: &Vec<T>) -> (usize, usize) {
-            (v.as_ptr() as usize, v.capacity() * std::mem::size_of::<T>())
-        }
-        vec![
-            allocation(&self.addresses),
-            allocation(&self.type_ids),
-            allocation(&self.sizes),
-            allocation(&self.offsets),
-            allocation(&self.targets),
-            allocation(&self.labels),
-        ]
-    }
-
     /// Interns `text` (edge names, root labels).
     pub fn intern(&mut self, text: &str) -> u32 {
         self.strings.intern(text)
