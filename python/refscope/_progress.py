@@ -1,17 +1,23 @@
 """The progress line of long snapshot work, on stderr: opt-in (``progress=True``).
 
 Drawn only when stderr is a terminal, once the work has taken
-``REFSCOPE_PROGRESS_DELAY`` seconds (default 1), at most ten times a second, and erased
-when the work ends, so what the terminal keeps is the output alone::
+``REFSCOPE_PROGRESS_DELAY`` seconds (default 1), at most ten times a second
+(``REFSCOPE_PROGRESS_INTERVAL`` sets another minimum interval between frames, in
+seconds; 0 draws every report), and erased when the work ends, so what the terminal
+keeps is the output alone::
 
     refscope: walking the heap: 1,245,184 of 1,630,219 objects (1.3 s)
-    refscope: computing dominators of 10,000,000 objects (2.4 s)
+    refscope: loading heap.rscp (step 3 of 3, decoding): 31,457,280 of 52,114,923 bytes (1.1 s)
+    refscope: computing dominators (step 4 of 5, semidominators): 6,488,064 of 10,000,000 ...
 
-The heap walk holds the GIL from start to end and must run no Python code, so its line
-is drawn by the native code itself (``crates/refscope-py/src/heap_progress.rs``), which
-writes to file descriptor 2: it is drawn only when ``sys.stderr`` is that descriptor.
-The other phases (reading, writing, dominators) run native code with the GIL released,
-and a thread of this module redraws their line.
+The walk, reading a file and the dominators are drawn by the native code itself, where
+the work runs (``crates/refscope-py/src/heap_progress.rs``; the loops of the core report
+their position every 65,536 objects or 1 MiB): the walk holds the GIL from start to end
+and must run no Python code, and the others count what they have done. The native code
+writes to file descriptor 2, so these lines are drawn only when ``sys.stderr`` is that
+descriptor. Writing a file (``save``, ``export_heapsnapshot``) shows its elapsed time
+only: a thread of this module redraws that line while the native code, with the GIL
+released, writes.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import time
 from types import TracebackType
 
 DELAY_ENV = "REFSCOPE_PROGRESS_DELAY"
+INTERVAL_ENV = "REFSCOPE_PROGRESS_INTERVAL"
 DEFAULT_DELAY = 1.0
 INTERVAL = 0.1
 ERASE = "\r\x1b[K"
@@ -42,15 +49,31 @@ def delay(progress: bool, *, native: bool = False) -> float | None:
             return None
     except (AttributeError, ValueError, OSError):  # closed, or not a real file
         return None
-    text = os.environ.get(DELAY_ENV, "").strip()
+    return _seconds(DELAY_ENV, DEFAULT_DELAY)
+
+
+def interval() -> float:
+    """Least seconds between two frames of the native line (``REFSCOPE_PROGRESS_INTERVAL``,
+    default a tenth of a second)."""
+    return _seconds(INTERVAL_ENV, INTERVAL)
+
+
+def native(progress: bool) -> dict[str, float | None]:
+    """The keyword arguments of a native call that draws its own line."""
+    return {"progress_delay": delay(progress, native=True), "progress_interval": interval()}
+
+
+def _seconds(name: str, default: float) -> float:
+    """A non-negative finite number of seconds from the environment, else ``default``."""
+    text = os.environ.get(name, "").strip()
     if not text:
-        return DEFAULT_DELAY
+        return default
     try:
         seconds = float(text)
     except ValueError:
-        return DEFAULT_DELAY
+        return default
     if seconds != seconds or seconds in (float("inf"), float("-inf")):
-        return DEFAULT_DELAY
+        return default
     return max(seconds, 0.0)
 
 

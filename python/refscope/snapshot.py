@@ -262,9 +262,7 @@ class Snapshot:
         (``retained_size``, ``top_types``, ``largest_retainers``...) does. ``progress``:
         show a progress line on stderr if it takes more than a second (see
         :func:`refscope.snapshot`)."""
-        text = f"computing dominators of {self.object_count:,} objects"
-        with _progress.Phase(text, progress):
-            self._core.compute_dominators()
+        self._core.compute_dominators(**_progress.native(progress))
 
     def dominator(self, obj_or_id: object) -> int | None:
         """id of the object that alone keeps this one reachable (None: several roots)."""
@@ -530,7 +528,7 @@ def _walk(
     refscope_probe_local_b: object,
     objects: list[object],
     frames: list[object],
-    progress_delay: float | None,
+    progress: dict[str, float | None],
 ) -> Any:
     """Runs the walk from a frame whose first two locals are the probe values, so the
     binding can check where this CPython keeps an executing frame's locals."""
@@ -545,7 +543,7 @@ def _walk(
         sys.version,
         os.getpid(),
         int(time.time()),
-        progress_delay,
+        **progress,
     )
 
 
@@ -563,6 +561,7 @@ def snapshot(*, progress: bool = False, baseline: bool = True) -> Snapshot:
     (the ``top/`` endpoint), which must neither shift the user's baseline nor keep a whole
     heap's graph alive after use.
     """
+    schedule = _progress.native(progress)
     frames = _thread_frames()
     objects = gc.get_objects()
     try:
@@ -571,7 +570,7 @@ def snapshot(*, progress: bool = False, baseline: bool = True) -> Snapshot:
             _PROBE_VALUES[1],
             objects,
             frames,
-            _progress.delay(progress, native=True),
+            schedule,
         )
     finally:
         del objects, frames
@@ -591,11 +590,5 @@ def load(path: str | os.PathLike[str], *, progress: bool = False) -> Snapshot:
     """Read a snapshot written by :meth:`Snapshot.save`. A file that is not one (empty,
     truncated, damaged, foreign, or from a newer refscope) raises ``ValueError`` naming the
     file and the fault. ``progress``: as for :func:`snapshot`."""
-    text = os.fspath(path)
-    try:
-        size = f", {os.path.getsize(text) / 1e6:,.1f} MB"
-    except (OSError, ValueError):
-        size = ""
-    with _progress.Phase(f"reading {text}{size}", progress):
-        core = _core.load_heap_snapshot(text)
+    core = _core.load_heap_snapshot(os.fspath(path), **_progress.native(progress))
     return Snapshot(core, path=str(Path(path)))

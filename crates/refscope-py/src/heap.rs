@@ -28,7 +28,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 // --- progress line (refscope.snapshot(progress=True)) ---
 #[path = "heap_progress.rs"]
 mod progress;
-use progress::ProgressLine;
+use progress::{ProgressLine, Schedule};
 // --- end of progress line ---
 
 /// What the Python side hands to the walk (all kept alive by the caller).
@@ -46,8 +46,8 @@ pub struct WalkInput<'a> {
     pub minor: u8,
     pub inline: Option<InlineAttributes>,
     pub meta: SnapshotMeta,
-    /// Draw a progress line on stderr once the walk has taken this many seconds.
-    pub progress_delay: Option<f64>,
+    /// When to draw a progress line on stderr (None: never).
+    pub progress: Option<Schedule>,
 }
 
 /// How the shallow size of a type's instances is found.
@@ -418,10 +418,10 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
 
     let mut in_refs: Vec<u32> = Vec::new();
     reserve(&mut in_refs, expected)?;
-    in_refs.resize(nodes.len(), 0);
     // Each object's refcount, read while its header is in cache (u32::MAX: immortal).
     let mut refcounts: Vec<u32> = Vec::new();
     reserve(&mut refcounts, expected)?;
+    in_refs.resize(nodes.len(), 0);
     let mut referents: Vec<ObjRef<'_>> = Vec::new();
     let mut labels: Vec<EdgeLabel> = Vec::new();
     let mut pairs: Vec<(ObjRef<'_>, ObjRef<'_>)> = Vec::new();
@@ -430,7 +430,7 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
     // its list, its str...), which a one-entry cache keeps missing.
     let mut recent_types = [(0usize, 0u32); TYPE_CACHE];
     // Erased when dropped, on every way out of this function.
-    let mut progress_line = input.progress_delay.and_then(ProgressLine::new);
+    let mut progress_line = ProgressLine::new(input.progress);
     let mut i = 0;
     while i < nodes.len() {
         if i % progress::EVERY == 0 {
@@ -558,11 +558,10 @@ fn walk(input: &WalkInput) -> Result<HeapSnapshot, HeapWalkError> {
                 .add_root(RootKind::HeldFromOutside, v as u32, &label, surplus as u64);
         }
     }
-    if let Some(line) = progress_line.as_mut() {
-        line.update("building the graph", nodes.len(), nodes.len());
-    }
     walker.builder.set_meta(input.meta.clone());
     let Walker { builder, .. } = walker;
+    // Erased here, before the graph is handed back.
+    drop(progress_line);
     builder.finish().map_err(build)
 }
 
@@ -858,11 +857,21 @@ impl PyHeapSnapshot {
         Ok(py.detach(|| inner.retained_size(node)))
     }
 
-    /// Computes the dominator tree now (otherwise done by the first query needing it).
-    fn compute_dominators(&self, py: Python<'_>) {
+    /// Computes the dominator tree now (otherwise done by the first query needing it),
+    /// with a progress line on stderr after `progress_delay` seconds, redrawn at most
+    /// every `progress_interval` seconds (None: no line).
+    #[pyo3(signature = (progress_delay = None, progress_interval = 0.1))]
+    fn compute_dominators(
+        &self,
+        py: Python<'_>,
+        progress_delay: Option<f64>,
+        progress_interval: f64,
+    ) {
         let inner = &self.inner;
+        let schedule = schedule(progress_delay, progress_interval);
         py.detach(|| {
-            inner.dominators();
+            let mut line = progress::step_line(|| "computing dominators".into(), schedule);
+            inner.dominators_with_progress(&mut *line);
         });
     }
 
@@ -1126,10 +1135,27 @@ fn retained_list(py: Python<'_>, nodes: Vec<(u32, u64)>) -> PyResult<Vec<Py<resu
     results::py_list(py, nodes)
 }
 
+/// When to draw a progress line: after `delay` seconds (None: never), then at most every
+/// `interval` seconds.
+fn schedule(delay: Option<f64>, interval: f64) -> Option<Schedule> {
+    delay.map(|delay| Schedule { delay, interval })
+}
+
 /// Reads a snapshot file; a bad file raises ValueError naming the file and the fault.
+/// A progress line as for `HeapSnapshot.compute_dominators`.
 #[pyfunction]
-fn load_heap_snapshot(py: Python<'_>, path: PathBuf) -> PyResult<PyHeapSnapshot> {
-    let result = py.detach(|| HeapSnapshot::load(&path));
+#[pyo3(signature = (path, progress_delay = None, progress_interval = 0.1))]
+fn load_heap_snapshot(
+    py: Python<'_>,
+    path: PathBuf,
+    progress_delay: Option<f64>,
+    progress_interval: f64,
+) -> PyResult<PyHeapSnapshot> {
+    let schedule = schedule(progress_delay, progress_interval);
+    let result = py.detach(|| {
+        let mut line = progress::step_line(|| format!("loading {}", path.display()), schedule);
+        HeapSnapshot::load_with_progress(&path, &mut *line)
+    });
     match result {
         Ok(inner) => Ok(PyHeapSnapshot {
             inner: Arc::new(inner),
@@ -1150,7 +1176,7 @@ fn load_heap_snapshot(py: Python<'_>, path: PathBuf) -> PyResult<PyHeapSnapshot>
 #[pyfunction]
 #[pyo3(signature = (
     objects, modules, frames, probe, probe_names, probe_values, probe_frame,
-    python_version, pid, taken_at, progress_delay = None,
+    python_version, pid, taken_at, progress_delay = None, progress_interval = 0.1,
 ))]
 #[allow(clippy::too_many_arguments)]
 fn take_heap_snapshot(
@@ -1166,6 +1192,7 @@ fn take_heap_snapshot(
     pid: u32,
     taken_at: u64,
     progress_delay: Option<f64>,
+    progress_interval: f64,
 ) -> PyResult<PyHeapSnapshot> {
     let minor = py.version_info().minor;
     let values = cpython::list_items(probe_values);
@@ -1188,7 +1215,7 @@ fn take_heap_snapshot(
             taken_at,
             pid,
         },
-        progress_delay,
+        progress: schedule(progress_delay, progress_interval),
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| take_snapshot(&input)));
     match result {

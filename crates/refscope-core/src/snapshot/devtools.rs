@@ -55,7 +55,11 @@ impl HeapSnapshot {
         // One edge per distinct root node (DevTools' distance BFS queues every root edge's
         // target without checking for repeats, and fails when they outnumber the nodes).
         let mut seen = rustc_hash::FxHashSet::default();
-        let roots: Vec<_> = self.roots.iter().filter(|r| seen.insert(r.node)).collect();
+        let roots: Vec<_> = self
+            .roots()
+            .iter()
+            .filter(|r| seen.insert(r.node))
+            .collect();
         let root_edges = roots.len();
         write!(
             out,

@@ -13,6 +13,7 @@
 //! compression use explicit stacks, so a linked list of ten million objects needs no deep
 //! call stack.
 
+use super::progress::{self, due, Progress, Silent};
 use super::HeapSnapshot;
 
 const NONE: u32 = u32::MAX;
@@ -31,11 +32,22 @@ pub struct Dominators {
 impl Dominators {
     /// Dominators of `snapshot` from `roots`.
     pub fn compute(snapshot: &HeapSnapshot, roots: &[u32]) -> Dominators {
-        compute(
+        Dominators::compute_with_progress(snapshot, roots, &mut Silent)
+    }
+
+    /// [`Dominators::compute`], reporting its position (the steps of
+    /// [`progress::dominators`]) to `progress`.
+    pub fn compute_with_progress(
+        snapshot: &HeapSnapshot,
+        roots: &[u32],
+        progress: &mut dyn Progress,
+    ) -> Dominators {
+        compute_with_progress(
             &snapshot.offsets,
             &snapshot.targets,
             |v| snapshot.shallow_size(v),
             roots,
+            progress,
         )
     }
 
@@ -119,11 +131,17 @@ fn predecessors_in_preorder(
     targets: &[u32],
     pre: &[u32],
     count: usize,
+    progress: &mut dyn Progress,
 ) -> (Vec<u32>, Vec<u32>) {
     let n = pre.len();
+    // Two passes over the nodes: each counts as half of the step.
+    let step = progress::dominators::REFERRERS;
     let mut rev_offsets = vec![0u32; count + 1];
     let mut edges = 0usize;
     for v in 0..n {
+        if due(v) {
+            progress.report(step, v as u64 / 2, n as u64);
+        }
         if pre[v] == NONE {
             continue;
         }
@@ -138,6 +156,9 @@ fn predecessors_in_preorder(
     let mut fill = rev_offsets[..count].to_vec();
     let mut sources = vec![0u32; edges];
     for v in 0..n {
+        if due(v) {
+            progress.report(step, (n + v) as u64 / 2, n as u64);
+        }
         let pv = pre[v];
         if pv == NONE {
             continue;
@@ -158,7 +179,20 @@ pub fn compute(
     size: impl Fn(u32) -> u64,
     roots: &[u32],
 ) -> Dominators {
+    compute_with_progress(offsets, targets, size, roots, &mut Silent)
+}
+
+/// [`compute`], reporting its position to `progress` once every
+/// [`progress::EVERY_OBJECTS`] nodes of each step.
+pub fn compute_with_progress(
+    offsets: &[u32],
+    targets: &[u32],
+    size: impl Fn(u32) -> u64,
+    roots: &[u32],
+    progress: &mut dyn Progress,
+) -> Dominators {
     let n = offsets.len().saturating_sub(1);
+    progress.report(progress::dominators::NUMBER, 0, n as u64);
     // Preorder numbers; number 0 is the super-root.
     let mut pre = vec![NONE; n];
     let mut vertex: Vec<u32> = Vec::with_capacity(n + 1);
@@ -187,6 +221,13 @@ pub fn compute(
                 let w = targets[pos as usize];
                 if pre[w as usize] == NONE {
                     pre[w as usize] = vertex.len() as u32;
+                    if due(vertex.len()) {
+                        progress.report(
+                            progress::dominators::NUMBER,
+                            vertex.len() as u64,
+                            n as u64,
+                        );
+                    }
                     vertex.push(w);
                     parent.push(pre[v as usize]);
                     stack.push((w, offsets[w as usize]));
@@ -198,7 +239,7 @@ pub fn compute(
     }
     drop(stack);
     let count = vertex.len();
-    let (rev_offsets, sources) = predecessors_in_preorder(offsets, targets, &pre, count);
+    let (rev_offsets, sources) = predecessors_in_preorder(offsets, targets, &pre, count, progress);
 
     // Step 1: semidominators, in reverse preorder. `ancestor` is the forest of linked
     // nodes (a node is linked to its DFS parent once processed), compressed by `eval`.
@@ -215,7 +256,11 @@ pub fn compute(
         })
         .collect();
     let mut eval_stack: Vec<u32> = Vec::new();
+    let semi_step = progress::dominators::SEMI;
     for w in (1..count).rev() {
+        if due(w) {
+            progress.report(semi_step, (count - 1 - w) as u64, count as u64 - 1);
+        }
         let node = vertex[w] as usize;
         let mut best = if is_root[node] { 0 } else { info[w].ancestor };
         if best != 0 {
@@ -238,7 +283,11 @@ pub fn compute(
 
     // Step 2: idom(w) = nearest ancestor of the DFS parent whose number is at most
     // semi(w); ancestors' idoms are final because they have smaller numbers.
+    let tree_step = progress::dominators::TREE;
     for w in 1..count {
+        if due(w) {
+            progress.report(tree_step, (w - 1) as u64 / 2, count as u64 - 1);
+        }
         let s = semi[w];
         let mut candidate = idom[w];
         while candidate > s {
@@ -254,6 +303,9 @@ pub fn compute(
         .map(|&v| if v == NONE { 0 } else { size(v) })
         .collect();
     for w in (1..count).rev() {
+        if due(w) {
+            progress.report(tree_step, (2 * count - 2 - w) as u64 / 2, count as u64 - 1);
+        }
         let d = idom[w] as usize;
         retained_pre[d] += retained_pre[w];
     }

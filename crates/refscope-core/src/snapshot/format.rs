@@ -24,7 +24,9 @@
 //! count is checked against the bytes left before anything is allocated, allocations are
 //! fallible, and every id is range-checked when the snapshot is rebuilt.
 
+use super::progress::{self, Progress, Silent, EVERY_BYTES};
 use super::{EdgeLabel, HeapSnapshot, Root, RootKind, SnapshotBuilder, SnapshotMeta};
+use std::io::Read;
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"RSCPHEAP";
@@ -64,13 +66,27 @@ fn corrupt(what: impl Into<String>) -> SnapshotFormatError {
 /// mixed in). Each step is a bijection of the state, so a change in any one word always
 /// changes the result.
 pub fn checksum(bytes: &[u8]) -> u64 {
+    checksum_with_progress(bytes, &mut Silent)
+}
+
+/// [`checksum`], reporting every [`EVERY_BYTES`] bytes (step [`progress::load::CHECK`]).
+fn checksum_with_progress(bytes: &[u8], progress: &mut dyn Progress) -> u64 {
     const PRIME: u64 = 0x0000_0100_0000_01B3;
     let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        h = (h ^ word).wrapping_mul(PRIME).rotate_left(29);
+    let whole = bytes.len() / 8 * 8;
+    // EVERY_BYTES is a multiple of 8: the words are the same as in one pass.
+    for (i, block) in bytes[..whole].chunks(EVERY_BYTES).enumerate() {
+        progress.report(
+            progress::load::CHECK,
+            (i * EVERY_BYTES) as u64,
+            bytes.len() as u64,
+        );
+        for chunk in block.chunks_exact(8) {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+            h = (h ^ word).wrapping_mul(PRIME).rotate_left(29);
+        }
     }
+    let chunks = bytes.chunks_exact(8);
     let mut tail = [0u8; 8];
     tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
     h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(PRIME);
@@ -247,9 +263,9 @@ impl HeapSnapshot {
                 w.varint(compact_label(self.labels[start + i]));
             }
         }
-        // Unreachable roots are recomputed on load.
+        // Unreachable roots are recomputed after loading, as after a walk.
         let roots: Vec<&Root> = self
-            .roots
+            .named_roots
             .iter()
             .filter(|r| r.kind != RootKind::Unreachable)
             .collect();
@@ -269,6 +285,15 @@ impl HeapSnapshot {
 
     /// Reads a snapshot from the file format; never panics on bad input.
     pub fn from_bytes(bytes: &[u8]) -> Result<HeapSnapshot> {
+        HeapSnapshot::from_bytes_with_progress(bytes, &mut Silent)
+    }
+
+    /// [`HeapSnapshot::from_bytes`], reporting its position (steps 2 and 3 of
+    /// [`progress::load`]) to `progress`.
+    pub fn from_bytes_with_progress(
+        bytes: &[u8],
+        progress: &mut dyn Progress,
+    ) -> Result<HeapSnapshot> {
         if bytes.is_empty() {
             return Err(SnapshotFormatError::Empty);
         }
@@ -310,10 +335,10 @@ impl HeapSnapshot {
         let end = bytes.len() - TRAILER;
         let mut stored = [0u8; 8];
         stored.copy_from_slice(&bytes[end..]);
-        if checksum(&bytes[..end]) != u64::from_le_bytes(stored) {
+        if checksum_with_progress(&bytes[..end], progress) != u64::from_le_bytes(stored) {
             return Err(SnapshotFormatError::Checksum);
         }
-        parse_body(&bytes[HEADER..end])
+        parse_body(&bytes[HEADER..end], progress)
     }
 
     /// Writes the snapshot to `path`.
@@ -324,13 +349,46 @@ impl HeapSnapshot {
 
     /// Reads a snapshot written by [`HeapSnapshot::save`].
     pub fn load(path: &Path) -> Result<HeapSnapshot> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| SnapshotFormatError::Io(format!("cannot read: {e}")))?;
-        HeapSnapshot::from_bytes(&bytes)
+        HeapSnapshot::load_with_progress(path, &mut Silent)
+    }
+
+    /// [`HeapSnapshot::load`], reporting its position (the steps of [`progress::load`])
+    /// to `progress`.
+    pub fn load_with_progress(path: &Path, progress: &mut dyn Progress) -> Result<HeapSnapshot> {
+        let bytes = read_file(path, progress)?;
+        HeapSnapshot::from_bytes_with_progress(&bytes, progress)
     }
 }
 
-fn parse_body(body: &[u8]) -> Result<HeapSnapshot> {
+/// The whole file, read [`EVERY_BYTES`] at a time (step [`progress::load::READ`]) into a
+/// buffer reserved fallibly for the size the file has when opened.
+fn read_file(path: &Path, progress: &mut dyn Progress) -> Result<Vec<u8>> {
+    let io = |e: std::io::Error| SnapshotFormatError::Io(format!("cannot read: {e}"));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let expected = file.metadata().map_err(io)?.len();
+    let mut bytes: Vec<u8> = Vec::new();
+    let room = usize::try_from(expected).unwrap_or(usize::MAX);
+    bytes
+        .try_reserve_exact(room)
+        .map_err(|_| SnapshotFormatError::OutOfMemory("the file's contents"))?;
+    loop {
+        // A file that grew since it was opened is read to its end all the same.
+        let total = expected.max(bytes.len() as u64);
+        progress.report(progress::load::READ, bytes.len() as u64, total);
+        let read = (&mut file)
+            .take(EVERY_BYTES as u64)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if read == 0 {
+            return Ok(bytes);
+        }
+    }
+}
+
+fn parse_body(body: &[u8], progress: &mut dyn Progress) -> Result<HeapSnapshot> {
+    let decode = progress::load::DECODE;
+    let total = body.len() as u64;
+    progress.report(decode, 0, total);
     let mut r = Reader {
         bytes: body,
         pos: 0,
@@ -379,7 +437,10 @@ fn parse_body(body: &[u8]) -> Result<HeapSnapshot> {
     let mut nodes: Vec<(u64, u32, u64, u32)> = vec_with_capacity(node_count, "the objects")?;
     let mut address = 0u64;
     let mut degree_total = 0u64;
-    for _ in 0..node_count {
+    for v in 0..node_count {
+        if progress::due(v) {
+            progress.report(decode, r.pos as u64, total);
+        }
         address = address.wrapping_add(r.zigzag("an address")? as u64);
         let type_id = r.u32("a type id")?;
         if type_id as usize >= type_count {
@@ -399,6 +460,9 @@ fn parse_body(body: &[u8]) -> Result<HeapSnapshot> {
         .reserve(node_count, edge_count)
         .map_err(|_| SnapshotFormatError::OutOfMemory("the graph"))?;
     for (v, &(address, type_id, size, degree)) in nodes.iter().enumerate() {
+        if progress::due(v) {
+            progress.report(decode, r.pos as u64, total);
+        }
         builder
             .add_node(address, type_id, size)
             .map_err(|e| corrupt(e.to_string()))?;

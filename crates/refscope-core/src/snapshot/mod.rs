@@ -12,6 +12,7 @@
 //! * [`stats`]: top types, growth and diff between snapshots, cycle groups.
 //! * [`format`]: the versioned, checksummed file format (save / load).
 //! * [`devtools`]: Chrome DevTools `.heapsnapshot` export.
+//! * [`progress`]: how the long loops (loading, dominators) report their position.
 //!
 //! Not here: anything that touches a Python object (the binding walks the heap and fills a
 //! [`SnapshotBuilder`]).
@@ -21,6 +22,7 @@ pub mod devtools;
 pub mod dominators;
 pub mod format;
 pub mod paths;
+pub mod progress;
 pub mod stats;
 
 use crate::index::AddressIndex;
@@ -211,7 +213,14 @@ pub struct HeapSnapshot {
     pub(crate) strings: StringTable,
     /// Type id → string id of the type's name.
     pub(crate) type_names: Vec<u32>,
-    pub(crate) roots: Vec<Root>,
+    /// The roots the builder was given (module globals, thread frames, held from
+    /// outside, immortal).
+    pub(crate) named_roots: Vec<Root>,
+    /// `named_roots` followed by the [`RootKind::Unreachable`] ones, found on first use
+    /// (one pass over the graph, which `snapshot()` need not wait for).
+    pub(crate) all_roots: OnceLock<Vec<Root>>,
+    /// String id of the unreachable roots' label.
+    pub(crate) unreachable_label: u32,
     pub(crate) meta: SnapshotMeta,
     pub(crate) dominators: OnceLock<Dominators>,
     pub(crate) reverse: OnceLock<ReverseGraph>,
@@ -299,8 +308,17 @@ impl HeapSnapshot {
         &self.strings
     }
 
+    /// Every root: the named ones, then an [`RootKind::Unreachable`] root for each part
+    /// of the heap no named root reaches (found on first use).
     pub fn roots(&self) -> &[Root] {
-        &self.roots
+        self.roots_with_progress(&mut progress::Silent)
+    }
+
+    /// [`HeapSnapshot::roots`], reporting the search for unreachable objects (step
+    /// [`progress::dominators::MARK`]) to `progress` if it runs now.
+    pub fn roots_with_progress(&self, progress: &mut dyn progress::Progress) -> &[Root] {
+        self.all_roots
+            .get_or_init(|| with_unreachable_roots(self, progress))
     }
 
     pub fn meta(&self) -> &SnapshotMeta {
@@ -323,8 +341,15 @@ impl HeapSnapshot {
 
     /// Dominator tree and retained sizes (computed on first use).
     pub fn dominators(&self) -> &Dominators {
-        self.dominators
-            .get_or_init(|| Dominators::compute(self, &self.root_nodes()))
+        self.dominators_with_progress(&mut progress::Silent)
+    }
+
+    /// [`HeapSnapshot::dominators`], reporting to `progress` if they are computed now.
+    pub fn dominators_with_progress(&self, progress: &mut dyn progress::Progress) -> &Dominators {
+        self.dominators.get_or_init(|| {
+            let roots = self.root_nodes_with_progress(progress);
+            Dominators::compute_with_progress(self, &roots, progress)
+        })
     }
 
     /// The reverse graph (computed on first use).
@@ -340,8 +365,12 @@ impl HeapSnapshot {
 
     /// Root nodes, deduplicated, in root order.
     pub fn root_nodes(&self) -> Vec<u32> {
+        self.root_nodes_with_progress(&mut progress::Silent)
+    }
+
+    fn root_nodes_with_progress(&self, progress: &mut dyn progress::Progress) -> Vec<u32> {
         let mut seen = rustc_hash::FxHashSet::default();
-        self.roots
+        self.roots_with_progress(progress)
             .iter()
             .filter(|r| seen.insert(r.node))
             .map(|r| r.node)
@@ -351,7 +380,7 @@ impl HeapSnapshot {
     /// References to `node` that come from outside the heap (0 unless it is a
     /// held-from-outside root).
     pub fn outside_references(&self, node: u32) -> u64 {
-        self.roots
+        self.named_roots
             .iter()
             .filter(|r| r.node == node && r.kind == RootKind::HeldFromOutside)
             .map(|r| r.surplus)
@@ -369,7 +398,7 @@ impl HeapSnapshot {
                 + self.type_names.capacity())
                 * 4
             + self.large_sizes.capacity() * 16
-            + self.roots.capacity() * std::mem::size_of::<Root>()
+            + self.named_roots.capacity() * std::mem::size_of::<Root>()
             + self.strings.memory_bytes()
     }
 }
@@ -639,7 +668,10 @@ impl SnapshotBuilder {
         self.offsets.shrink_to_fit();
         self.targets.shrink_to_fit();
         self.labels.shrink_to_fit();
-        let mut snapshot = HeapSnapshot {
+        let unreachable_label = self
+            .strings
+            .intern("unreachable (garbage not yet collected)");
+        Ok(HeapSnapshot {
             addresses: self.addresses,
             type_ids: self.type_ids,
             sizes: self.sizes,
@@ -649,34 +681,43 @@ impl SnapshotBuilder {
             labels: self.labels,
             strings: self.strings,
             type_names: self.type_names,
-            roots: self.roots,
+            named_roots: self.roots,
+            all_roots: OnceLock::new(),
+            unreachable_label,
             meta: self.meta,
             dominators: OnceLock::new(),
             reverse: OnceLock::new(),
             address_lookup: OnceLock::new(),
             root_lookup: OnceLock::new(),
             search_scratch: Default::default(),
-        };
-        add_unreachable_roots(&mut snapshot);
-        Ok(snapshot)
+        })
     }
 }
 
-/// Marks what the roots reach; every node left unmarked that no other unmarked node
-/// reaches first (scanning ids upwards) becomes an `Unreachable` root.
-fn add_unreachable_roots(snapshot: &mut HeapSnapshot) {
+/// The named roots, then: marks what they reach; every node left unmarked that no other
+/// unmarked node reaches first (scanning ids upwards) becomes an `Unreachable` root.
+fn with_unreachable_roots(
+    snapshot: &HeapSnapshot,
+    progress: &mut dyn progress::Progress,
+) -> Vec<Root> {
     let n = snapshot.node_count();
-    let label = snapshot
-        .strings
-        .intern("unreachable (garbage not yet collected)");
+    let label = snapshot.unreachable_label;
     let mut seen = bits::NodeBits::new(n);
     let mut stack: Vec<u32> = Vec::new();
-    let mark = |start: u32, seen: &mut bits::NodeBits, stack: &mut Vec<u32>| {
+    let step = progress::dominators::MARK;
+    progress.report(step, 0, n as u64);
+    // Nodes marked so far, for the progress reports.
+    let mut marked = 0usize;
+    let mut mark = |start: u32, seen: &mut bits::NodeBits, stack: &mut Vec<u32>| {
         if !seen.insert(start) {
             return;
         }
         stack.push(start);
         while let Some(v) = stack.pop() {
+            marked += 1;
+            if progress::due(marked) {
+                progress.report(step, marked as u64, n as u64);
+            }
             for &w in snapshot.successors(v) {
                 if seen.insert(w) {
                     stack.push(w);
@@ -684,10 +725,10 @@ fn add_unreachable_roots(snapshot: &mut HeapSnapshot) {
             }
         }
     };
-    for root in &snapshot.roots {
+    for root in &snapshot.named_roots {
         mark(root.node, &mut seen, &mut stack);
     }
-    let mut extra = Vec::new();
+    let mut extra = snapshot.named_roots.clone();
     for v in 0..n as u32 {
         if !seen.contains(v) {
             mark(v, &mut seen, &mut stack);
@@ -699,7 +740,7 @@ fn add_unreachable_roots(snapshot: &mut HeapSnapshot) {
             });
         }
     }
-    snapshot.roots.extend(extra);
+    extra
 }
 
 /// A snapshot built from plain parts (tests, fuzzing, benches): `edges[i]` are node `i`'s

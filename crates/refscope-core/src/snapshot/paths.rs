@@ -20,15 +20,15 @@ pub(crate) struct RootLookup {
 impl RootLookup {
     fn of(snapshot: &HeapSnapshot) -> RootLookup {
         let mut is_root = NodeBits::new(snapshot.node_count());
-        let mut records: Vec<u32> = (0..snapshot.roots.len() as u32).collect();
+        let mut records: Vec<u32> = (0..snapshot.roots().len() as u32).collect();
         // Stable: a node's records keep their order.
-        records.sort_by_key(|&i| snapshot.roots[i as usize].node);
+        records.sort_by_key(|&i| snapshot.roots()[i as usize].node);
         let mut ranges = FxHashMap::default();
         let mut start = 0;
         while start < records.len() {
-            let node = snapshot.roots[records[start] as usize].node;
+            let node = snapshot.roots()[records[start] as usize].node;
             let mut end = start + 1;
-            while end < records.len() && snapshot.roots[records[end] as usize].node == node {
+            while end < records.len() && snapshot.roots()[records[end] as usize].node == node {
                 end += 1;
             }
             is_root.insert(node);
@@ -177,7 +177,7 @@ impl HeapSnapshot {
                 // globals and held from outside).
                 for &i in records {
                     if found_roots.len() < max_roots {
-                        found_roots.push(self.roots[i as usize]);
+                        found_roots.push(self.roots()[i as usize]);
                     }
                 }
                 if found_roots.len() >= max_roots {
@@ -192,7 +192,7 @@ impl HeapSnapshot {
             }
         }
         let path = first.map(|start| {
-            let root = self.roots[root_lookup.records_of(start)[0] as usize];
+            let root = self.roots()[root_lookup.records_of(start)[0] as usize];
             let mut steps = Vec::new();
             let mut v = start;
             while v != target {
@@ -257,7 +257,7 @@ mod tests {
     ) -> (Option<RetainerPath>, Vec<Root>) {
         let n = s.node_count();
         let mut root_of = FxHashMap::default();
-        for (i, r) in s.roots.iter().enumerate() {
+        for (i, r) in s.roots().iter().enumerate() {
             root_of.entry(r.node).or_insert(i);
         }
         let reverse = ReverseGraph::of(s);
@@ -270,7 +270,7 @@ mod tests {
         while let Some(v) = queue.pop_front() {
             if let Some(&i) = root_of.get(&v) {
                 first.get_or_insert(v);
-                for r in s.roots.iter().skip(i).filter(|r| r.node == v) {
+                for r in s.roots().iter().skip(i).filter(|r| r.node == v) {
                     if found_roots.len() < max_roots {
                         found_roots.push(*r);
                     }
@@ -289,7 +289,7 @@ mod tests {
         let Some(start) = first else {
             return (None, found_roots);
         };
-        let root = s.roots[root_of[&start]];
+        let root = s.roots()[root_of[&start]];
         let mut steps = Vec::new();
         let mut v = start;
         while v != target {
