@@ -167,7 +167,7 @@ struct NewCycle {
     records: Vec<(usize, ObjectRecord)>,
     /// For the positions without a record yet (first description only): which of
     /// `types` stands in for them.
-    placeholders: Vec<(usize, u32)>,
+    placeholders: Vec<(u32, u32)>,
 }
 
 impl CycleAnalysis {
@@ -254,7 +254,7 @@ impl CycleAnalysis {
                     record.labels = labels;
                     record.objects = refscope_core::report::thin_vec![0; real.len()];
                     for (position, type_index) in new.placeholders {
-                        record.objects[position] = type_base + type_index;
+                        record.objects[position as usize] = type_base + type_index;
                     }
                 }
             }
@@ -354,7 +354,7 @@ impl CycleAnalysis {
                             index
                         }
                     };
-                    placeholders.push((position, index));
+                    placeholders.push((position as u32, index));
                 }
             }
             out.push(NewCycle {
