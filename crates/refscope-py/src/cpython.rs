@@ -1456,6 +1456,21 @@ pub fn prefetch(obj: ObjRef<'_>) {
     let _ = obj;
 }
 
+/// [`prefetch`], and the cache line before the object too: the gc header and, on
+/// 3.11-3.13, the pre-header with the managed dict or inline values pointer
+/// (Include/internal/pycore_object.h) sit just in front of the object.
+#[inline]
+pub fn prefetch_with_preheader(obj: ObjRef<'_>) {
+    prefetch(obj);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as in `prefetch`: a hint, never a read the program sees, never a fault.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (obj.as_ptr() as *const i8).wrapping_sub(32),
+        )
+    };
+}
+
 /// CPython 3.11–3.13 keep the attributes of most instances inline ("split" dict values,
 /// keyed by the class's shared keys `ht_cached_keys`) until something asks for
 /// `__dict__`. Their traversal visits the values without names; these are the names.

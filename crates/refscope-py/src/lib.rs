@@ -167,7 +167,7 @@ struct NewCycle {
     records: Vec<(usize, ObjectRecord)>,
     /// For the positions without a record yet (first description only): which of
     /// `types` stands in for them.
-    placeholders: Vec<(usize, u32)>,
+    placeholders: Vec<(u32, u32)>,
 }
 
 impl CycleAnalysis {
@@ -254,7 +254,7 @@ impl CycleAnalysis {
                     record.labels = labels;
                     record.objects = refscope_core::report::thin_vec![0; real.len()];
                     for (position, type_index) in new.placeholders {
-                        record.objects[position] = type_base + type_index;
+                        record.objects[position as usize] = type_base + type_index;
                     }
                 }
             }
@@ -354,7 +354,7 @@ impl CycleAnalysis {
                             index
                         }
                     };
-                    placeholders.push((position, index));
+                    placeholders.push((position as u32, index));
                 }
             }
             out.push(NewCycle {
@@ -578,7 +578,8 @@ impl CycleAnalysis {
         self.edge_count
     }
 
-    /// Seconds spent per phase: walk, scc, cycles, members (describe comes later, lazily).
+    /// Seconds spent per phase: walk, scc, cycles, members, keys (step keys), group
+    /// (describing comes later, lazily).
     #[getter]
     fn phase_seconds(&self, py: Python<'_>) -> PyResult<Vec<Py<results::PhaseTime>>> {
         let phases = self.phase_seconds.iter();
@@ -1093,12 +1094,20 @@ fn analyze_objects(
     let mut exact_keys = Vec::with_capacity(cycle_members.len());
     let mut cycle_sizes = Vec::with_capacity(cycle_count);
     let mut cycle_finalizer = Vec::with_capacity(cycle_count);
+    // Members are read in cycle order, long after the walk let them leave the cache:
+    // their headers are asked for this many members ahead.
+    const PREFETCH_AHEAD: usize = 8;
     for window in cycle_offsets.windows(2) {
-        let nodes = &cycle_members[window[0] as usize..window[1] as usize];
+        let (start, end) = (window[0] as usize, window[1] as usize);
+        let nodes = &cycle_members[start..end];
         let (mut size, mut finalizer) = (0u64, false);
         for (i, &node) in nodes.iter().enumerate() {
+            if let Some(&ahead) = cycle_members.get(start + i + PREFETCH_AHEAD) {
+                cpython::prefetch_with_preheader(ObjRef::of(members[ahead as usize].bind(py)));
+            }
             let src = ObjRef::of(members[node as usize].bind(py));
-            let dst = ObjRef::of(members[nodes[(i + 1) % nodes.len()] as usize].bind(py));
+            let next = if i + 1 == nodes.len() { 0 } else { i + 1 };
+            let dst = ObjRef::of(members[nodes[next] as usize].bind(py));
             let (key, exact) = reader.key(src, dst);
             keys.push(key);
             exact_keys.push(exact);
@@ -1109,6 +1118,7 @@ fn analyze_objects(
         cycle_finalizer.push(finalizer);
     }
     drop(reader);
+    clock.lap("keys");
     let candidates = py.detach(|| {
         refscope_core::analysis::candidate_groups(&refscope_core::analysis::StepKeys {
             offsets: &cycle_offsets,

@@ -36,6 +36,18 @@ pub struct Step {
     pub unit: Unit,
 }
 
+impl Step {
+    /// Step `number` of `of`, counting `unit`s.
+    pub const fn new(name: &'static str, number: u8, of: u8, unit: Unit) -> Self {
+        Step {
+            name,
+            number,
+            of,
+            unit,
+        }
+    }
+}
+
 /// Receives the position of a long loop.
 pub trait Progress {
     /// `done` of `total` units of `step` are processed.
@@ -60,24 +72,9 @@ pub(crate) fn due(i: usize) -> bool {
 /// The steps of [`HeapSnapshot::load_with_progress`](super::HeapSnapshot::load_with_progress).
 pub mod load {
     use super::{Step, Unit};
-    pub const READ: Step = Step {
-        name: "reading",
-        number: 1,
-        of: 3,
-        unit: Unit::Bytes,
-    };
-    pub const CHECK: Step = Step {
-        name: "checking the checksum",
-        number: 2,
-        of: 3,
-        unit: Unit::Bytes,
-    };
-    pub const DECODE: Step = Step {
-        name: "decoding",
-        number: 3,
-        of: 3,
-        unit: Unit::Bytes,
-    };
+    pub const READ: Step = Step::new("reading", 1, 3, Unit::Bytes);
+    pub const CHECK: Step = Step::new("checking the checksum", 2, 3, Unit::Bytes);
+    pub const DECODE: Step = Step::new("decoding", 3, 3, Unit::Bytes);
 }
 
 /// The steps of [`HeapSnapshot::dominators_with_progress`](super::HeapSnapshot::dominators_with_progress):
@@ -85,36 +82,11 @@ pub mod load {
 /// those of [`Dominators::compute_with_progress`](super::Dominators::compute_with_progress).
 pub mod dominators {
     use super::{Step, Unit};
-    pub const MARK: Step = Step {
-        name: "marking what the roots reach",
-        number: 1,
-        of: 5,
-        unit: Unit::Objects,
-    };
-    pub const NUMBER: Step = Step {
-        name: "numbering from the roots",
-        number: 2,
-        of: 5,
-        unit: Unit::Objects,
-    };
-    pub const REFERRERS: Step = Step {
-        name: "listing referrers",
-        number: 3,
-        of: 5,
-        unit: Unit::Objects,
-    };
-    pub const SEMI: Step = Step {
-        name: "semidominators",
-        number: 4,
-        of: 5,
-        unit: Unit::Objects,
-    };
-    pub const TREE: Step = Step {
-        name: "dominator tree and retained sizes",
-        number: 5,
-        of: 5,
-        unit: Unit::Objects,
-    };
+    pub const MARK: Step = Step::new("marking what the roots reach", 1, 5, Unit::Objects);
+    pub const NUMBER: Step = Step::new("numbering from the roots", 2, 5, Unit::Objects);
+    pub const REFERRERS: Step = Step::new("listing referrers", 3, 5, Unit::Objects);
+    pub const SEMI: Step = Step::new("semidominators", 4, 5, Unit::Objects);
+    pub const TREE: Step = Step::new("dominator tree and retained sizes", 5, 5, Unit::Objects);
 }
 
 /// Every report, for tests: (step number, done, total).
