@@ -6,6 +6,7 @@
 //! be tested with `cargo test` alone:
 //!
 //! * [`index::AddressIndex`]: address → node id (paged for locality, or hashed).
+//! * [`rank_index::RankIndex`]: address → rank in about a bit per 16 bytes of heap.
 //! * [`graph::Graph`]: compressed sparse rows (CSR) of `u32` node ids.
 //! * [`scc::strongly_connected_components`]: iterative Tarjan, no recursion.
 //! * [`cycles::representative_cycles`]: one short readable cycle per cyclic component.
@@ -21,6 +22,7 @@ pub mod cycles;
 pub mod error;
 pub mod graph;
 pub mod index;
+pub mod rank_index;
 pub mod report;
 pub mod scc;
 pub mod snapshot;
