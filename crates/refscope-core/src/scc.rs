@@ -110,19 +110,25 @@ fn components_from(graph: &Graph, giant_min_nodes: usize) -> Components {
     let mut next_component = n as u32; // component numbers n, n-1, ... (0 is "unvisited")
     let mut component_sizes: Vec<u32> = Vec::new();
     if n >= giant_min_nodes.max(1) {
-        if let Some(giant) = giant_component(graph) {
-            let mut size = 0u32;
+        if let Some((giant, size)) = giant_component(graph) {
+            if size == n {
+                // One component (a ring, a dense heap): nothing left to search.
+                return Components {
+                    component_of: vec![0; n],
+                    offsets: vec![0, n as u32],
+                    members: (0..n as u32).collect(),
+                };
+            }
             for (word_index, &word) in giant.iter().enumerate() {
                 let mut bits = word;
                 while bits != 0 {
                     let v = word_index * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
                     rindex[v] = next_component;
-                    size += 1;
                 }
             }
             next_component -= 1;
-            component_sizes.push(size);
+            component_sizes.push(size as u32);
         }
     }
     pearce(
@@ -143,18 +149,11 @@ fn components_from(graph: &Graph, giant_min_nodes: usize) -> Components {
         offsets.push(total);
     }
     let mut members = vec![0u32; n];
-    if component_sizes.len() == 1 {
-        // One component (a ring, a dense heap): every node, in order.
-        for (slot, node) in members.iter_mut().zip(0u32..) {
-            *slot = node;
-        }
-    } else {
-        let mut cursor: Vec<u32> = offsets[..offsets.len() - 1].to_vec();
-        for node in 0..n as u32 {
-            let c = component_of[node as usize] as usize;
-            members[cursor[c] as usize] = node;
-            cursor[c] += 1;
-        }
+    let mut cursor: Vec<u32> = offsets[..offsets.len() - 1].to_vec();
+    for node in 0..n as u32 {
+        let c = component_of[node as usize] as usize;
+        members[cursor[c] as usize] = node;
+        cursor[c] += 1;
     }
     Components {
         component_of,
@@ -273,7 +272,7 @@ const SLOW_SWEEPS_ALLOWED: u32 = 2;
 /// sweep adds nothing (the set is exact) or every forward node is in; the pass gives up
 /// if sweeps keep adding only a small share (a long chain against the sweep order, where
 /// the depth-first search is the better tool), so its cost stays a few sequential passes.
-fn giant_component(graph: &Graph) -> Option<Vec<u64>> {
+fn giant_component(graph: &Graph) -> Option<(Vec<u64>, usize)> {
     let n = graph.node_count();
     let words = n.div_ceil(64);
     // Pivots: the first node (gc lists objects in allocation order: usually the head of
@@ -281,29 +280,32 @@ fn giant_component(graph: &Graph) -> Option<Vec<u64>> {
     for pivot in [0, n / 3, 2 * n / 3] {
         let pivot = pivot as u32;
         let mut forward = vec![0u64; words];
-        let reached = forward_reach(graph, pivot, &mut forward);
+        let (reached, upward) = forward_reach(graph, pivot, &mut forward);
         if reached < n / 4 {
             continue;
         }
-        return backward_within(graph, pivot, &forward, reached);
+        return backward_within(graph, pivot, &forward, reached, !upward);
     }
     None
 }
 
-/// Marks in `reached` the nodes reachable from `pivot`; returns how many.
+/// Marks in `reached` the nodes reachable from `pivot`; returns how many, and whether
+/// an ascending sweep marked the most (edges mostly go from lower to higher ids: the
+/// backward pass then starts descending).
 ///
 /// By sweeps first, as the backward pass does: a node in the set whose successors are
 /// not yet marked marks them (each row is read once, in node order). A breadth-first
 /// search would fetch each row at a random place, one dependent miss after another. When
 /// sweeps stop paying (a chain running against the sweep order), a breadth-first search
 /// from the nodes still to expand finishes the set.
-fn forward_reach(graph: &Graph, pivot: u32, reached: &mut [u64]) -> usize {
+fn forward_reach(graph: &Graph, pivot: u32, reached: &mut [u64]) -> (usize, bool) {
     let n = graph.node_count() as u32;
     let mut expanded = vec![0u64; reached.len()];
     set_bit(reached, pivot);
     let mut count = 1usize;
     let mut slow_sweeps = 0;
     let mut ascending = true;
+    let (mut best_added, mut upward) = (0, true);
     loop {
         let (before, mut expanded_now) = (count, 0usize);
         let mut sweep = |v: u32| {
@@ -323,11 +325,15 @@ fn forward_reach(graph: &Graph, pivot: u32, reached: &mut [u64]) -> usize {
         } else {
             (0..n).rev().for_each(&mut sweep);
         }
+        let added = count - before;
+        if added > best_added {
+            (best_added, upward) = (added, ascending);
+        }
         ascending = !ascending;
         if expanded_now == 0 || count == n as usize {
-            return count; // closed: every reached node is expanded, or every node reached
+            // closed: every reached node is expanded, or every node reached
+            return (count, upward);
         }
-        let added = count - before;
         if added < (n as usize - count) / 8 {
             slow_sweeps += 1;
             if slow_sweeps > SLOW_SWEEPS_ALLOWED {
@@ -353,23 +359,24 @@ fn forward_reach(graph: &Graph, pivot: u32, reached: &mut [u64]) -> usize {
             }
         }
     }
-    count
+    (count, upward)
 }
 
 /// The nodes of `forward` (the `forward_count` nodes reachable from `pivot`) that reach
-/// `pivot`, or `None` when the sweeps make too little progress.
+/// `pivot` and how many they are, or `None` when the sweeps make too little progress.
+/// The first sweep is ascending when `ascending`.
 fn backward_within(
     graph: &Graph,
     pivot: u32,
     forward: &[u64],
     forward_count: usize,
-) -> Option<Vec<u64>> {
+    mut ascending: bool,
+) -> Option<(Vec<u64>, usize)> {
     let n = graph.node_count() as u32;
     let mut backward = vec![0u64; forward.len()];
     set_bit(&mut backward, pivot);
     let mut count = 1usize;
     let mut slow_sweeps = 0;
-    let mut ascending = true;
     loop {
         let before = count;
         let mut sweep = |v: u32| {
@@ -402,7 +409,7 @@ fn backward_within(
             slow_sweeps = 0;
         }
     }
-    Some(backward)
+    Some((backward, count))
 }
 
 #[cfg(test)]
