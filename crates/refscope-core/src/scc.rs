@@ -255,6 +255,9 @@ fn set_bit(set: &mut [u64], v: u32) {
     set[v as usize / 64] |= 1 << (v % 64);
 }
 
+/// Nodes the forward pass reaches by a breadth-first search before it turns to sweeps.
+const SEARCH_BEFORE_SWEEPS: usize = 4096;
+
 /// Sweeps in a row that may mark few nodes before the backward pass gives up.
 const SLOW_SWEEPS_ALLOWED: u32 = 2;
 
@@ -302,7 +305,26 @@ fn forward_reach(graph: &Graph, pivot: u32, reached: &mut [u64]) -> (usize, bool
     let n = graph.node_count() as u32;
     let mut expanded = vec![0u64; reached.len()];
     set_bit(reached, pivot);
-    let mut count = 1usize;
+    // A small reach (the pivot's component is a pair, a frame's few objects) costs a
+    // short breadth-first search; the sweeps start only when it grows.
+    let mut queue = vec![pivot];
+    let mut head = 0;
+    while head < queue.len() && queue.len() < SEARCH_BEFORE_SWEEPS {
+        let v = queue[head];
+        head += 1;
+        set_bit(&mut expanded, v);
+        for &w in graph.successors(v) {
+            if !bit(reached, w) {
+                set_bit(reached, w);
+                queue.push(w);
+            }
+        }
+    }
+    let mut count = queue.len();
+    if head == queue.len() {
+        return (count, true);
+    }
+    drop(queue);
     let mut slow_sweeps = 0;
     let mut ascending = true;
     let (mut best_added, mut upward) = (0, true);

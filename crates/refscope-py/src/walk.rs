@@ -20,6 +20,9 @@ pub const PRIORITY_INSTANCE: u8 = 2;
 pub const PRIORITY_FRAME: u8 = 1;
 pub const PRIORITY_CONTAINER: u8 = 0;
 
+/// Referents looked up at a time (see the walk loop).
+const REFERENT_BATCH: usize = 64;
+
 /// The graph of one walk, with the object behind each node.
 pub struct Walk<'a> {
     /// Node id → object, one strong reference each.
@@ -94,6 +97,7 @@ pub fn walk<'a>(
     let mut priority = Vec::with_capacity(count);
     let mut dict_slots: Option<(usize, TraverseSlots)> = None;
     let mut builder = GraphBuilder::with_capacity(count, count * 2);
+    let mut referents: Vec<u64> = Vec::with_capacity(REFERENT_BATCH);
     for node in 0..count {
         let obj = owned.object(node);
         let tp = cpython::type_of(obj);
@@ -112,11 +116,23 @@ pub fn walk<'a>(
         let own_dict = entry.dict_slot.materialised_dict(obj);
         let dict_id = own_dict.and_then(|d| index.get(d.address() as u64));
         let look_through = own_dict.is_some() && (dict_id.is_none() || absorb_own_dicts);
-        let mut add_edge = |referent: cpython::ObjRef<'a>| {
-            if let Some(id) = index.get(referent.address() as u64) {
-                if !(look_through && Some(id) == dict_id) {
-                    builder.push_edge(id);
+        // Referents are looked up in batches, in a tight loop of independent loads the
+        // CPU overlaps, not one per callback between tp_traverse's own work: on a heap
+        // whose objects refer to random others, each lookup is a cache miss.
+        let flush = |referents: &mut Vec<u64>, builder: &mut GraphBuilder| {
+            for &address in referents.iter() {
+                if let Some(id) = index.get(address) {
+                    if !(look_through && Some(id) == dict_id) {
+                        builder.push_edge(id);
+                    }
                 }
+            }
+            referents.clear();
+        };
+        let mut add_edge = |referent: cpython::ObjRef<'a>| {
+            referents.push(referent.address() as u64);
+            if referents.len() == REFERENT_BATCH {
+                flush(&mut referents, &mut builder);
             }
         };
         cpython::for_each_referent(&entry.slots, obj, &mut add_edge)
@@ -135,6 +151,7 @@ pub fn walk<'a>(
             cpython::for_each_referent(&dict_slots, dict, &mut add_edge)
                 .map_err(|()| WalkError::Internal)?;
         }
+        flush(&mut referents, &mut builder);
     }
     let mut graph = builder.finish()?;
     if let NodeIndex::Ranked { node_of_rank, .. } = &index {
