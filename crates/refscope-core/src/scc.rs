@@ -7,6 +7,13 @@
 //! index, lowlink and on-stack arrays. On heaps of millions of objects the graph does not
 //! fit in cache, and one array instead of three means one cache miss per edge instead of
 //! up to three. The explicit call stack holds (node, next edge, root flag).
+//!
+//! Before it, on graphs of 16k nodes or more, a large component is looked for by
+//! reachability from a pivot (the forward-backward idea of Fleischer, Hendrickson and
+//! Pınar, "On identifying strongly connected components in parallel", 2000), with the
+//! sets grown by sequential sweeps over the rows instead of searches: see
+//! [`strongly_connected_components`]. A dense heap of 1M objects and 8M references is
+//! one component; the search took ~1 s on it, the sweeps ~0.1 s.
 
 use crate::graph::Graph;
 
@@ -86,7 +93,7 @@ const GIANT_MIN_NODES: usize = 1 << 14;
 /// Computes the strongly connected components of `graph`.
 ///
 /// Two stages. First, the component of one pivot node is found by reachability when
-/// that component is large (see [`giant_component`]): on a heap of millions of objects
+/// that component is large (see `giant_component`): on a heap of millions of objects
 /// that all refer to each other (one big component, the common shape of a leaking
 /// cache or a dense object graph) the depth-first search below pays a cache miss per
 /// edge in a chain of dependent loads, while the reachability passes read the graph
