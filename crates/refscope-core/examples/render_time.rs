@@ -7,7 +7,7 @@
 use refscope_core::report::groups::group_cycles;
 use refscope_core::report::html::{self, HtmlOptions};
 use refscope_core::report::svg::{self, SvgOptions};
-use refscope_core::report::{CycleRecord, ObjectKind, ObjectRecord, Report};
+use refscope_core::report::{thin_vec, CycleRecord, ObjectKind, ObjectRecord, Report};
 use std::time::Instant;
 
 fn main() {
@@ -26,8 +26,8 @@ fn main() {
             });
         }
         report.cycles.push(CycleRecord {
-            objects: vec![first, first + 1],
-            labels: vec![format!(".link_{i}").into(), ".back".into()],
+            objects: thin_vec![first, first + 1],
+            labels: thin_vec![format!(".link_{i}").into(), ".back".into()],
             component_size: 2,
         });
     }

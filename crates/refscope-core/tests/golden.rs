@@ -132,8 +132,8 @@ fn add_cycle(report: &mut Report, members: Vec<(ObjectRecord, &str)>) {
     let objects: Vec<u32> = (first..report.objects.len() as u32).collect();
     report.cycles.push(CycleRecord {
         component_size: objects.len() as u64,
-        objects,
-        labels,
+        objects: objects.into(),
+        labels: labels.into(),
     });
 }
 

@@ -944,11 +944,15 @@ pub fn list_items<'a>(list: &'a Bound<'_, PyList>) -> Vec<ObjRef<'a>> {
     // SAFETY: `list` is a live list (the Bound's type); PyList_Size and PyList_GetItem
     // (Objects/listobject.c) return its length and borrowed in-range items, each alive
     // while the list holds it (NULL only for a slot of a list being built, skipped).
+    // Sized up front: a vector grown by doubling would keep up to twice the pointers
+    // (8 bytes per object of a million-object analysis).
     unsafe {
         let n = ffi::PyList_Size(list.as_ptr()).max(0);
-        (0..n)
-            .filter_map(|i| ObjRef::from_nullable(ffi::PyList_GetItem(list.as_ptr(), i)))
-            .collect()
+        let mut items = Vec::with_capacity(n as usize);
+        items.extend(
+            (0..n).filter_map(|i| ObjRef::from_nullable(ffi::PyList_GetItem(list.as_ptr(), i))),
+        );
+        items
     }
 }
 

@@ -74,33 +74,25 @@ fn known_types(py: Python<'_>) -> PyResult<KnownTypes> {
 /// into the shared report under a short lock; renderers work on an `Arc` of the report.
 #[pyclass(module = "refscope._core", frozen)]
 struct CycleAnalysis {
-    /// Every analysed object, by node id, one strong reference each.
-    members: Mutex<Option<Members>>,
+    /// The analysed objects and what describing them needs, while they are kept: all of
+    /// it goes at once when they are let go (per-member arrays, ~25 bytes per object).
+    kept: Mutex<Option<Members>>,
     /// The Python callable giving the guarded repr of frame locals (`repr_locals=True`).
     local_repr: Option<Py<PyAny>>,
-    /// Component `i`'s objects are `members[n]` for `n` in
-    /// `component_members[component_offsets[i]..component_offsets[i + 1]]`.
-    component_members: Vec<u32>,
+    /// Component `i` has `component_offsets[i + 1] - component_offsets[i]` objects
+    /// (which ones: [`Kept::component_members`]).
     component_offsets: Vec<u32>,
-    /// Cycle `i`'s objects are `members[n]` for `n` in
-    /// `cycle_members[cycle_offsets[i]..cycle_offsets[i + 1]]`.
+    /// Cycle `i` has `cycle_offsets[i + 1] - cycle_offsets[i]` objects (which ones:
+    /// [`Kept::cycle_members`]).
     cycle_offsets: Vec<u32>,
-    cycle_members: Vec<u32>,
     analysed_count: u64,
     edge_count: u64,
     /// How the objects on cycles are described.
     options: DescribeOptions,
-    /// Allocation sites of the cycles' objects (same order as `cycle_members`), taken
-    /// during the analysis when tracemalloc was tracing; empty otherwise.
-    allocated_at: Vec<Vec<StackEntry>>,
     /// Seconds spent in each phase of the analysis (for benchmarks).
     phase_seconds: Vec<(&'static str, f64)>,
     /// Cycles with equal step keys up to rotation (`refscope_core::analysis`).
     candidates: Vec<Vec<u32>>,
-    /// Step keys of every cycle member (same order as `cycle_members`), and whether each
-    /// names its reference exactly (`steps::StepReader::key`).
-    step_keys: Vec<u64>,
-    exact_keys: Vec<bool>,
     /// Per cycle: its candidate group, and where its step keys' least rotation starts.
     candidate_of: Vec<u32>,
     step_start: Vec<u32>,
@@ -170,7 +162,7 @@ impl Need {
 /// A cycle described outside the lock, to merge into [`Described`].
 struct NewCycle {
     cycle: u32,
-    labels: Option<Vec<EdgeLabel>>,
+    labels: Option<refscope_core::report::ThinVec<EdgeLabel>>,
     /// `(position, record)` for the positions described now.
     records: Vec<(usize, ObjectRecord)>,
     /// For the positions without a record yet (first description only): which of
@@ -194,9 +186,12 @@ impl CycleAnalysis {
         }
     }
 
-    fn positions(&self, index: usize) -> &[u32] {
-        &self.cycle_members
-            [self.cycle_offsets[index] as usize..self.cycle_offsets[index + 1] as usize]
+    fn cycle_range(&self, index: usize) -> std::ops::Range<usize> {
+        self.cycle_offsets[index] as usize..self.cycle_offsets[index + 1] as usize
+    }
+
+    fn cycle_len(&self, index: usize) -> usize {
+        self.cycle_range(index).len()
     }
 
     fn component_len(&self, index: usize) -> u64 {
@@ -222,7 +217,7 @@ impl CycleAnalysis {
             needs
                 .iter()
                 .filter_map(|&(cycle, need)| {
-                    let len = self.positions(cycle as usize).len();
+                    let len = self.cycle_len(cycle as usize);
                     match described.real.get(&cycle) {
                         None => Some((cycle, need, None)),
                         Some(real) => (0..len)
@@ -257,7 +252,7 @@ impl CycleAnalysis {
             if let Some(labels) = new.labels {
                 if record.labels.is_empty() {
                     record.labels = labels;
-                    record.objects = vec![0; real.len()];
+                    record.objects = refscope_core::report::thin_vec![0; real.len()];
                     for (position, type_index) in new.placeholders {
                         record.objects[position] = type_base + type_index;
                     }
@@ -292,19 +287,17 @@ impl CycleAnalysis {
         let mut types: Vec<ObjectRecord> = Vec::new();
         for (cycle, need, real) in missing {
             let index = *cycle as usize;
-            let objects: Vec<ObjRef<'_>> = self
-                .positions(index)
+            let objects: Vec<ObjRef<'_>> = members.cycle_members[self.cycle_range(index)]
                 .iter()
-                .map(|&p| ObjRef::of(members[p as usize].bind(py)))
+                .map(|&p| ObjRef::of(members.objects[p as usize].bind(py)))
                 .collect();
             let len = objects.len();
             let first_time = real.is_none();
             // Steps with equal keys (and equal keys before them: a closure's label names
             // the previous function's variable) have equal labels: a ring of a million
             // links of one class is labelled once.
-            let range = self.cycle_offsets[index] as usize..self.cycle_offsets[index + 1] as usize;
-            let keys = &self.step_keys[range.clone()];
-            let exact = &self.exact_keys[range];
+            let keys = &members.step_keys[self.cycle_range(index)];
+            let exact = &members.exact_keys[self.cycle_range(index)];
             let labels = first_time.then(|| {
                 let mut known: FxHashMap<(u64, u64), EdgeLabel> = FxHashMap::default();
                 (0..len)
@@ -330,7 +323,7 @@ impl CycleAnalysis {
                 let done = real.as_ref().is_some_and(|r| r[position]);
                 if need.wants(position, len) && !done {
                     let mut object = describer.record(obj);
-                    if let Some(sites) = self
+                    if let Some(sites) = members
                         .allocated_at
                         .get(self.cycle_offsets[index] as usize + position)
                     {
@@ -511,7 +504,7 @@ impl CycleAnalysis {
     /// default), each with the objects the renderers show by default.
     fn describe_before_release(&self, py: Python<'_>) -> PyResult<()> {
         let groups = self.groups(py)?;
-        let whole = self.cycle_members.len() <= DESCRIBE_ALL_UP_TO;
+        let whole = *self.cycle_offsets.last().unwrap_or(&0) as usize <= DESCRIBE_ALL_UP_TO;
         let needs: Vec<(u32, Need)> = if whole {
             (0..self.cycle_count() as u32)
                 .map(|c| (c, Need::all()))
@@ -536,7 +529,7 @@ impl CycleAnalysis {
     /// A handle on the kept objects (see the type's docs), or why there is none.
     fn members(&self) -> PyResult<Members> {
         let guard = self
-            .members
+            .kept
             .lock()
             .map_err(|_| RefscopeError::new_err("the report's object list is unusable"))?;
         match &*guard {
@@ -592,17 +585,16 @@ impl CycleAnalysis {
     /// True while the analysed objects are kept.
     #[getter]
     fn keeps_objects(&self) -> bool {
-        self.members.lock().map(|m| m.is_some()).unwrap_or(false)
+        self.kept.lock().map(|m| m.is_some()).unwrap_or(false)
     }
 
     /// Objects of cycle `index`, in order (each refers to the next, the last to the first).
     fn cycle_objects<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyList>> {
         let index = self.check_cycle(index)?;
         let members = self.members()?;
-        let items: Vec<ObjRef<'_>> = self
-            .positions(index)
+        let items: Vec<ObjRef<'_>> = members.cycle_members[self.cycle_range(index)]
             .iter()
-            .map(|&p| ObjRef::of(members[p as usize].bind(py)))
+            .map(|&p| ObjRef::of(members.objects[p as usize].bind(py)))
             .collect();
         cpython::new_list(py, &items)
     }
@@ -619,9 +611,9 @@ impl CycleAnalysis {
             self.component_offsets[index] as usize,
             self.component_offsets[index + 1] as usize,
         );
-        let items: Vec<ObjRef<'_>> = self.component_members[start..end]
+        let items: Vec<ObjRef<'_>> = members.component_members[start..end]
             .iter()
-            .map(|&n| ObjRef::of(members[n as usize].bind(py)))
+            .map(|&n| ObjRef::of(members.objects[n as usize].bind(py)))
             .collect();
         cpython::new_list(py, &items)
     }
@@ -649,7 +641,7 @@ impl CycleAnalysis {
 
     /// Number of objects on cycle `index`.
     fn cycle_length(&self, index: usize) -> PyResult<usize> {
-        Ok(self.positions(self.check_cycle(index)?).len())
+        Ok(self.cycle_len(self.check_cycle(index)?))
     }
 
     /// Size of the strongly connected component cycle `index` stands for.
@@ -864,7 +856,7 @@ impl CycleAnalysis {
         if self.keeps_objects() {
             self.describe_before_release(py)?;
         }
-        let released = self.members.lock().ok().and_then(|mut m| m.take());
+        let released = self.kept.lock().ok().and_then(|mut m| m.take());
         // Dropped outside the lock: freeing the objects may run their finalisers, which
         // may use this report again.
         drop(released);
@@ -874,9 +866,9 @@ impl CycleAnalysis {
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         // The lock is only ever held briefly by a thread holding the GIL, so it is free
         // while gc (which holds the GIL) traverses; `try_lock` never waits regardless.
-        if let Ok(guard) = self.members.try_lock() {
+        if let Ok(guard) = self.kept.try_lock() {
             if let Some(members) = &*guard {
-                for object in members.iter() {
+                for object in members.objects.iter() {
                     visit.call(object)?;
                 }
             }
@@ -888,7 +880,7 @@ impl CycleAnalysis {
     }
 
     fn __clear__(&self) {
-        let released = self.members.lock().ok().and_then(|mut m| m.take());
+        let released = self.kept.lock().ok().and_then(|mut m| m.take());
         drop(released);
     }
 }
@@ -942,7 +934,27 @@ struct DescribeOptions {
 }
 
 /// The analysed objects, shared by the report and whoever is using them right now.
-type Members = Arc<Vec<Py<PyAny>>>;
+type Members = Arc<Kept>;
+
+/// What a report holds only while it keeps its objects: them, and the per-member facts
+/// that describing them needs.
+struct Kept {
+    /// Every analysed object, by node id, one strong reference each.
+    objects: Vec<Py<PyAny>>,
+    /// Component `i`'s objects are `objects[n]` for `n` in
+    /// `component_members[component_offsets[i]..component_offsets[i + 1]]`.
+    component_members: Vec<u32>,
+    /// Cycle `i`'s objects are `objects[n]` for `n` in
+    /// `cycle_members[cycle_offsets[i]..cycle_offsets[i + 1]]`.
+    cycle_members: Vec<u32>,
+    /// Step keys of every cycle member (same order as `cycle_members`), and whether each
+    /// names its reference exactly (`steps::StepReader::key`).
+    step_keys: Vec<u64>,
+    exact_keys: Vec<bool>,
+    /// Allocation sites of the cycles' objects (same order as `cycle_members`), taken
+    /// during the analysis when tracemalloc was tracing; empty otherwise.
+    allocated_at: Vec<Vec<StackEntry>>,
+}
 
 /// Runs `f`, turning a Rust panic (a refscope bug) into a `RefscopeError` instead of
 /// pyo3's `PanicException`, which derives from `BaseException` and would escape the
@@ -1047,19 +1059,22 @@ fn analyze_objects(
         cycle_members.extend_from_slice(nodes);
         cycle_offsets.push(cycle_members.len() as u32);
     }
+    // Copied: freed now, not at the end, where the report's own arrays make the peak.
+    let cycle_count = cycles.len();
+    drop((components, cycles));
     let analysed_count = walked.nodes.len() as u64;
     let edge_count = walked.graph.edge_count() as u64;
     drop(walked.graph);
     // The walk took a reference to every node while it had the object in cache.
-    let members: Members = Arc::new(walked.nodes.into_owned(py));
+    let members = walked.nodes.into_owned(py);
     clock.lap("members");
 
     // Group before describing: step keys, sizes and finaliser flags of every cycle.
     let mut reader = steps::StepReader::new(known);
     let mut keys = Vec::with_capacity(cycle_members.len());
     let mut exact_keys = Vec::with_capacity(cycle_members.len());
-    let mut cycle_sizes = Vec::with_capacity(cycles.len());
-    let mut cycle_finalizer = Vec::with_capacity(cycles.len());
+    let mut cycle_sizes = Vec::with_capacity(cycle_count);
+    let mut cycle_finalizer = Vec::with_capacity(cycle_count);
     for window in cycle_offsets.windows(2) {
         let nodes = &cycle_members[window[0] as usize..window[1] as usize];
         let (mut size, mut finalizer) = (0u64, false);
@@ -1084,7 +1099,7 @@ fn analyze_objects(
     });
     clock.lap("group");
     let report = Report {
-        cycles: (0..cycles.len())
+        cycles: (0..cycle_count)
             .map(|i| CycleRecord {
                 component_size: (component_offsets[i + 1] - component_offsets[i]) as u64,
                 ..Default::default()
@@ -1104,20 +1119,23 @@ fn analyze_objects(
     } else {
         Vec::new()
     };
-    let analysis = CycleAnalysis {
-        members: Mutex::new(Some(members)),
-        local_repr,
+    let kept = Kept {
+        objects: members,
         component_members,
+        cycle_members,
+        step_keys: keys,
+        exact_keys,
+        allocated_at,
+    };
+    let analysis = CycleAnalysis {
+        kept: Mutex::new(Some(Arc::new(kept))),
+        local_repr,
         component_offsets,
         cycle_offsets,
-        cycle_members,
         analysed_count,
         edge_count,
         options,
-        allocated_at,
         phase_seconds: clock.phases,
-        step_keys: keys,
-        exact_keys,
         candidates: candidates.groups,
         candidate_of: candidates.group_of,
         step_start: candidates.starts,
@@ -1250,8 +1268,7 @@ fn permanent_generation_mortal_count(py: Python<'_>, frozen: usize) -> Option<us
 #[pyfunction]
 #[pyo3(text_signature = "(garbage)")]
 fn clear_collected_garbage(py: Python<'_>, garbage: &Bound<'_, PyList>) -> Option<usize> {
-    let objects: Vec<Py<PyAny>> = garbage.iter().map(Bound::unbind).collect();
-    cpython::free_garbage::clear_if_unreachable(py, &objects, 1).ok()
+    cpython::free_garbage::clear_if_unreachable(py, garbage, 0).ok()
 }
 
 #[pymodule]

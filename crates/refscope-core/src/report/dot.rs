@@ -225,6 +225,7 @@ fn render_cycle(
 mod tests {
     use super::*;
     use crate::report::groups::group_cycles;
+    use crate::report::thin_vec;
 
     fn report() -> Report {
         let object = |t: &str, kind, fin| ObjectRecord {
@@ -242,8 +243,8 @@ mod tests {
                 object("m.\"Q\"\\N<b>&amp;\n", ObjectKind::Instance, false),
             ],
             cycles: vec![CycleRecord {
-                objects: vec![0, 1, 2],
-                labels: vec![".f".into(), "local x".into(), "['a\"b']".into()],
+                objects: thin_vec![0, 1, 2],
+                labels: thin_vec![".f".into(), "local x".into(), "['a\"b']".into()],
                 component_size: 3,
             }],
             analysed_count: 3,

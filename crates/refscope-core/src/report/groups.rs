@@ -358,6 +358,7 @@ pub fn group_candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::thin_vec;
     use crate::report::{ObjectKind, ObjectRecord};
     use proptest::prelude::*;
 
@@ -425,9 +426,15 @@ mod tests {
             report.objects.push(object("m.A", 48, false));
             report.objects.push(object("m.B", 56, true));
             let (objects, labels) = if i % 2 == 0 {
-                (vec![first, first + 1], vec![".b".into(), ".a".into()])
+                (
+                    thin_vec![first, first + 1],
+                    thin_vec![".b".into(), ".a".into()],
+                )
             } else {
-                (vec![first + 1, first], vec![".a".into(), ".b".into()])
+                (
+                    thin_vec![first + 1, first],
+                    thin_vec![".a".into(), ".b".into()],
+                )
             };
             report.cycles.push(CycleRecord {
                 objects,
@@ -438,8 +445,8 @@ mod tests {
         let c = report.objects.len() as u32;
         report.objects.push(object("m.C", 1000, false));
         report.cycles.push(CycleRecord {
-            objects: vec![c],
-            labels: vec![".me".into()],
+            objects: thin_vec![c],
+            labels: thin_vec![".me".into()],
             component_size: 1,
         });
         report
@@ -468,15 +475,15 @@ mod tests {
         let d = report.objects.len() as u32;
         report.objects.push(object("m.D", 1, false));
         report.cycles.push(CycleRecord {
-            objects: vec![d],
-            labels: vec![".me".into()],
+            objects: thin_vec![d],
+            labels: thin_vec![".me".into()],
             component_size: 1,
         });
         let e = report.objects.len() as u32;
         report.objects.push(object("m.0", 1, false));
         report.cycles.push(CycleRecord {
-            objects: vec![e],
-            labels: vec![".me".into()],
+            objects: thin_vec![e],
+            labels: thin_vec![".me".into()],
             component_size: 1,
         });
         let order: Vec<_> = group_cycles(&report)
@@ -501,8 +508,8 @@ mod tests {
         crowded.cycles.insert(
             0,
             CycleRecord {
-                objects: vec![0],
-                labels: vec![".z".into()],
+                objects: thin_vec![0],
+                labels: thin_vec![".z".into()],
                 component_size: 1,
             },
         );

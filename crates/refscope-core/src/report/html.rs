@@ -425,6 +425,7 @@ fn legend_svg() -> String {
 mod tests {
     use super::*;
     use crate::report::groups::group_cycles;
+    use crate::report::thin_vec;
     use crate::report::{CycleRecord, FrameInfo, ObjectKind};
 
     fn hostile_report() -> Report {
@@ -456,13 +457,13 @@ mod tests {
             ],
             cycles: vec![
                 CycleRecord {
-                    objects: vec![0, 1],
-                    labels: vec!["['</script><b>']".into(), ".b".into()],
+                    objects: thin_vec![0, 1],
+                    labels: thin_vec!["['</script><b>']".into(), ".b".into()],
                     component_size: 2,
                 },
                 CycleRecord {
-                    objects: vec![2],
-                    labels: vec!["local self".into()],
+                    objects: thin_vec![2],
+                    labels: thin_vec!["local self".into()],
                     component_size: 1,
                 },
             ],

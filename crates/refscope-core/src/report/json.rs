@@ -253,6 +253,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &JsonOptions) -> 
 mod tests {
     use super::*;
     use crate::report::groups::group_cycles;
+    use crate::report::thin_vec;
     use crate::report::{FrameInfo, ObjectKind};
     use serde_json::Value;
 
@@ -284,8 +285,8 @@ mod tests {
         };
         for _ in 0..3 {
             report.cycles.push(CycleRecord {
-                objects: vec![0, 1],
-                labels: vec![".f".into(), "local self".into()],
+                objects: thin_vec![0, 1],
+                labels: thin_vec![".f".into(), "local self".into()],
                 component_size: 2,
             });
         }
@@ -343,8 +344,8 @@ mod tests {
             ..Default::default()
         });
         report.cycles.push(CycleRecord {
-            objects: vec![2],
-            labels: vec![".z".into()],
+            objects: thin_vec![2],
+            labels: thin_vec![".z".into()],
             component_size: 1,
         });
         let groups = group_cycles(&report);

@@ -5,6 +5,7 @@
 //! report can outlive the objects it describes and be rendered at leisure.
 
 pub use label::{DictKey, EdgeLabel, LabelKind};
+pub use thin_vec::{thin_vec, ThinVec};
 
 pub mod dot;
 pub mod groups;
@@ -108,10 +109,12 @@ pub struct ObjectRecord {
 /// One reported cycle: `objects[i]` refers to `objects[(i + 1) % len]` through `labels[i]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CycleRecord {
-    /// Indexes into [`Report::objects`].
-    pub objects: Vec<u32>,
+    /// Indexes into [`Report::objects`]. Thin vectors (one pointer, nothing allocated
+    /// while empty): a report of a million two-object cycles holds a record per cycle,
+    /// most of them never described, so the record's size is paid per object.
+    pub objects: ThinVec<u32>,
     /// Edge labels, typed (see [`label`]): `.attr`, `['key']`, `[0]`, `local x`, `?`...
-    pub labels: Vec<EdgeLabel>,
+    pub labels: ThinVec<EdgeLabel>,
     /// Number of objects in the strongly connected component this cycle represents.
     pub component_size: u64,
 }

@@ -312,6 +312,7 @@ fn render_stack<'a>(out: &mut String, entries: impl Iterator<Item = &'a StackEnt
 mod tests {
     use super::*;
     use crate::report::groups::group_cycles;
+    use crate::report::thin_vec;
     use crate::report::{FrameInfo, ObjectKind, ObjectRecord};
 
     fn object(t: &str, fin: bool) -> ObjectRecord {
@@ -336,8 +337,8 @@ mod tests {
             report.objects.push(object("__main__.B", true));
             report.objects.push(object("__main__.A", false));
             report.cycles.push(CycleRecord {
-                objects: vec![first, first + 1],
-                labels: vec![".a".into(), ".b".into()],
+                objects: thin_vec![first, first + 1],
+                labels: thin_vec![".a".into(), ".b".into()],
                 component_size: 2,
             });
         }
@@ -400,8 +401,8 @@ mod tests {
     #[test]
     fn long_cycles_are_summarised_when_capped() {
         let mut report = pairs(1);
-        report.cycles[0].objects = vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1];
-        report.cycles[0].labels = vec!["[0]".into(); 10];
+        report.cycles[0].objects = thin_vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1];
+        report.cycles[0].labels = thin_vec!["[0]".into(); 10];
         let options = TextOptions {
             max_objects_per_cycle: 2,
             ..Default::default()

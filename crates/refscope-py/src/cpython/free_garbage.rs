@@ -23,6 +23,7 @@
 use super::{is_immortal, refcount, slot, type_flags, type_of, ObjRef, TraverseSlots};
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 use refscope_core::index::AddressIndex;
 use std::ffi::{c_int, c_void};
 
@@ -37,7 +38,9 @@ pub enum Refusal {
 
 struct Counts<'a> {
     index: &'a AddressIndex,
-    inside: &'a mut [u32],
+    /// Per object (at its first position in the list): its reference count less the
+    /// references accounted for so far; zero for each when the set is still garbage.
+    unexplained: &'a mut [i64],
     /// Inside an instance dict made after the collection (see `count_reference`).
     in_dict: bool,
 }
@@ -52,7 +55,7 @@ unsafe extern "C" fn count_reference(target: *mut ffi::PyObject, arg: *mut c_voi
         return 0;
     };
     if let Some(id) = counts.index.get(target.address() as u64) {
-        counts.inside[id as usize] += 1;
+        counts.unexplained[id as usize] -= 1;
     } else if !counts.in_dict && is_private_dict(target) {
         // An instance dict the analysis materialised after the collection (CPython 3.11+
         // keeps attributes inline until asked): owned by this object alone, so its
@@ -73,43 +76,50 @@ fn is_private_dict(obj: ObjRef<'_>) -> bool {
     super::is_exact_dict(obj) && refcount(obj) == 1
 }
 
-/// `tp_clear`s `objects` (the caller's list of them, `list_refs` references per entry
-/// besides `objects`' own) if they are still exactly what gc would free; the objects die
-/// when the caller drops its list.
+/// `tp_clear`s the objects of `list` (the caller's list of them, `list_refs` references
+/// per entry besides the list's own) if they are still exactly what gc would free; the
+/// objects die when the caller drops its list.
+///
+/// Memory: 8 bytes per entry for the borrowed pointers, the address index and 8 for the
+/// counts, all freed before the clearing, which holds 8 per object (this runs right after
+/// an analysis of a million objects, on top of what its report keeps).
 pub fn clear_if_unreachable(
     py: Python<'_>,
-    objects: &[Py<PyAny>],
+    list: &Bound<'_, PyList>,
     list_refs: usize,
 ) -> Result<usize, Refusal> {
     let minor = py.version_info().minor;
-    let pointers: Vec<ObjRef<'_>> = objects.iter().map(|o| ObjRef::of(o.bind(py))).collect();
-    let mut index = AddressIndex::for_addresses(pointers.iter().map(|p| p.address() as u64));
-    let mut entries = vec![0u32; pointers.len()];
-    let mut distinct: Vec<ObjRef<'_>> = Vec::with_capacity(pointers.len());
-    for &obj in &pointers {
-        let id = index
-            .insert(obj.address() as u64, distinct.len() as u32)
-            .map_err(|_| Refusal::NotClearable)?;
-        if id as usize == distinct.len() {
-            let tp = type_of(obj);
-            // SAFETY: obj is alive (held by `objects`) and the GIL is held;
-            // PyObject_GC_IsTracked only reads its gc header (limited API since 3.9).
-            let tracked = unsafe { ffi::PyObject_GC_IsTracked(obj.as_ptr()) } != 0;
-            if !tracked || is_immortal(obj, minor) || !slot(tp, ffi::Py_tp_del).is_null() {
-                return Err(Refusal::NotClearable);
+    // No Python code runs until the objects are held below, so the list stays unchanged.
+    let pointers = super::list_items(list);
+    let distinct = {
+        let mut index = AddressIndex::for_addresses(pointers.iter().map(|p| p.address() as u64));
+        let mut unexplained = vec![0i64; pointers.len()];
+        let per_entry = (1 + list_refs) as i64;
+        for (position, &obj) in pointers.iter().enumerate() {
+            let id = index
+                .insert(obj.address() as u64, position as u32)
+                .map_err(|_| Refusal::NotClearable)? as usize;
+            if id == position {
+                let tp = type_of(obj);
+                // SAFETY: obj is alive (held by the list) and the GIL is held;
+                // PyObject_GC_IsTracked only reads its gc header (limited API since 3.9).
+                let tracked = unsafe { ffi::PyObject_GC_IsTracked(obj.as_ptr()) } != 0;
+                if !tracked || is_immortal(obj, minor) || !slot(tp, ffi::Py_tp_del).is_null() {
+                    return Err(Refusal::NotClearable);
+                }
+                unexplained[id] = refcount(obj) as i64;
             }
-            distinct.push(obj);
+            unexplained[id] -= per_entry;
         }
-        entries[id as usize] += 1;
-    }
-    let mut inside = vec![0u32; distinct.len()];
-    {
         let mut counts = Counts {
             index: &index,
-            inside: &mut inside,
+            unexplained: &mut unexplained,
             in_dict: false,
         };
-        for &obj in &distinct {
+        for (position, &obj) in pointers.iter().enumerate() {
+            if counts.index.get(obj.address() as u64) != Some(position as u32) {
+                continue; // a repeated entry: traversed at its first position
+            }
             let slots = TraverseSlots::of(type_of(obj));
             // SAFETY: the slots are obj's type's; count_reference runs no Python code,
             // frees nothing and returns 0; `counts` is what it expects.
@@ -121,15 +131,27 @@ pub fn clear_if_unreachable(
                 )
             };
         }
-    }
-    let per_entry = 1 + list_refs;
-    for (id, &obj) in distinct.iter().enumerate() {
-        let expected = inside[id] as usize + entries[id] as usize * per_entry;
-        if refcount(obj) as usize != expected {
+        // Positions that are not first have zero: nothing is counted there.
+        if unexplained.iter().any(|&n| n != 0) {
             return Err(Refusal::HeldFromOutside);
         }
-    }
-    for &obj in &distinct {
+        // Each object once, held for the clearing (the index goes first: the peak stays
+        // at the pointers, the index and the counts).
+        for (position, obj) in pointers.iter().enumerate() {
+            unexplained[position] =
+                i64::from(index.get(obj.address() as u64) == Some(position as u32));
+        }
+        drop(index);
+        pointers
+            .iter()
+            .zip(&unexplained)
+            .filter(|&(_, &first)| first == 1)
+            .map(|(obj, _)| obj.to_bound(py).unbind())
+            .collect::<Vec<Py<PyAny>>>()
+    };
+    drop(pointers);
+    for obj in &distinct {
+        let obj = ObjRef::of(obj.bind(py));
         let tp = type_of(obj);
         if type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) == 0 {
             continue;
@@ -139,18 +161,16 @@ pub fn clear_if_unreachable(
             continue;
         }
         // SAFETY: Py_tp_clear holds an `inquiry` (Include/object.h). As delete_garbage
-        // does, the object is held across the call (it is also held by `objects`, so no
-        // object of the set is freed before the caller drops its list). tp_clear may run
-        // Python code (finalisers of objects only the set referred to); an error it
-        // leaves is reported as unraisable, as gc does, and never propagated.
+        // does, the object is held across the call (`distinct` holds every object of the
+        // set, so none is freed before the last is cleared). tp_clear may run Python code
+        // (finalisers of objects only the set referred to); an error it leaves is
+        // reported as unraisable, as gc does, and never propagated.
         unsafe {
             let clear = std::mem::transmute::<*mut c_void, ffi::inquiry>(clear);
-            ffi::Py_INCREF(obj.as_ptr());
             clear(obj.as_ptr());
             if !ffi::PyErr_Occurred().is_null() {
                 ffi::PyErr_WriteUnraisable(obj.as_ptr());
             }
-            ffi::Py_DECREF(obj.as_ptr());
         }
     }
     Ok(distinct.len())

@@ -44,7 +44,7 @@ mod tests {
     use super::*;
     use crate::report::groups::group_cycles;
     use crate::report::style::BREAK_EDGE;
-    use crate::report::{CycleRecord, ObjectKind, ObjectRecord, Report};
+    use crate::report::{thin_vec, CycleRecord, ObjectKind, ObjectRecord, Report};
 
     fn object(type_name: &str, kind: ObjectKind, finalizer: bool) -> ObjectRecord {
         ObjectRecord {
@@ -224,7 +224,7 @@ mod tests {
         let shape = report.cycles[0].clone();
         report.cycles = (0..5)
             .map(|i| CycleRecord {
-                labels: vec![format!(".shape{i}").into(), ".back".into()],
+                labels: thin_vec![format!(".shape{i}").into(), ".back".into()],
                 ..shape.clone()
             })
             .chain(std::iter::repeat_n(shape.clone(), 3))
