@@ -80,9 +80,17 @@ pub fn walk<'a>(
         }
         .into());
     }
-    let index = match NodeIndex::ranked(&mut nodes) {
-        Some(index) => index,
-        None => NodeIndex::by_address(&mut nodes)?,
+    // Objects packed densely in memory (small ones, pymalloc's pools) get the paged
+    // address index: a lookup of a neighbour hits a line already in cache. Larger or
+    // scattered ones would get a hashed table of 18 bytes per object, where every lookup
+    // of a random referent misses the cache: the rank index instead.
+    let by_address = AddressIndex::for_addresses(nodes.iter().map(|p| p.address() as u64));
+    let index = match by_address {
+        AddressIndex::Paged(_) => NodeIndex::by_address(&mut nodes, by_address)?,
+        AddressIndex::Hashed(_) => match NodeIndex::ranked(&mut nodes) {
+            Some(index) => index,
+            None => NodeIndex::by_address(&mut nodes, by_address)?,
+        },
     };
     let mut owned = cpython::OwnedRefs::adopt(nodes);
 
@@ -207,9 +215,11 @@ impl NodeIndex {
         })
     }
 
-    /// An [`AddressIndex`] of `nodes`, with duplicates removed from `nodes`.
-    fn by_address(nodes: &mut Vec<cpython::ObjRef<'_>>) -> Result<NodeIndex, WalkError> {
-        let mut index = AddressIndex::for_addresses(nodes.iter().map(|p| p.address() as u64));
+    /// `index` (empty) filled with `nodes`, with duplicates removed from `nodes`.
+    fn by_address(
+        nodes: &mut Vec<cpython::ObjRef<'_>>,
+        mut index: AddressIndex,
+    ) -> Result<NodeIndex, WalkError> {
         let mut next_id = 0u32;
         let mut failure = None;
         nodes.retain(|item| match index.insert(item.address() as u64, next_id) {
