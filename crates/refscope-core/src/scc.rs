@@ -269,7 +269,7 @@ const SEARCH_BEFORE_SWEEPS: usize = 4096;
 const SLOW_SWEEPS_ALLOWED: u32 = 2;
 
 /// The strongly connected component of a pivot node that reaches at least a quarter of
-/// the graph, as a bit set; `None` when there is no such pivot or the backward sweeps
+/// the graph, as a bit set; `None` when there is no such pivot or the sweeps
 /// give up (then nothing is decided).
 ///
 /// The component is the set of nodes both reachable from the pivot (a breadth-first
@@ -290,7 +290,7 @@ fn giant_component(graph: &Graph) -> Option<(Vec<u64>, usize)> {
     for pivot in [0, n / 3, 2 * n / 3] {
         let pivot = pivot as u32;
         let mut forward = vec![0u64; words];
-        let (reached, upward) = forward_reach(graph, pivot, &mut forward);
+        let (reached, upward) = forward_reach(graph, pivot, &mut forward)?;
         if reached < n / 4 {
             continue;
         }
@@ -306,9 +306,9 @@ fn giant_component(graph: &Graph) -> Option<(Vec<u64>, usize)> {
 /// By sweeps first, as the backward pass does: a node in the set whose successors are
 /// not yet marked marks them (each row is read once, in node order). A breadth-first
 /// search would fetch each row at a random place, one dependent miss after another. When
-/// sweeps stop paying (a chain running against the sweep order), a breadth-first search
-/// from the nodes still to expand finishes the set.
-fn forward_reach(graph: &Graph, pivot: u32, reached: &mut [u64]) -> (usize, bool) {
+/// sweeps stop paying (a chain running against the sweep order) the pass gives up and
+/// returns `None`: then no pivot is tried further, as the others would stall the same way.
+fn forward_reach(graph: &Graph, pivot: u32, reached: &mut [u64]) -> Option<(usize, bool)> {
     let n = graph.node_count() as u32;
     let mut expanded = vec![0u64; reached.len()];
     set_bit(reached, pivot);
@@ -329,7 +329,7 @@ fn forward_reach(graph: &Graph, pivot: u32, reached: &mut [u64]) -> (usize, bool
     }
     let mut count = queue.len();
     if head == queue.len() {
-        return (count, true);
+        return Some((count, true));
     }
     drop(queue);
     let mut slow_sweeps = 0;
@@ -361,7 +361,7 @@ fn forward_reach(graph: &Graph, pivot: u32, reached: &mut [u64]) -> (usize, bool
         ascending = !ascending;
         if expanded_now == 0 || count == n as usize {
             // closed: every reached node is expanded, or every node reached
-            return (count, upward);
+            return Some((count, upward));
         }
         if added < (n as usize - count) / 8 {
             slow_sweeps += 1;
@@ -372,23 +372,10 @@ fn forward_reach(graph: &Graph, pivot: u32, reached: &mut [u64]) -> (usize, bool
             slow_sweeps = 0;
         }
     }
-    // Breadth-first from the nodes reached but not expanded.
-    let mut queue: Vec<u32> = (0..n)
-        .filter(|&v| bit(reached, v) && !bit(&expanded, v))
-        .collect();
-    let mut head = 0;
-    while head < queue.len() {
-        let v = queue[head];
-        head += 1;
-        for &w in graph.successors(v) {
-            if !bit(reached, w) {
-                set_bit(reached, w);
-                count += 1;
-                queue.push(w);
-            }
-        }
-    }
-    (count, upward)
+    // A chain against the sweep order (a ring linked in shuffled order): finishing
+    // with a breadth-first search would pay a dependent miss per node, and the backward
+    // sweeps would stall the same way. The depth-first search alone does better.
+    None
 }
 
 /// The nodes of `forward` (the `forward_count` nodes reachable from `pivot`) that reach
@@ -548,8 +535,7 @@ mod tests {
 
     #[test]
     fn a_shuffled_ring_falls_back_to_the_depth_first_search_exactly() {
-        // Sweeps make little progress against a shuffled ring: the forward pass ends in
-        // a breadth-first search and the backward pass gives up.
+        // Sweeps make little progress against a shuffled ring: the forward pass gives up.
         let n = 40_000;
         let ring = shuffled_ring(n, 0, 99);
         let g = Graph::from_edges(n as usize, &ring).unwrap();
