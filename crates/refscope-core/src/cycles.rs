@@ -57,7 +57,8 @@ pub fn representative_cycles(
     components: &Components,
     priority: &[u8],
 ) -> RepresentativeCycles {
-    let mut parent = vec![UNSEEN; graph.node_count()];
+    // Allocated on the first breadth-first search (rings and pairs need none).
+    let mut parent: Vec<u32> = Vec::new();
     let mut queue: Vec<u32> = Vec::new();
     let ids = components.cyclic_ids(graph);
     let mut cycles = RepresentativeCycles {
@@ -68,15 +69,15 @@ pub fn representative_cycles(
     cycles.offsets.push(0);
     for id in ids {
         let members = components.members(id);
-        let root = *members
-            .iter()
-            .max_by_key(|&&v| {
-                (
-                    priority.get(v as usize).copied().unwrap_or(0),
-                    std::cmp::Reverse(v),
-                )
-            })
-            .expect("a component has at least one member");
+        // Members are in ascending order: the first of the highest priority is the
+        // lowest id among them.
+        let rank = |v: u32| priority.get(v as usize).copied().unwrap_or(0);
+        let (mut root, mut best) = (members[0], rank(members[0]));
+        for &v in &members[1..] {
+            if rank(v) > best {
+                (root, best) = (v, rank(v));
+            }
+        }
         shortest_cycle_through(
             graph,
             components,
@@ -96,11 +97,17 @@ fn shortest_cycle_through(
     graph: &Graph,
     components: &Components,
     root: u32,
-    parent: &mut [u32],
+    parent: &mut Vec<u32>,
     queue: &mut Vec<u32>,
     out: &mut Vec<u32>,
 ) {
     let component = components.component_of(root);
+    if only_cycle_through(graph, components, root, out) {
+        return;
+    }
+    if parent.is_empty() {
+        parent.resize(graph.node_count(), UNSEEN);
+    }
     queue.clear();
     queue.push(root);
     parent[root as usize] = root;
@@ -129,6 +136,43 @@ fn shortest_cycle_through(
     }
     // Unreachable for a cyclic component: every member reaches the root.
     out.push(root);
+}
+
+/// Appends the cycle through `root` and returns true when every node on it has exactly
+/// one successor in the component (a ring, a pair): then it is the only cycle through
+/// `root`, the one the breadth-first search would find, in the same order, without its
+/// queue and parent links. Returns false, appending nothing, at the first node with
+/// another successor in the component.
+fn only_cycle_through(
+    graph: &Graph,
+    components: &Components,
+    root: u32,
+    out: &mut Vec<u32>,
+) -> bool {
+    let component = components.component_of(root);
+    let start = out.len();
+    let limit = components.members(component).len();
+    let mut at = root;
+    loop {
+        let mut inside = graph
+            .successors(at)
+            .iter()
+            .filter(|&&next| components.component_of(next) == component);
+        let (Some(&next), None) = (inside.next(), inside.next()) else {
+            out.truncate(start);
+            return false;
+        };
+        out.push(at);
+        if next == root {
+            return true;
+        }
+        if out.len() - start >= limit {
+            // Cannot happen in a strongly connected component; stay safe anyway.
+            out.truncate(start);
+            return false;
+        }
+        at = next;
+    }
 }
 
 #[cfg(test)]
@@ -184,6 +228,21 @@ mod tests {
         // 0 -> 1 -> 2 -> 0 and a short cycle 0 <-> 1; node 2 is the finaliser.
         let cycles = cycles_of(3, &[(0, 1), (1, 0), (1, 2), (2, 0)], &[0, 0, 3]);
         assert_eq!(cycles, vec![vec![2, 0, 1]]);
+    }
+
+    #[test]
+    fn a_ring_is_walked_from_its_root() {
+        // 0 -> 1 -> ... -> 9 -> 0, root 4 (highest priority), and a tail 10 -> 0.
+        let mut edges: Vec<(u32, u32)> = (0..10).map(|i| (i, (i + 1) % 10)).collect();
+        edges.push((10, 0));
+        edges.push((3, 10)); // 10 joins: 3 has two successors in the component now
+        let mut priority = vec![0u8; 11];
+        priority[4] = 2;
+        let bfs = cycles_of(11, &edges, &priority);
+        assert_eq!(bfs, vec![vec![4, 5, 6, 7, 8, 9, 0, 1, 2, 3]]);
+        edges.pop();
+        let walked = cycles_of(11, &edges, &priority);
+        assert_eq!(walked, vec![vec![4, 5, 6, 7, 8, 9, 0, 1, 2, 3]]);
     }
 
     #[test]
