@@ -153,9 +153,16 @@ impl Need {
     fn wants(&self, position: usize, len: usize) -> bool {
         position < self.prefix
             || position + DESCRIBED_TAIL >= len
-            || self
-                .window
-                .is_some_and(|start| (position + len - start) % len < DESCRIBED_TAIL)
+            || self.window.is_some_and(|start| {
+                // (position - start) mod len, without a division per position: asked
+                // for every position of a million-object example.
+                let from_start = if position >= start {
+                    position - start
+                } else {
+                    position + len - start
+                };
+                from_start < DESCRIBED_TAIL
+            })
     }
 }
 
