@@ -91,6 +91,9 @@ pub fn clear_if_unreachable(
     let minor = py.version_info().minor;
     // No Python code runs until the objects are held below, so the list stays unchanged.
     let pointers = super::list_items(list);
+    if pointers.len() >= u32::MAX as usize {
+        return Err(Refusal::NotClearable); // positions are u32 in the index
+    }
     let distinct = {
         let mut index = AddressIndex::for_addresses(pointers.iter().map(|p| p.address() as u64));
         let mut unexplained = vec![0i64; pointers.len()];
