@@ -25,6 +25,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use refscope_core::index::AddressIndex;
+use refscope_core::rank_index::{RankIndex, RankIndexBuilder};
 use std::ffi::{c_int, c_void};
 
 /// Why the objects were not freed here (the caller then runs a full collection).
@@ -36,8 +37,59 @@ pub enum Refusal {
     NotClearable,
 }
 
+/// Which objects are in the set, as dense ids `0..distinct`.
+// One per call, on the stack; a box would add a pointer to follow on every lookup.
+#[allow(clippy::large_enum_variant)]
+enum Membership {
+    /// One bit per 16 bytes of the set's pages (`refscope_core::rank_index`): stays in
+    /// cache while every reference of every object is looked up, where a hashed table of
+    /// 18 bytes per object (chosen for scattered objects such as frames) would miss.
+    Ranked(RankIndex),
+    /// Densely packed objects: the paged address index (or hashed, if ranks don't fit).
+    ByAddress(AddressIndex),
+}
+
+impl Membership {
+    /// The membership of `pointers`' objects, and how many distinct objects they are.
+    fn of(pointers: &[ObjRef<'_>]) -> Result<(Membership, usize), Refusal> {
+        let by_address = AddressIndex::for_addresses(pointers.iter().map(|p| p.address() as u64));
+        if let AddressIndex::Hashed(_) = by_address {
+            let mut builder = RankIndexBuilder::new();
+            if pointers
+                .iter()
+                .all(|p| builder.insert(p.address() as u64).is_some())
+            {
+                if let Some(index) = builder.finish() {
+                    let distinct = index.len();
+                    return Ok((Membership::Ranked(index), distinct));
+                }
+            }
+        }
+        let mut index = by_address;
+        let mut next = 0u32;
+        for obj in pointers {
+            let id = index
+                .insert(obj.address() as u64, next)
+                .map_err(|_| Refusal::NotClearable)?;
+            if id == next {
+                next += 1;
+            }
+        }
+        Ok((Membership::ByAddress(index), next as usize))
+    }
+
+    /// The id of the object at `address`, if it is in the set.
+    #[inline]
+    fn get(&self, address: usize) -> Option<u32> {
+        match self {
+            Membership::Ranked(index) => index.rank(address as u64),
+            Membership::ByAddress(index) => index.get(address as u64),
+        }
+    }
+}
+
 struct Counts<'a> {
-    index: &'a AddressIndex,
+    index: &'a Membership,
     /// Per object (at its first position in the list): its reference count less the
     /// references accounted for so far; zero for each when the set is still garbage.
     unexplained: &'a mut [i64],
@@ -54,7 +106,7 @@ unsafe extern "C" fn count_reference(target: *mut ffi::PyObject, arg: *mut c_voi
     let Some(target) = (unsafe { ObjRef::from_nullable(target) }) else {
         return 0;
     };
-    if let Some(id) = counts.index.get(target.address() as u64) {
+    if let Some(id) = counts.index.get(target.address()) {
         counts.unexplained[id as usize] -= 1;
     } else if !counts.in_dict && is_private_dict(target) {
         // An instance dict the analysis materialised after the collection (CPython 3.11+
@@ -80,9 +132,10 @@ fn is_private_dict(obj: ObjRef<'_>) -> bool {
 /// per entry besides the list's own) if they are still exactly what gc would free; the
 /// objects die when the caller drops its list.
 ///
-/// Memory: 8 bytes per entry for the borrowed pointers, the address index and 8 for the
-/// counts, all freed before the clearing, which holds 8 per object (this runs right after
-/// an analysis of a million objects, on top of what its report keeps).
+/// Memory: 8 bytes per entry for the borrowed pointers, per object 8 for the first
+/// occurrences and 8 for the counts, and the membership index (a bit per 16 bytes of
+/// the objects' pages, or the address index); this runs right after an analysis of a
+/// million objects, on top of what its report keeps.
 pub fn clear_if_unreachable(
     py: Python<'_>,
     list: &Bound<'_, PyList>,
@@ -95,14 +148,19 @@ pub fn clear_if_unreachable(
         return Err(Refusal::NotClearable); // positions are u32 in the index
     }
     let distinct = {
-        let mut index = AddressIndex::for_addresses(pointers.iter().map(|p| p.address() as u64));
-        let mut unexplained = vec![0i64; pointers.len()];
+        let (index, distinct) = Membership::of(&pointers)?;
+        // Per object (by id): its reference count less the references accounted for.
+        let mut unexplained = vec![0i64; distinct];
+        let mut first: Vec<ObjRef<'_>> = Vec::with_capacity(distinct);
+        let mut seen = vec![false; distinct];
         let per_entry = (1 + list_refs) as i64;
-        for (position, &obj) in pointers.iter().enumerate() {
-            let id = index
-                .insert(obj.address() as u64, position as u32)
-                .map_err(|_| Refusal::NotClearable)? as usize;
-            if id == position {
+        for &obj in &pointers {
+            let Some(id) = index.get(obj.address()) else {
+                return Err(Refusal::NotClearable); // cannot happen: every entry is indexed
+            };
+            let id = id as usize;
+            if !seen[id] {
+                seen[id] = true;
                 let tp = type_of(obj);
                 // SAFETY: obj is alive (held by the list) and the GIL is held;
                 // PyObject_GC_IsTracked only reads its gc header (limited API since 3.9).
@@ -111,18 +169,17 @@ pub fn clear_if_unreachable(
                     return Err(Refusal::NotClearable);
                 }
                 unexplained[id] = refcount(obj) as i64;
+                first.push(obj);
             }
             unexplained[id] -= per_entry;
         }
+        drop(seen);
         let mut counts = Counts {
             index: &index,
             unexplained: &mut unexplained,
             in_dict: false,
         };
-        for (position, &obj) in pointers.iter().enumerate() {
-            if counts.index.get(obj.address() as u64) != Some(position as u32) {
-                continue; // a repeated entry: traversed at its first position
-            }
+        for &obj in &first {
             let slots = TraverseSlots::of(type_of(obj));
             // SAFETY: the slots are obj's type's; count_reference runs no Python code,
             // frees nothing and returns 0; `counts` is what it expects.
@@ -134,22 +191,14 @@ pub fn clear_if_unreachable(
                 )
             };
         }
-        // Positions that are not first have zero: nothing is counted there.
         if unexplained.iter().any(|&n| n != 0) {
             return Err(Refusal::HeldFromOutside);
         }
-        // Each object once, held for the clearing (the index goes first: the peak stays
-        // at the pointers, the index and the counts).
-        for (position, obj) in pointers.iter().enumerate() {
-            unexplained[position] =
-                i64::from(index.get(obj.address() as u64) == Some(position as u32));
-        }
-        drop(index);
-        pointers
+        drop((index, unexplained));
+        // Each object once, held for the clearing.
+        first
             .iter()
-            .zip(&unexplained)
-            .filter(|&(_, &first)| first == 1)
-            .map(|(obj, _)| obj.to_bound(py).unbind())
+            .map(|obj| obj.to_bound(py).unbind())
             .collect::<Vec<Py<PyAny>>>()
     };
     drop(pointers);
