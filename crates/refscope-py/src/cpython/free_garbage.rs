@@ -92,7 +92,7 @@ struct Counts<'a> {
     index: &'a Membership,
     /// Per object (at its first position in the list): its reference count less the
     /// references accounted for so far; zero for each when the set is still garbage.
-    unexplained: &'a mut [i64],
+    unexplained: &'a mut [i32],
     /// Inside an instance dict made after the collection (see `count_reference`).
     in_dict: bool,
 }
@@ -132,10 +132,10 @@ fn is_private_dict(obj: ObjRef<'_>) -> bool {
 /// per entry besides the list's own) if they are still exactly what gc would free; the
 /// objects die when the caller drops its list.
 ///
-/// Memory: 8 bytes per entry for the borrowed pointers, per object 8 for the first
-/// occurrences and 8 for the counts, and the membership index (a bit per 16 bytes of
-/// the objects' pages, or the address index); this runs right after an analysis of a
-/// million objects, on top of what its report keeps.
+/// Memory: 8 bytes per entry for the borrowed pointers and 1 for a mark, per object 4
+/// for the count and 1 for a mark, and the membership index (a bit per 16 bytes of the objects' pages, or
+/// the address index); then 8 per object for the references held while clearing. This
+/// runs right after an analysis of a million objects, on top of what its report keeps.
 pub fn clear_if_unreachable(
     py: Python<'_>,
     list: &Bound<'_, PyList>,
@@ -149,18 +149,21 @@ pub fn clear_if_unreachable(
     }
     let distinct = {
         let (index, distinct) = Membership::of(&pointers)?;
-        // Per object (by id): its reference count less the references accounted for.
-        let mut unexplained = vec![0i64; distinct];
-        let mut first: Vec<ObjRef<'_>> = Vec::with_capacity(distinct);
-        let mut seen = vec![false; distinct];
-        let per_entry = (1 + list_refs) as i64;
-        for &obj in &pointers {
-            let Some(id) = index.get(obj.address()) else {
-                return Err(Refusal::NotClearable); // cannot happen: every entry is indexed
-            };
-            let id = id as usize;
-            if !seen[id] {
-                seen[id] = true;
+        // Per object (by id): its reference count less the references accounted for
+        // (a count beyond i32 is refused: no garbage is referred to two billion times).
+        let mut unexplained = vec![0i32; distinct];
+        // Per object: met already in this pass (each pass handles an object once).
+        let mut met = vec![false; distinct];
+        let per_entry = (1 + list_refs) as i32;
+        let id_of = |obj: ObjRef<'_>| index.get(obj.address()).map(|id| id as usize);
+        // Per entry: the first of its object's (repeated entries are rare but possible).
+        let mut first_at = vec![false; pointers.len()];
+        for (position, &obj) in pointers.iter().enumerate() {
+            // Every entry is indexed; None cannot happen.
+            let id = id_of(obj).ok_or(Refusal::NotClearable)?;
+            if !met[id] {
+                met[id] = true;
+                first_at[position] = true;
                 let tp = type_of(obj);
                 // SAFETY: obj is alive (held by the list) and the GIL is held;
                 // PyObject_GC_IsTracked only reads its gc header (limited API since 3.9).
@@ -168,18 +171,18 @@ pub fn clear_if_unreachable(
                 if !tracked || is_immortal(obj, minor) || !slot(tp, ffi::Py_tp_del).is_null() {
                     return Err(Refusal::NotClearable);
                 }
-                unexplained[id] = refcount(obj) as i64;
-                first.push(obj);
+                unexplained[id] =
+                    i32::try_from(refcount(obj)).map_err(|_| Refusal::NotClearable)?;
             }
             unexplained[id] -= per_entry;
         }
-        drop(seen);
+        drop(met);
         let mut counts = Counts {
             index: &index,
             unexplained: &mut unexplained,
             in_dict: false,
         };
-        for &obj in &first {
+        for (&obj, _) in pointers.iter().zip(&first_at).filter(|(_, &first)| first) {
             let slots = TraverseSlots::of(type_of(obj));
             // SAFETY: the slots are obj's type's; count_reference runs no Python code,
             // frees nothing and returns 0; `counts` is what it expects.
@@ -194,11 +197,13 @@ pub fn clear_if_unreachable(
         if unexplained.iter().any(|&n| n != 0) {
             return Err(Refusal::HeldFromOutside);
         }
-        drop((index, unexplained));
+        drop((unexplained, index));
         // Each object once, held for the clearing.
-        first
+        pointers
             .iter()
-            .map(|obj| obj.to_bound(py).unbind())
+            .zip(&first_at)
+            .filter(|(_, &first)| first)
+            .map(|(obj, _)| obj.to_bound(py).unbind())
             .collect::<Vec<Py<PyAny>>>()
     };
     drop(pointers);
