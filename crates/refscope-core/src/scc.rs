@@ -572,6 +572,25 @@ mod tests {
         assert_eq!(c.members(0).len(), half as usize);
     }
 
+    /// Two nodes share a component exactly when each reaches the other, and every node is
+    /// in one component.
+    fn check_mutual_reachability(
+        c: &Components,
+        n: usize,
+        edges: &[(u32, u32)],
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let reach = reachability(n, edges);
+        for u in 0..n {
+            for v in 0..n {
+                let same = c.component_of(u as u32) == c.component_of(v as u32);
+                prop_assert_eq!(same, reach[u][v] && reach[v][u], "nodes {} and {}", u, v);
+            }
+        }
+        let total: usize = (0..c.count() as u32).map(|id| c.members(id).len()).sum();
+        prop_assert_eq!(total, n);
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn matches_the_depth_first_search_on_large_random_graphs(
@@ -600,15 +619,7 @@ mod tests {
                 raw.into_iter().map(|(a, b)| (a % n as u32, b % n as u32)).collect();
             let g = Graph::from_edges(n, &edges).unwrap();
             let c = components_from(&g, 0);
-            let reach = reachability(n, &edges);
-            for u in 0..n {
-                for v in 0..n {
-                    let same = c.component_of(u as u32) == c.component_of(v as u32);
-                    prop_assert_eq!(same, reach[u][v] && reach[v][u], "nodes {} and {}", u, v);
-                }
-            }
-            let total: usize = (0..c.count() as u32).map(|id| c.members(id).len()).sum();
-            prop_assert_eq!(total, n);
+            check_mutual_reachability(&c, n, &edges)?;
         }
 
         #[test]
@@ -620,15 +631,7 @@ mod tests {
                 raw.into_iter().map(|(a, b)| (a % n as u32, b % n as u32)).collect();
             let g = Graph::from_edges(n, &edges).unwrap();
             let c = strongly_connected_components(&g);
-            let reach = reachability(n, &edges);
-            for u in 0..n {
-                for v in 0..n {
-                    let same = c.component_of(u as u32) == c.component_of(v as u32);
-                    prop_assert_eq!(same, reach[u][v] && reach[v][u], "nodes {} and {}", u, v);
-                }
-            }
-            let total: usize = (0..c.count() as u32).map(|id| c.members(id).len()).sum();
-            prop_assert_eq!(total, n);
+            check_mutual_reachability(&c, n, &edges)?;
             for id in 0..c.count() as u32 {
                 let m = c.members(id);
                 let cyclic = m.len() > 1 || edges.contains(&(m[0], m[0]));
