@@ -2,11 +2,12 @@
 //! a ring, many 2-cycles (the recipe's `__del__` pairs) and a dense random component
 //! (each node refers to 8 random others). Run: `cargo bench -p refscope-core --bench core`.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use refscope_core::cycles::representative_cycles;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use refscope_core::graph::{Graph, GraphBuilder};
 use refscope_core::index::AddressIndex;
-use refscope_core::scc::strongly_connected_components;
+
+#[path = "shared/scc_and_cycles.rs"]
+mod scc_and_cycles;
 
 const N: u32 = 1_000_000;
 
@@ -52,17 +53,7 @@ fn bench_scc_and_cycles(c: &mut Criterion) {
         ("pairs", pairs(N)),
         ("dense8", dense(N, 8)),
     ] {
-        group.throughput(Throughput::Elements(
-            (graph.node_count() + graph.edge_count()) as u64,
-        ));
-        group.bench_with_input(BenchmarkId::new("scc", name), &graph, |b, g| {
-            b.iter(|| strongly_connected_components(g))
-        });
-        let components = strongly_connected_components(&graph);
-        let priority = vec![0u8; graph.node_count()];
-        group.bench_with_input(BenchmarkId::new("cycles", name), &graph, |b, g| {
-            b.iter(|| representative_cycles(g, &components, &priority))
-        });
+        scc_and_cycles::bench_graph(&mut group, name, &graph);
     }
     group.finish();
 }

@@ -13,12 +13,13 @@
 //! The index group compares [`RankIndex`] with [`AddressIndex`] on the walk's access
 //! pattern for a dense heap: lookups of random objects among 1M of 96 bytes.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use refscope_core::cycles::representative_cycles;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use refscope_core::graph::Graph;
 use refscope_core::index::AddressIndex;
 use refscope_core::rank_index::RankIndexBuilder;
-use refscope_core::scc::strongly_connected_components;
+
+#[path = "shared/scc_and_cycles.rs"]
+mod scc_and_cycles;
 
 const N: u32 = 1_000_000;
 
@@ -96,17 +97,7 @@ fn bench_scc(c: &mut Criterion) {
     let mut group = c.benchmark_group("scc-1M");
     group.sample_size(10);
     for (name, graph) in graphs() {
-        group.throughput(Throughput::Elements(
-            (graph.node_count() + graph.edge_count()) as u64,
-        ));
-        group.bench_with_input(BenchmarkId::new("scc", name), &graph, |b, g| {
-            b.iter(|| strongly_connected_components(g))
-        });
-        let components = strongly_connected_components(&graph);
-        let priority = vec![0u8; graph.node_count()];
-        group.bench_with_input(BenchmarkId::new("cycles", name), &graph, |b, g| {
-            b.iter(|| representative_cycles(g, &components, &priority))
-        });
+        scc_and_cycles::bench_graph(&mut group, name, &graph);
     }
     group.finish();
 }

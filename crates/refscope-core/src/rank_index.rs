@@ -171,6 +171,16 @@ fn granule_in_page(address: u64) -> u32 {
 }
 
 impl RankIndex {
+    /// The index of `addresses` (repeats allowed), or `None` when one of them cannot be
+    /// indexed or the set does not suit this layout (see [`RankIndexBuilder::finish`]).
+    pub fn of(addresses: impl IntoIterator<Item = u64>) -> Option<RankIndex> {
+        let mut builder = RankIndexBuilder::new();
+        for address in addresses {
+            builder.insert(address)?;
+        }
+        builder.finish()
+    }
+
     /// Number of distinct addresses (ranks are `0..len()`).
     pub fn len(&self) -> usize {
         self.len

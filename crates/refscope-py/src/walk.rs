@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use refscope_core::graph::{Graph, GraphBuilder};
 use refscope_core::index::AddressIndex;
-use refscope_core::rank_index::{RankIndex, RankIndexBuilder};
+use refscope_core::rank_index::RankIndex;
 use refscope_core::CoreError;
 use rustc_hash::FxHashMap;
 
@@ -194,11 +194,7 @@ impl NodeIndex {
     /// 18-24 bytes per object is a cache miss; this index takes about a bit per 16 bytes
     /// of heap and stays in the L2 cache. Renaming the edges afterwards is one tight pass.
     fn ranked(nodes: &mut Vec<cpython::ObjRef<'_>>) -> Option<NodeIndex> {
-        let mut builder = RankIndexBuilder::new();
-        for item in nodes.iter() {
-            builder.insert(item.address() as u64)?;
-        }
-        let index = builder.finish()?;
+        let index = RankIndex::of(nodes.iter().map(|item| item.address() as u64))?;
         let mut node_of_rank = vec![u32::MAX; index.len()];
         let mut next_id = 0u32;
         nodes.retain(|item| match index.rank(item.address() as u64) {

@@ -25,7 +25,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use refscope_core::index::AddressIndex;
-use refscope_core::rank_index::{RankIndex, RankIndexBuilder};
+use refscope_core::rank_index::RankIndex;
 use std::ffi::{c_int, c_void};
 
 /// Why the objects were not freed here (the caller then runs a full collection).
@@ -53,16 +53,11 @@ impl Membership {
     /// The membership of `pointers`' objects, and how many distinct objects they are.
     fn of(pointers: &[ObjRef<'_>]) -> Result<(Membership, usize), Refusal> {
         let by_address = AddressIndex::for_addresses(pointers.iter().map(|p| p.address() as u64));
+        // The walk's choice (walk.rs, `NodeIndex`): ranks where a hashed table would be used.
         if let AddressIndex::Hashed(_) = by_address {
-            let mut builder = RankIndexBuilder::new();
-            if pointers
-                .iter()
-                .all(|p| builder.insert(p.address() as u64).is_some())
-            {
-                if let Some(index) = builder.finish() {
-                    let distinct = index.len();
-                    return Ok((Membership::Ranked(index), distinct));
-                }
+            if let Some(index) = RankIndex::of(pointers.iter().map(|p| p.address() as u64)) {
+                let distinct = index.len();
+                return Ok((Membership::Ranked(index), distinct));
             }
         }
         let mut index = by_address;
@@ -90,8 +85,8 @@ impl Membership {
 
 struct Counts<'a> {
     index: &'a Membership,
-    /// Per object (at its first position in the list): its reference count less the
-    /// references accounted for so far; zero for each when the set is still garbage.
+    /// Per object (by its [`Membership`] id): its reference count less the references
+    /// accounted for so far; zero for each when the set is still garbage.
     unexplained: &'a mut [i32],
     /// Inside an instance dict made after the collection (see `count_reference`).
     in_dict: bool,
@@ -133,9 +128,10 @@ fn is_private_dict(obj: ObjRef<'_>) -> bool {
 /// objects die when the caller drops its list.
 ///
 /// Memory: 8 bytes per entry for the borrowed pointers and 1 for a mark, per object 4
-/// for the count and 1 for a mark, and the membership index (a bit per 16 bytes of the objects' pages, or
-/// the address index); then 8 per object for the references held while clearing. This
-/// runs right after an analysis of a million objects, on top of what its report keeps.
+/// for the count and 1 for a mark, and the membership index (a bit per 16 bytes of the
+/// objects' pages, or the address index); then 8 per object for the references held
+/// while clearing. This runs right after an analysis of a million objects, on top of
+/// what its report keeps.
 pub fn clear_if_unreachable(
     py: Python<'_>,
     list: &Bound<'_, PyList>,
@@ -147,7 +143,7 @@ pub fn clear_if_unreachable(
     if pointers.len() >= u32::MAX as usize {
         return Err(Refusal::NotClearable); // positions are u32 in the index
     }
-    let distinct = {
+    let held = {
         let (index, distinct) = Membership::of(&pointers)?;
         // Per object (by id): its reference count less the references accounted for
         // (a count beyond i32 is refused: no garbage is referred to two billion times).
@@ -207,7 +203,7 @@ pub fn clear_if_unreachable(
             .collect::<Vec<Py<PyAny>>>()
     };
     drop(pointers);
-    for obj in &distinct {
+    for obj in &held {
         let obj = ObjRef::of(obj.bind(py));
         let tp = type_of(obj);
         if type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) == 0 {
@@ -218,7 +214,7 @@ pub fn clear_if_unreachable(
             continue;
         }
         // SAFETY: Py_tp_clear holds an `inquiry` (Include/object.h). As delete_garbage
-        // does, the object is held across the call (`distinct` holds every object of the
+        // does, the object is held across the call (`held` holds every object of the
         // set, so none is freed before the last is cleared). tp_clear may run Python code
         // (finalisers of objects only the set referred to); an error it leaves is
         // reported as unraisable, as gc does, and never propagated.
@@ -230,5 +226,5 @@ pub fn clear_if_unreachable(
             }
         }
     }
-    Ok(distinct.len())
+    Ok(held.len())
 }
