@@ -116,7 +116,6 @@ class CycleGroup:
     """Cycles of one shape: the same sequence of (type, edge label), wherever they start."""
 
     __slots__ = (
-        "signature",
         "key",
         "count",
         "total_size",
@@ -126,12 +125,12 @@ class CycleGroup:
         "_example_index",
         "_index",
         "_example",
+        "_info",
     )
 
     def __init__(self, report: CycleReport, info: _core.GroupInfo, index: int = 0) -> None:
         self._index = index
-        self.signature: str = info.signature
-        """``"type label -> type label -> ..."`` from the least rotation of the cycle."""
+        self._info = info
         self.key: str = info.key
         """12 hex digits of the FNV-1a 64 hash of :attr:`signature`, stable across runs."""
         self.count: int = info.count
@@ -146,6 +145,18 @@ class CycleGroup:
         self._report = report
         self._example_index: int = info.example
         self._example: Cycle | None = None
+
+    @property
+    def signature(self) -> str:
+        """``"type label -> type label -> ..."`` from the least rotation of the cycle."""
+        return self._info.signature
+
+    def signature_head(self, max_chars: int) -> str:
+        """The first ``max_chars`` characters of :attr:`signature` (``0`` or a longer
+        limit = all of it), without making the whole text a string first: a ring of a
+        million members has a signature of megabytes."""
+        limit = _limit("max_chars", max_chars)
+        return self._info.signature_head(limit) if limit else self._info.signature
 
     @property
     def example(self) -> Cycle:
@@ -172,7 +183,7 @@ class CycleGroup:
         return list(self._report._analysis.group_cycles(self._index))
 
     def __repr__(self) -> str:
-        return f"<CycleGroup {self.key} ×{self.count}: {self.signature[:120]}>"
+        return f"<CycleGroup {self.key} ×{self.count}: {self.signature_head(120)}>"
 
 
 def _report_path(path: str | os.PathLike[str], what: str) -> str:

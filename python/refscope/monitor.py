@@ -147,6 +147,12 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _short_signature(group: Any) -> str:
+    """The group's signature cut to _MAX_SIGNATURE_CHARS, reading only that much of it."""
+    head = group.signature_head(_MAX_SIGNATURE_CHARS + 1)
+    return _short(head, _MAX_SIGNATURE_CHARS)
+
+
 def report_groups(report: CycleReport) -> list[Any]:
     """``report.groups`` (largest first), as a list: the core's groups."""
     return list(report.groups)
@@ -163,7 +169,7 @@ def _summarise_groups(report: CycleReport) -> list[_GroupRecord]:
         records.append(
             _GroupRecord(
                 key=str(group.key),
-                signature=_short(str(group.signature), _MAX_SIGNATURE_CHARS),
+                signature=_short_signature(group),
                 count=int(group.count),
                 first_seen=now,
                 last_seen=now,

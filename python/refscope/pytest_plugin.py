@@ -399,7 +399,7 @@ def _check(
         findings["groups"][group.key] = {
             "status": status,
             "count": group.count,
-            "signature": group.signature[:300],
+            "signature": group.signature_head(300),
         }
     item.user_properties.append((_PROPERTY, json.dumps(findings, sort_keys=True)))
     if definitions:

@@ -79,6 +79,24 @@ def test_group_key_is_the_first_twelve_hex_digits_of_the_signatures_fnv1a_hash()
     assert len(group.key) == 12 and int(group.key, 16) >= 0
 
 
+class Ünïcode:
+    pass
+
+
+def test_signature_head_is_the_signatures_first_characters_counted_as_characters():
+    first = Ünïcode()
+    first.nëxt = Ünïcode()
+    first.nëxt.nëxt = first
+    (group,) = refscope.find_cycles([first, first.nëxt]).groups
+    signature = group.signature
+    assert "Ünïcode .nëxt" in signature
+    for limit in (1, 5, len(name(Ünïcode)) + 3, len(signature) - 1):
+        assert group.signature_head(limit) == signature[:limit]
+    assert group.signature_head(len(signature) + 10) == signature
+    assert group.signature_head(0) == signature  # 0 = no limit, as for the other options
+    assert repr(group).endswith(f": {signature[:120]}>")
+
+
 def test_group_key_is_the_same_in_another_report_of_the_same_shape():
     first = refscope.find_cycles([*both(make_pair()), Loop()]).groups
     loop = Loop()

@@ -102,7 +102,7 @@ struct CycleAnalysis {
     /// What has been described so far.
     described: Mutex<Described>,
     /// Cycles grouped by signature, computed on first use.
-    groups: OnceLock<Vec<CycleGroup>>,
+    groups: OnceLock<Arc<Vec<CycleGroup>>>,
     /// Every cycle was described in full before the objects were let go.
     described_all: std::sync::atomic::AtomicBool,
 }
@@ -380,7 +380,7 @@ impl CycleAnalysis {
     /// Groups, from the candidates' described examples (computed once).
     fn groups(&self, py: Python<'_>) -> PyResult<&[CycleGroup]> {
         if let Some(groups) = self.groups.get() {
-            return Ok(groups);
+            return Ok(groups.as_slice());
         }
         let examples: Vec<(u32, Need)> = self
             .candidates
@@ -407,7 +407,7 @@ impl CycleAnalysis {
             })
             .collect();
         self.ensure_described(py, &windows)?;
-        Ok(self.groups.get_or_init(|| groups))
+        Ok(self.groups.get_or_init(|| Arc::new(groups)).as_slice())
     }
 
     /// Describes what a renderer will show: the first `cycles_per_group` cycles of each
@@ -694,10 +694,12 @@ impl CycleAnalysis {
 
     /// Cycles grouped by signature, largest group first (a report may hold 100,000).
     fn groups_info(&self, py: Python<'_>) -> PyResult<Vec<Py<results::GroupInfo>>> {
-        let groups = self
-            .groups(py)?
-            .iter()
-            .map(|group| results::GroupInfo::new(py, group))
+        self.groups(py)?;
+        let Some(shared) = self.groups.get() else {
+            return Ok(Vec::new());
+        };
+        let groups = (0..shared.len())
+            .map(|index| results::GroupInfo::new(py, shared, index))
             .collect::<PyResult<Vec<_>>>()?;
         results::py_list(py, groups)
     }

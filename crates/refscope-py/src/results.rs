@@ -4,27 +4,73 @@
 //! plain data of one answer.
 
 use pyo3::prelude::*;
+use refscope_core::report::groups::CycleGroup;
+use std::sync::Arc;
 
 // ---------------------------------------------------------------------------------------
 // Cycle reports (`CycleAnalysis`).
 // ---------------------------------------------------------------------------------------
 
 /// One group of cycles of the same shape (`CycleAnalysis.groups_info()`).
-#[pyclass(module = "refscope._core", frozen, get_all)]
+///
+/// It shares the report's groups instead of copying its signature: a ring of a million
+/// members has a signature of megabytes, and a Monitor keeps only its first few hundred
+/// characters (`signature_head`).
+#[pyclass(module = "refscope._core", frozen)]
 pub struct GroupInfo {
-    /// `"type label -> type label -> ..."` from the least rotation of the cycle.
-    pub signature: String,
-    /// 12 hex digits of the FNV-1a 64 hash of the signature.
-    pub key: String,
-    /// Cycles in the group.
-    pub count: u64,
-    /// Index of the group's first cycle (its example).
-    pub example: u32,
-    /// Shallow bytes of every object of every cycle of the group.
-    pub total_size: u64,
-    pub has_finalizer: bool,
+    groups: Arc<Vec<CycleGroup>>,
+    index: usize,
     /// Which edge of the example to break, or None.
+    #[pyo3(get)]
     pub hint: Option<Py<HintInfo>>,
+}
+
+#[pymethods]
+impl GroupInfo {
+    /// `"type label -> type label -> ..."` from the least rotation of the cycle.
+    #[getter]
+    fn signature(&self) -> &str {
+        &self.group().signature
+    }
+
+    /// 12 hex digits of the FNV-1a 64 hash of the signature.
+    #[getter]
+    fn key(&self) -> &str {
+        &self.group().key
+    }
+
+    /// Cycles in the group.
+    #[getter]
+    fn count(&self) -> u64 {
+        self.group().count()
+    }
+
+    /// Index of the group's first cycle (its example).
+    #[getter]
+    fn example(&self) -> u32 {
+        self.group().example()
+    }
+
+    /// Shallow bytes of every object of every cycle of the group.
+    #[getter]
+    fn total_size(&self) -> u64 {
+        self.group().total_size
+    }
+
+    #[getter]
+    fn has_finalizer(&self) -> bool {
+        self.group().has_finalizer
+    }
+
+    /// The first `max_chars` characters of the signature (all of it when shorter),
+    /// without making the whole text a Python string.
+    fn signature_head(&self, max_chars: usize) -> &str {
+        let signature = self.group().signature.as_str();
+        match signature.char_indices().nth(max_chars) {
+            Some((end, _)) => &signature[..end],
+            None => signature,
+        }
+    }
 }
 
 /// Which edge of a group's example cycle to break, how, and why.
@@ -218,10 +264,9 @@ pub struct TypeAddresses {
 }
 
 impl GroupInfo {
-    pub fn new(
-        py: Python<'_>,
-        group: &refscope_core::report::groups::CycleGroup,
-    ) -> PyResult<Self> {
+    /// The record of `groups[index]` (`index` in range).
+    pub fn new(py: Python<'_>, groups: &Arc<Vec<CycleGroup>>, index: usize) -> PyResult<Self> {
+        let group = &groups[index];
         let hint = match &group.hint {
             Some(hint) => Some(Py::new(
                 py,
@@ -236,14 +281,14 @@ impl GroupInfo {
             None => None,
         };
         Ok(GroupInfo {
-            signature: group.signature.clone(),
-            key: group.key.clone(),
-            count: group.count(),
-            example: group.example(),
-            total_size: group.total_size,
-            has_finalizer: group.has_finalizer,
+            groups: Arc::clone(groups),
+            index,
             hint,
         })
+    }
+
+    fn group(&self) -> &CycleGroup {
+        &self.groups[self.index]
     }
 }
 
