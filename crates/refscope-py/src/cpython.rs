@@ -956,6 +956,43 @@ pub fn list_items<'a>(list: &'a Bound<'_, PyList>) -> Vec<ObjRef<'a>> {
     }
 }
 
+/// The entries of a list, read in place (no copy of the list) while no Python code runs:
+/// borrowed, alive while the list holds them.
+#[derive(Clone, Copy)]
+pub struct ListItems<'a> {
+    list: &'a Bound<'a, PyList>,
+    len: usize,
+}
+
+impl<'a> ListItems<'a> {
+    /// The entries of `list` as it is now; the caller runs no Python code while it uses
+    /// them (nothing else can change the list then).
+    pub fn of(list: &'a Bound<'a, PyList>) -> Self {
+        // SAFETY: `list` is a live list (the Bound's type); PyList_Size reads its size.
+        let len = unsafe { ffi::PyList_Size(list.as_ptr()).max(0) as usize };
+        ListItems { list, len }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Entry `index` (below `len()`), or None for a slot of a list being built.
+    #[inline]
+    pub fn get(&self, index: usize) -> Option<ObjRef<'a>> {
+        debug_assert!(index < self.len);
+        // SAFETY: as in `list_items`: an in-range PyList_GetItem returns a borrowed item
+        // (or NULL for an unset slot) and sets no error; the list has not changed since
+        // its size was read (no Python code ran).
+        unsafe {
+            ObjRef::from_nullable(ffi::PyList_GetItem(
+                self.list.as_ptr(),
+                index as ffi::Py_ssize_t,
+            ))
+        }
+    }
+}
+
 /// UTF-8 text of a str (or str subclass) without calling `__str__`; None if not a str or
 /// not encodable (lone surrogates).
 pub fn str_text(obj: ObjRef<'_>) -> Option<String> {

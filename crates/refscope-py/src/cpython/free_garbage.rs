@@ -20,12 +20,15 @@
 //! `tp_del` finaliser (which gc never clears: those objects stay in `gc.garbage`) makes
 //! it refuse, and the caller runs the collection instead.
 
-use super::{is_immortal, refcount, slot, type_flags, type_of, ObjRef, TraverseSlots};
+use super::{
+    is_immortal, refcount, slot, type_flags, type_of, ListItems, ObjRef, TraverseSlots, TypeRef,
+};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use refscope_core::index::AddressIndex;
 use refscope_core::rank_index::RankIndex;
+use rustc_hash::FxHashMap;
 use std::ffi::{c_int, c_void};
 
 /// Why the objects were not freed here (the caller then runs a full collection).
@@ -50,21 +53,24 @@ enum Membership {
 }
 
 impl Membership {
-    /// The membership of `pointers`' objects, and how many distinct objects they are.
-    fn of(pointers: &[ObjRef<'_>]) -> Result<(Membership, usize), Refusal> {
-        let by_address = AddressIndex::for_addresses(pointers.iter().map(|p| p.address() as u64));
+    /// The membership of `objects`' objects, and how many distinct objects they are.
+    fn of<'a>(
+        objects: impl Iterator<Item = ObjRef<'a>> + Clone,
+    ) -> Result<(Membership, usize), Refusal> {
+        let addresses = objects.map(|p| p.address() as u64);
+        let by_address = AddressIndex::for_addresses(addresses.clone());
         // The walk's choice (walk.rs, `NodeIndex`): ranks where a hashed table would be used.
         if let AddressIndex::Hashed(_) = by_address {
-            if let Some(index) = RankIndex::of(pointers.iter().map(|p| p.address() as u64)) {
+            if let Some(index) = RankIndex::of(addresses.clone()) {
                 let distinct = index.len();
                 return Ok((Membership::Ranked(index), distinct));
             }
         }
         let mut index = by_address;
         let mut next = 0u32;
-        for obj in pointers {
+        for address in addresses {
             let id = index
-                .insert(obj.address() as u64, next)
+                .insert(address, next)
                 .map_err(|_| Refusal::NotClearable)?;
             if id == next {
                 next += 1;
@@ -118,6 +124,58 @@ unsafe extern "C" fn count_reference(target: *mut ffi::PyObject, arg: *mut c_voi
     0
 }
 
+/// What the freeing step reads from an object's type, read once per type: each read is
+/// a call (`PyType_GetSlot`, `PyType_GetFlags`), and a million objects are of a few types.
+#[derive(Clone, Copy)]
+struct TypeFacts {
+    traverse: TraverseSlots,
+    /// A legacy `tp_del` finaliser: gc never clears such objects.
+    has_legacy_del: bool,
+    /// `tp_clear`, for a gc type that has one.
+    clear: Option<ffi::inquiry>,
+}
+
+impl TypeFacts {
+    fn of(tp: TypeRef<'_>) -> TypeFacts {
+        let clear = if type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) == 0 {
+            std::ptr::null_mut()
+        } else {
+            slot(tp, ffi::Py_tp_clear)
+        };
+        TypeFacts {
+            traverse: TraverseSlots::of(tp),
+            has_legacy_del: !slot(tp, ffi::Py_tp_del).is_null(),
+            // SAFETY: Py_tp_clear holds an `inquiry` (Include/object.h).
+            clear: (!clear.is_null())
+                .then(|| unsafe { std::mem::transmute::<*mut c_void, ffi::inquiry>(clear) }),
+        }
+    }
+}
+
+/// [`TypeFacts`] per type seen: the last one first (runs of one type are the rule).
+#[derive(Default)]
+struct TypeFactsCache {
+    last: Option<(usize, TypeFacts)>,
+    seen: FxHashMap<usize, TypeFacts>,
+}
+
+impl TypeFactsCache {
+    fn of(&mut self, tp: TypeRef<'_>) -> TypeFacts {
+        let address = tp.address();
+        match self.last {
+            Some((last, facts)) if last == address => facts,
+            _ => {
+                let facts = *self
+                    .seen
+                    .entry(address)
+                    .or_insert_with(|| TypeFacts::of(tp));
+                self.last = Some((address, facts));
+                facts
+            }
+        }
+    }
+}
+
 /// An exact dict with one reference (its owner's).
 fn is_private_dict(obj: ObjRef<'_>) -> bool {
     super::is_exact_dict(obj) && refcount(obj) == 1
@@ -127,24 +185,29 @@ fn is_private_dict(obj: ObjRef<'_>) -> bool {
 /// per entry besides the list's own) if they are still exactly what gc would free; the
 /// objects die when the caller drops its list.
 ///
-/// Memory: 8 bytes per entry for the borrowed pointers and 1 for a mark, per object 4
-/// for the count and 1 for a mark, and the membership index (a bit per 16 bytes of the
-/// objects' pages, or the address index); then 8 per object for the references held
-/// while clearing. This runs right after an analysis of a million objects, on top of
-/// what its report keeps.
-pub fn clear_if_unreachable(
-    py: Python<'_>,
-    list: &Bound<'_, PyList>,
+/// Memory: the list is read in place. Per entry 1 byte (a mark), per object 4 for the
+/// count and 1 for a mark, and the membership index (a bit per 16 bytes of the objects'
+/// pages, or the address index); those go before the 8 per object of the references held
+/// while clearing. This runs right after an analysis of a million objects, on top of what
+/// its report keeps.
+pub fn clear_if_unreachable<'py>(
+    py: Python<'py>,
+    list: &Bound<'py, PyList>,
     list_refs: usize,
 ) -> Result<usize, Refusal> {
     let minor = py.version_info().minor;
-    // No Python code runs until the objects are held below, so the list stays unchanged.
-    let pointers = super::list_items(list);
-    if pointers.len() >= u32::MAX as usize {
+    // No Python code runs until the objects are held below, so the list stays unchanged
+    // and its items alive; they are read in place.
+    let items = ListItems::of(list);
+    let entries = items.len();
+    if entries >= u32::MAX as usize {
         return Err(Refusal::NotClearable); // positions are u32 in the index
     }
-    let held = {
-        let (index, distinct) = Membership::of(&pointers)?;
+    let objects = (0..entries).filter_map(|i| items.get(i));
+    // Per entry: the first of its object's (repeated entries are rare but possible).
+    let mut first_at = vec![false; entries];
+    let distinct = {
+        let (index, distinct) = Membership::of(objects.clone())?;
         // Per object (by id): its reference count less the references accounted for
         // (a count beyond i32 is refused: no garbage is referred to two billion times).
         let mut unexplained = vec![0i32; distinct];
@@ -152,19 +215,21 @@ pub fn clear_if_unreachable(
         let mut met = vec![false; distinct];
         let per_entry = (1 + list_refs) as i32;
         let id_of = |obj: ObjRef<'_>| index.get(obj.address()).map(|id| id as usize);
-        // Per entry: the first of its object's (repeated entries are rare but possible).
-        let mut first_at = vec![false; pointers.len()];
-        for (position, &obj) in pointers.iter().enumerate() {
+        let mut types = TypeFactsCache::default();
+        for (position, first) in first_at.iter_mut().enumerate() {
+            let Some(obj) = items.get(position) else {
+                continue;
+            };
             // Every entry is indexed; None cannot happen.
             let id = id_of(obj).ok_or(Refusal::NotClearable)?;
             if !met[id] {
                 met[id] = true;
-                first_at[position] = true;
-                let tp = type_of(obj);
+                *first = true;
+                let facts = types.of(type_of(obj));
                 // SAFETY: obj is alive (held by the list) and the GIL is held;
                 // PyObject_GC_IsTracked only reads its gc header (limited API since 3.9).
                 let tracked = unsafe { ffi::PyObject_GC_IsTracked(obj.as_ptr()) } != 0;
-                if !tracked || is_immortal(obj, minor) || !slot(tp, ffi::Py_tp_del).is_null() {
+                if !tracked || is_immortal(obj, minor) || facts.has_legacy_del {
                     return Err(Refusal::NotClearable);
                 }
                 unexplained[id] =
@@ -178,8 +243,11 @@ pub fn clear_if_unreachable(
             unexplained: &mut unexplained,
             in_dict: false,
         };
-        for (&obj, _) in pointers.iter().zip(&first_at).filter(|(_, &first)| first) {
-            let slots = TraverseSlots::of(type_of(obj));
+        for position in (0..entries).filter(|&p| first_at[p]) {
+            let Some(obj) = items.get(position) else {
+                continue;
+            };
+            let slots = types.of(type_of(obj)).traverse;
             // SAFETY: the slots are obj's type's; count_reference runs no Python code,
             // frees nothing and returns 0; `counts` is what it expects.
             unsafe {
@@ -193,33 +261,30 @@ pub fn clear_if_unreachable(
         if unexplained.iter().any(|&n| n != 0) {
             return Err(Refusal::HeldFromOutside);
         }
-        drop((unexplained, index));
-        // Each object once, held for the clearing.
-        pointers
-            .iter()
-            .zip(&first_at)
-            .filter(|(_, &first)| first)
-            .map(|(obj, _)| obj.to_bound(py).unbind())
-            .collect::<Vec<Py<PyAny>>>()
+        distinct
     };
-    drop(pointers);
+    // Each object once, held for the clearing (which runs Python code: finalisers).
+    let mut held: Vec<Py<PyAny>> = Vec::with_capacity(distinct);
+    held.extend(
+        (0..entries)
+            .filter(|&p| first_at[p])
+            .filter_map(|p| items.get(p))
+            .map(|obj| obj.to_bound(py).unbind()),
+    );
+    drop(first_at);
+    // Each object's type is read again here: a finaliser run by clearing may have
+    // assigned another object's `__class__`.
+    let mut types = TypeFactsCache::default();
     for obj in &held {
         let obj = ObjRef::of(obj.bind(py));
-        let tp = type_of(obj);
-        if type_flags(tp) & (ffi::Py_TPFLAGS_HAVE_GC as u64) == 0 {
+        let Some(clear) = types.of(type_of(obj)).clear else {
             continue;
-        }
-        let clear = slot(tp, ffi::Py_tp_clear);
-        if clear.is_null() {
-            continue;
-        }
-        // SAFETY: Py_tp_clear holds an `inquiry` (Include/object.h). As delete_garbage
-        // does, the object is held across the call (`held` holds every object of the
-        // set, so none is freed before the last is cleared). tp_clear may run Python code
-        // (finalisers of objects only the set referred to); an error it leaves is
-        // reported as unraisable, as gc does, and never propagated.
+        };
+        // SAFETY: as delete_garbage does, the object is held across the call (`held`
+        // holds every object of the set, so none is freed before the last is cleared).
+        // tp_clear may run Python code (finalisers of objects only the set referred to);
+        // an error it leaves is reported as unraisable, as gc does, and never propagated.
         unsafe {
-            let clear = std::mem::transmute::<*mut c_void, ffi::inquiry>(clear);
             clear(obj.as_ptr());
             if !ffi::PyErr_Occurred().is_null() {
                 ffi::PyErr_WriteUnraisable(obj.as_ptr());
