@@ -172,9 +172,9 @@ struct NewCycle {
     labels: Option<refscope_core::report::ThinVec<EdgeLabel>>,
     /// `(position, record)` for the positions described now.
     records: Vec<(usize, ObjectRecord)>,
-    /// For the positions without a record yet (first description only): which of
-    /// `types` stands in for them.
-    placeholders: Vec<(u32, u32)>,
+    /// First description only: per position, which of `types` stands in for it until it
+    /// has a record (positions described now have theirs in `records`).
+    placeholders: refscope_core::report::ThinVec<u32>,
 }
 
 impl CycleAnalysis {
@@ -251,17 +251,15 @@ impl CycleAnalysis {
         let type_base = report.objects.len() as u32;
         report.objects.extend(types);
         for new in described {
-            let real = state
-                .real
-                .entry(new.cycle)
-                .or_insert_with(|| vec![false; new.placeholders.len() + new.records.len()]);
+            let len = self.cycle_len(new.cycle as usize);
+            let real = state.real.entry(new.cycle).or_insert_with(|| vec![false; len]);
             let record = &mut report.cycles[new.cycle as usize];
             if let Some(labels) = new.labels {
                 if record.labels.is_empty() {
                     record.labels = labels;
-                    record.objects = refscope_core::report::thin_vec![0; real.len()];
-                    for (position, type_index) in new.placeholders {
-                        record.objects[position as usize] = type_base + type_index;
+                    record.objects = new.placeholders;
+                    for type_index in record.objects.iter_mut() {
+                        *type_index += type_base;
                     }
                 }
             }
@@ -294,11 +292,13 @@ impl CycleAnalysis {
         let mut types: Vec<ObjectRecord> = Vec::new();
         for (cycle, need, real) in missing {
             let index = *cycle as usize;
-            let objects: Vec<ObjRef<'_>> = members.cycle_members[self.cycle_range(index)]
-                .iter()
-                .map(|&p| ObjRef::of(members.objects[p as usize].bind(py)))
-                .collect();
-            let len = objects.len();
+            // Read in place: a copy would be 8 bytes per member of a million-object example.
+            let nodes = &members.cycle_members[self.cycle_range(index)];
+            let object = |i: usize| ObjRef::of(members.objects[nodes[i] as usize].bind(py));
+            let len = nodes.len();
+            // Neighbours around the cycle, without a division per position.
+            let before = |i: usize| if i == 0 { len - 1 } else { i - 1 };
+            let after = |i: usize| if i + 1 == len { 0 } else { i + 1 };
             let first_time = real.is_none();
             // Steps with equal keys (and equal keys before them: a closure's label names
             // the previous function's variable) have equal labels: a ring of a million
@@ -312,7 +312,7 @@ impl CycleAnalysis {
                 let mut last: Option<((u64, u64), EdgeLabel)> = None;
                 (0..len)
                     .map(|i| {
-                        let step = (keys[(i + len - 1) % len], keys[i]);
+                        let step = (keys[before(i)], keys[i]);
                         if exact[i] {
                             if let Some((last_step, label)) = &last {
                                 if *last_step == step {
@@ -324,8 +324,8 @@ impl CycleAnalysis {
                                 return label.clone();
                             }
                         }
-                        let prev = objects[(i + len - 1) % len];
-                        let label = describer.edge_label(prev, objects[i], objects[(i + 1) % len]);
+                        let label =
+                            describer.edge_label(object(before(i)), object(i), object(after(i)));
                         if exact[i] {
                             known.insert(step, label.clone());
                             last = Some((step, label.clone()));
@@ -335,9 +335,16 @@ impl CycleAnalysis {
                     .collect()
             });
             let mut records = Vec::new();
-            let mut placeholders = Vec::new();
+            // First time: every position's stand-in type (positions described now are
+            // given their record afterwards), written where the record will keep it.
+            let mut placeholders = if first_time {
+                refscope_core::report::thin_vec![0u32; len]
+            } else {
+                refscope_core::report::ThinVec::new()
+            };
             let mut last_type: Option<(usize, u32)> = None;
-            for (position, &obj) in objects.iter().enumerate() {
+            for position in 0..len {
+                let obj = object(position);
                 let done = real.as_ref().is_some_and(|r| r[position]);
                 if need.wants(position, len) && !done {
                     let mut object = describer.record(obj);
@@ -361,7 +368,7 @@ impl CycleAnalysis {
                             index
                         }
                     };
-                    placeholders.push((position as u32, index));
+                    placeholders[position] = index;
                 }
             }
             out.push(NewCycle {
@@ -395,6 +402,8 @@ impl CycleAnalysis {
             |c| self.cycle_sizes[c as usize],
             |c| self.cycle_finalizer[c as usize],
         );
+        // Let go before describing more: a report still shared is copied to be changed.
+        drop(report);
         // The text summary reads the example from where its signature starts.
         let windows: Vec<(u32, Need)> = groups
             .iter()
