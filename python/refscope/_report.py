@@ -126,11 +126,13 @@ class CycleGroup:
         "_index",
         "_example",
         "_info",
+        "_signature",
     )
 
     def __init__(self, report: CycleReport, info: _core.GroupInfo, index: int = 0) -> None:
         self._index = index
         self._info = info
+        self._signature: str | None = None
         self.key: str = info.key
         """12 hex digits of the FNV-1a 64 hash of :attr:`signature`, stable across runs."""
         self.count: int = info.count
@@ -149,14 +151,16 @@ class CycleGroup:
     @property
     def signature(self) -> str:
         """``"type label -> type label -> ..."`` from the least rotation of the cycle."""
-        return self._info.signature
+        if self._signature is None:
+            self._signature = self._info.signature
+        return self._signature
 
     def signature_head(self, max_chars: int) -> str:
         """The first ``max_chars`` characters of :attr:`signature` (``0`` or a longer
         limit = all of it), without making the whole text a string first: a ring of a
         million members has a signature of megabytes."""
         limit = _limit("max_chars", max_chars)
-        return self._info.signature_head(limit) if limit else self._info.signature
+        return self._info.signature_head(limit) if limit else self.signature
 
     @property
     def example(self) -> Cycle:

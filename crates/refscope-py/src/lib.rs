@@ -252,7 +252,10 @@ impl CycleAnalysis {
         report.objects.extend(types);
         for new in described {
             let len = self.cycle_len(new.cycle as usize);
-            let real = state.real.entry(new.cycle).or_insert_with(|| vec![false; len]);
+            let real = state
+                .real
+                .entry(new.cycle)
+                .or_insert_with(|| vec![false; len]);
             let record = &mut report.cycles[new.cycle as usize];
             if let Some(labels) = new.labels {
                 if record.labels.is_empty() {

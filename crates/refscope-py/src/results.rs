@@ -29,8 +29,8 @@ pub struct GroupInfo {
 impl GroupInfo {
     /// `"type label -> type label -> ..."` from the least rotation of the cycle.
     #[getter]
-    fn signature(&self) -> &str {
-        &self.group().signature
+    fn signature(&self) -> String {
+        self.group().signature.to_text()
     }
 
     /// 12 hex digits of the FNV-1a 64 hash of the signature.
@@ -64,12 +64,8 @@ impl GroupInfo {
 
     /// The first `max_chars` characters of the signature (all of it when shorter),
     /// without making the whole text a Python string.
-    fn signature_head(&self, max_chars: usize) -> &str {
-        let signature = self.group().signature.as_str();
-        match signature.char_indices().nth(max_chars) {
-            Some((end, _)) => &signature[..end],
-            None => signature,
-        }
+    fn signature_head(&self, max_chars: usize) -> String {
+        self.group().signature.head(max_chars)
     }
 }
 

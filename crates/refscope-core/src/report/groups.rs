@@ -17,14 +17,14 @@ use super::hints::{self, FixHint};
 use super::{CycleRecord, Report};
 use rustc_hash::FxHashMap;
 
-/// Separator between the pairs of a signature's text.
-pub const SIGNATURE_SEPARATOR: &str = " -> ";
+pub use super::signature::{fnv1a64, Signature, SIGNATURE_SEPARATOR};
 
 /// Cycles of one shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CycleGroup {
-    /// Stable text: `"type label -> type label -> ..."`, from the least rotation.
-    pub signature: String,
+    /// Stable text: `"type label -> type label -> ..."`, from the least rotation (kept
+    /// as runs of equal steps: see [`Signature`]).
+    pub signature: Signature,
     /// First 12 hex digits of the FNV-1a 64 hash of `signature` (stable across runs,
     /// machines and versions): short enough for a metric label or a dict key.
     pub key: String,
@@ -61,55 +61,6 @@ impl CycleGroup {
             .filter(|hint| hint.fix != hints::FixKind::NoneNeeded)
             .map(|hint| hint.edge_index as usize)
     }
-}
-
-/// FNV-1a, 64 bits: tiny, stable and good enough to name groups (not a defence against
-/// crafted collisions; the signature itself is the real identity).
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    fnv1a64_extend(FNV_OFFSET_BASIS, bytes)
-}
-
-const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// The FNV-1a 64 state after `bytes`, from state `hash`.
-fn fnv1a64_extend(mut hash: u64, bytes: &[u8]) -> u64 {
-    for &byte in bytes {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(FNV_PRIME);
-    }
-    hash
-}
-
-/// The FNV-1a 64 state after `unit` repeated `count` times, from state `hash`: the same
-/// as hashing the repeated bytes, in `count` steps instead of `count * unit.len()`.
-///
-/// One FNV-1a step is `h' = (h ^ b) * P`. The xor changes the low byte only, so it adds
-/// to `h` an amount that depends on `h`'s low byte alone, and the low byte of `h'`
-/// depends only on that of `h` (multiplication mod 2^8). Over a whole unit of `L`
-/// bytes, then, `h_L = h * P^L + C(h mod 256)` (mod 2^64), and `C(s)`, the unit hashed
-/// from the state `s` less `s * P^L`, is worked out once per low byte met (at most 256).
-/// A ring of a million equal steps has a signature of 22 MB; hashing it byte by byte is
-/// a serial chain of about 1.3 ns per byte.
-fn fnv1a64_extend_repeated(mut hash: u64, unit: &[u8], count: usize) -> u64 {
-    if count <= 8 {
-        for _ in 0..count {
-            hash = fnv1a64_extend(hash, unit);
-        }
-        return hash;
-    }
-    let mut power = 1u64;
-    for _ in 0..unit.len() {
-        power = power.wrapping_mul(FNV_PRIME);
-    }
-    let mut correction: [Option<u64>; 256] = [None; 256];
-    for _ in 0..count {
-        let low = hash & 0xff;
-        let c = *correction[low as usize]
-            .get_or_insert_with(|| fnv1a64_extend(low, unit).wrapping_sub(low.wrapping_mul(power)));
-        hash = hash.wrapping_mul(power).wrapping_add(c);
-    }
-    hash
 }
 
 /// The short key of a signature: first 12 hex digits of its FNV-1a 64 hash.
@@ -208,18 +159,35 @@ fn ranked_cycles(report: &Report) -> (Vec<Vec<u32>>, Vec<(String, String)>) {
     (ranks, sorted_pairs)
 }
 
-fn signature_text(rotated: &[u32], pairs: &[(String, String)]) -> String {
-    let mut text = String::new();
-    for (position, &rank) in rotated.iter().enumerate() {
-        if position > 0 {
-            text.push_str(SIGNATURE_SEPARATOR);
-        }
+fn signature_text(rotated: &[u32], pairs: &[(String, String)]) -> Signature {
+    signature_of_runs(&runs_of(rotated.iter().copied()), |rank| {
         let (type_name, label) = &pairs[rank as usize];
-        text.push_str(type_name);
-        text.push(' ');
-        text.push_str(label);
+        (type_name.as_str(), label.as_str())
+    })
+}
+
+/// Runs of equal consecutive ids: `(id, how many)`.
+fn runs_of(ids: impl Iterator<Item = u32>) -> Vec<(u32, usize)> {
+    let mut runs: Vec<(u32, usize)> = Vec::new();
+    for id in ids {
+        match runs.last_mut() {
+            Some((last, count)) if *last == id => *count += 1,
+            _ => runs.push((id, 1)),
+        }
     }
-    text
+    runs
+}
+
+/// The signature of steps given as runs of step ids, `pair(id)` being a step's type name
+/// and label.
+fn signature_of_runs<'a>(
+    runs: &[(u32, usize)],
+    pair: impl Fn(u32) -> (&'a str, &'a str),
+) -> Signature {
+    Signature::from_runs(runs.iter().map(|&(id, count)| {
+        let (type_name, label) = pair(id);
+        (format!("{type_name} {label}"), count)
+    }))
 }
 
 fn cycle_size(report: &Report, cycle: &CycleRecord) -> u64 {
@@ -228,22 +196,14 @@ fn cycle_size(report: &Report, cycle: &CycleRecord) -> u64 {
 
 /// The signature of cycle `index` (same text as its group's).
 pub fn cycle_signature(report: &Report, index: usize) -> String {
-    signature_and_rotation(report, index).text
+    signature_and_rotation(report, index).0.to_text()
 }
 
-/// A cycle's signature text, where its least rotation starts, and the FNV-1a 64 hash of
-/// the text (worked out as it is written: see [`fnv1a64_extend_repeated`]).
-struct Signature {
-    text: String,
-    rotation: usize,
-    hash: u64,
-}
-
-/// The signature of cycle `index`, the position in it where its least rotation starts,
-/// and its hash. The (type, label) pairs are ranked in their text's order first, so the
+/// The signature of cycle `index` and the position in it where its least rotation
+/// starts. The (type, label) pairs are ranked in their text's order first, so the
 /// rotation compares integers; consecutive equal pairs (a ring of one class: the same
 /// type name and the same shared label) are ranked by pointer, without hashing text.
-fn signature_and_rotation(report: &Report, index: usize) -> Signature {
+fn signature_and_rotation(report: &Report, index: usize) -> (Signature, usize) {
     let cycle = &report.cycles[index];
     let mut interned: FxHashMap<(&str, &str), u32> = FxHashMap::default();
     let mut pairs: Vec<(&str, &str)> = Vec::new();
@@ -280,65 +240,9 @@ fn signature_and_rotation(report: &Report, index: usize) -> Signature {
         let ranks: Vec<u32> = ids.iter().map(|&id| rank_of[id as usize]).collect();
         least_rotation(&ranks)
     };
-    let length: usize = ids
-        .iter()
-        .map(|&id| pairs[id as usize].0.len() + pairs[id as usize].1.len() + 1)
-        .sum::<usize>()
-        + SIGNATURE_SEPARATOR.len() * ids.len().saturating_sub(1);
-    // Bytes, so that runs can copy what they wrote (`Vec::extend_from_within`); every
-    // piece is a whole str, so the result is UTF-8.
-    let mut text: Vec<u8> = Vec::with_capacity(length);
-    // In rotated order, run by run: a run of equal steps (a ring of one class) writes its
-    // step once and then copies what it wrote, doubling, instead of once per step.
-    let rotated = ids[start..].iter().chain(&ids[..start]);
-    let mut run: Option<(u32, usize)> = None;
-    let mut hash = FNV_OFFSET_BASIS;
-    let mut flush = |text: &mut Vec<u8>, id: u32, count: usize| {
-        let (type_name, label) = pairs[id as usize];
-        let step_start = text.len();
-        if !text.is_empty() {
-            text.extend_from_slice(SIGNATURE_SEPARATOR.as_bytes());
-        }
-        text.extend_from_slice(type_name.as_bytes());
-        text.push(b' ');
-        text.extend_from_slice(label.as_bytes());
-        hash = fnv1a64_extend(hash, &text[step_start..]);
-        if count > 1 {
-            // One more step with its separator in front, then that unit copied, doubling.
-            let units_start = text.len();
-            text.extend_from_slice(SIGNATURE_SEPARATOR.as_bytes());
-            text.extend_from_slice(type_name.as_bytes());
-            text.push(b' ');
-            text.extend_from_slice(label.as_bytes());
-            hash = fnv1a64_extend_repeated(hash, &text[units_start..], count - 1);
-            let end = units_start + (text.len() - units_start) * (count - 1);
-            while text.len() < end {
-                let have = text.len() - units_start;
-                let want = (end - text.len()).min(have);
-                text.extend_from_within(units_start..units_start + want);
-            }
-        }
-    };
-    for &id in rotated {
-        run = match run {
-            Some((run_id, count)) if run_id == id => Some((run_id, count + 1)),
-            Some((run_id, count)) => {
-                flush(&mut text, run_id, count);
-                Some((id, 1))
-            }
-            None => Some((id, 1)),
-        };
-    }
-    if let Some((run_id, count)) = run {
-        flush(&mut text, run_id, count);
-    }
-    let text = String::from_utf8(text)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    Signature {
-        text,
-        rotation: start,
-        hash,
-    }
+    let rotated = ids[start..].iter().chain(&ids[..start]).copied();
+    let signature = signature_of_runs(&runs_of(rotated), |id| pairs[id as usize]);
+    (signature, start)
 }
 
 /// Groups the report's cycles by signature: largest count first, then largest total
@@ -364,7 +268,7 @@ pub fn group_cycles(report: &Report) -> Vec<CycleGroup> {
             None => {
                 let signature = signature_text(&rotated, &pairs);
                 groups.push(CycleGroup {
-                    key: signature_key(&signature),
+                    key: key_of_hash(signature.hash()),
                     signature,
                     cycles: vec![cycle_index as u32],
                     total_size: size,
@@ -415,11 +319,8 @@ pub fn group_candidates(
         let Some(&example) = candidate.first() else {
             continue;
         };
-        let Signature {
-            text: signature,
-            rotation,
-            hash,
-        } = signature_and_rotation(report, example as usize);
+        let (signature, rotation) = signature_and_rotation(report, example as usize);
+        let hash = signature.hash();
         let size: u64 = candidate.iter().map(|&c| cycle_size(c)).sum();
         let finalizer = candidate.iter().any(|&c| cycle_has_finalizer(c));
         let same_hash = index_of.entry(hash).or_default();
@@ -473,38 +374,6 @@ mod tests {
             .unwrap_or_default()
     }
 
-    proptest! {
-        /// Hashing a unit repeated, a unit at a time, is hashing the repeated bytes.
-        #[test]
-        fn repeated_units_hash_as_their_bytes(
-            start in any::<u64>(),
-            unit in proptest::collection::vec(any::<u8>(), 0..30),
-            count in 0usize..600,
-        ) {
-            let bytes: Vec<u8> = unit.iter().copied().cycle().take(unit.len() * count).collect();
-            prop_assert_eq!(
-                fnv1a64_extend_repeated(start, &unit, count),
-                fnv1a64_extend(start, &bytes)
-            );
-        }
-    }
-
-    #[test]
-    fn a_ring_signature_of_a_million_steps_hashes_as_its_text() {
-        let unit = b" -> m.Node .next";
-        let text: Vec<u8> = unit
-            .iter()
-            .copied()
-            .cycle()
-            .take(unit.len() * 1_000_000)
-            .collect();
-        let from = fnv1a64(b"m.Node .next");
-        assert_eq!(
-            fnv1a64_extend_repeated(from, unit, 1_000_000),
-            fnv1a64_extend(from, &text)
-        );
-    }
-
     #[test]
     fn least_rotation_of_simple_sequences() {
         assert_eq!(least_rotation(&[3, 1, 2]), 1);
@@ -544,8 +413,9 @@ mod tests {
                 cycle.labels.push(labels[l as usize].clone());
             }
             report.cycles.push(cycle);
-            let Signature { text, rotation: start, hash } = signature_and_rotation(&report, 0);
-            prop_assert_eq!(hash, fnv1a64(text.as_bytes()));
+            let (signature, start) = signature_and_rotation(&report, 0);
+            let text = signature.to_text();
+            prop_assert_eq!(signature.hash(), fnv1a64(text.as_bytes()));
             let n = steps.len();
             let expected: Vec<String> = (0..n)
                 .map(|i| {
@@ -558,10 +428,7 @@ mod tests {
     }
 
     #[test]
-    fn fnv1a64_matches_the_reference_vectors() {
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    fn signature_key_is_the_first_twelve_hex_digits_of_fnv1a64() {
         assert_eq!(signature_key("foobar"), "85944171f739");
     }
 
@@ -675,7 +542,7 @@ mod tests {
         let sig = |r: &Report| {
             group_cycles(r)
                 .into_iter()
-                .find(|g| g.signature.contains("m.A"))
+                .find(|g| g.signature.to_text().contains("m.A"))
                 .map(|g| g.signature)
         };
         assert_eq!(sig(&alone), sig(&crowded));

@@ -298,7 +298,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
         } else {
             ""
         };
-        let short_signature = truncate_chars(&group.signature, SIGNATURE_SHORT_CHARS);
+        let short_signature = group.signature.shortened(SIGNATURE_SHORT_CHARS);
         let advice = group
             .hint
             .as_ref()
@@ -307,7 +307,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
             rows,
             r##"<tr class="group-row" data-group="{number}"><td class="num">{id}</td><td class="num count">×{}</td><td><a href="#group-{id}" title="{}"><code>{}</code></a> {badge}</td><td class="num">{}</td><td class="advice">{}</td></tr>"##,
             thousands(group.count()),
-            escape_xml(&truncate_chars(&group.signature, SIGNATURE_MAX_CHARS)),
+            escape_xml(&group.signature.shortened(SIGNATURE_MAX_CHARS)),
             escape_xml(&short_signature),
             human_size(group.total_size),
             with_code_spans(&truncate_chars(&advice, 160)),
@@ -315,10 +315,10 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
 
         let length = cycle.objects.len() as u64;
         // The whole signature as a tooltip, when the text shown is cut.
-        let signature_title = if group.signature.chars().count() > SIGNATURE_MAX_CHARS {
+        let signature_title = if group.signature.is_longer_than(SIGNATURE_MAX_CHARS) {
             format!(
                 r#" title="{}""#,
-                escape_xml(&truncate_chars(&group.signature, 4 * SIGNATURE_MAX_CHARS))
+                escape_xml(&group.signature.shortened(4 * SIGNATURE_MAX_CHARS))
             )
         } else {
             String::new()
@@ -334,7 +334,7 @@ pub fn render(report: &Report, groups: &[CycleGroup], options: &HtmlOptions) -> 
             plural(cycle.component_size),
             escape_xml(&group.key),
             signature_title,
-            escape_xml(&truncate_chars(&group.signature, SIGNATURE_MAX_CHARS)),
+            escape_xml(&group.signature.shortened(SIGNATURE_MAX_CHARS)),
         );
         match &group.hint {
             Some(hint) if hint.fix == FixKind::NoneNeeded => {

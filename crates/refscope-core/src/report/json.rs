@@ -7,7 +7,7 @@
 //! Every field is always present (`null` or `[]` when empty), so readers need no
 //! existence checks. Strings are user data and escaped by `serde_json`.
 
-use super::groups::CycleGroup;
+use super::groups::{CycleGroup, Signature};
 use super::{CycleRecord, ObjectRecord, Report, StackEntry};
 use serde::Serialize;
 
@@ -66,7 +66,7 @@ struct Summary {
 #[derive(Serialize)]
 struct Group<'a> {
     key: &'a str,
-    signature: &'a str,
+    signature: &'a Signature,
     count: u64,
     total_size: u64,
     has_finalizer: bool,

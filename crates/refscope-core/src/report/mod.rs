@@ -16,6 +16,7 @@ pub mod label;
 pub mod layered;
 #[cfg(feature = "png")]
 pub mod png;
+pub mod signature;
 pub mod svg;
 pub mod text;
 

@@ -115,7 +115,7 @@ fn short_signature(report: &Report, group: &CycleGroup) -> String {
     let cycle = &report.cycles[group.example() as usize];
     let len = cycle.objects.len();
     if len <= SUMMARY_STEPS + 2 {
-        return escape_terminal(&group.signature).into_owned();
+        return escape_terminal(&group.signature.to_text()).into_owned();
     }
     let mut text = String::new();
     for step in 0..SUMMARY_STEPS {
