@@ -79,9 +79,10 @@ struct CycleAnalysis {
     kept: Mutex<Option<Members>>,
     /// The Python callable giving the guarded repr of frame locals (`repr_locals=True`).
     local_repr: Option<Py<PyAny>>,
-    /// Component `i` has `component_offsets[i + 1] - component_offsets[i]` objects
-    /// (which ones: [`Kept::component_members`]).
-    component_offsets: Vec<u32>,
+    /// The components larger than their cycle, by cycle: `(cycle, start, size)`, their
+    /// members being `Kept::component_members[start..start + size]`. Any other cycle's
+    /// component is the cycle's own objects (a pair, a ring): not stored twice.
+    larger_components: Vec<LargerComponent>,
     /// Cycle `i` has `cycle_offsets[i + 1] - cycle_offsets[i]` objects (which ones:
     /// [`Kept::cycle_members`]).
     cycle_offsets: Vec<u32>,
@@ -201,8 +202,17 @@ impl CycleAnalysis {
         self.cycle_range(index).len()
     }
 
+    /// Cycle `index`'s component, if it is larger than the cycle.
+    fn larger_component(&self, index: usize) -> Option<LargerComponent> {
+        self.larger_components
+            .binary_search_by_key(&(index as u32), |c| c.cycle)
+            .ok()
+            .map(|at| self.larger_components[at])
+    }
+
     fn component_len(&self, index: usize) -> u64 {
-        (self.component_offsets[index + 1] - self.component_offsets[index]) as u64
+        self.larger_component(index)
+            .map_or(self.cycle_len(index) as u64, |c| u64::from(c.size))
     }
 
     fn described(&self) -> PyResult<std::sync::MutexGuard<'_, Described>> {
@@ -307,7 +317,6 @@ impl CycleAnalysis {
             // the previous function's variable) have equal labels: a ring of a million
             // links of one class is labelled once.
             let keys = &members.step_keys[self.cycle_range(index)];
-            let exact = &members.exact_keys[self.cycle_range(index)];
             let labels = first_time.then(|| {
                 let mut known: FxHashMap<(u64, u64), EdgeLabel> = FxHashMap::default();
                 // The previous step's label, for runs of equal steps (a ring repeats one
@@ -316,7 +325,7 @@ impl CycleAnalysis {
                 (0..len)
                     .map(|i| {
                         let step = (keys[before(i)], keys[i]);
-                        if exact[i] {
+                        if steps::is_exact(keys[i]) {
                             if let Some((last_step, label)) = &last {
                                 if *last_step == step {
                                     return label.clone();
@@ -329,7 +338,7 @@ impl CycleAnalysis {
                         }
                         let label =
                             describer.edge_label(object(before(i)), object(i), object(after(i)));
-                        if exact[i] {
+                        if steps::is_exact(keys[i]) {
                             known.insert(step, label.clone());
                             last = Some((step, label.clone()));
                         }
@@ -645,11 +654,12 @@ impl CycleAnalysis {
     ) -> PyResult<Bound<'py, PyList>> {
         let index = self.check_cycle(index)?;
         let members = self.members()?;
-        let (start, end) = (
-            self.component_offsets[index] as usize,
-            self.component_offsets[index + 1] as usize,
-        );
-        let items: Vec<ObjRef<'_>> = members.component_members[start..end]
+        let nodes = match self.larger_component(index) {
+            Some(c) => &members.component_members[c.start as usize..(c.start + c.size) as usize],
+            // The component is its cycle's objects.
+            None => &members.cycle_members[self.cycle_range(index)],
+        };
+        let items: Vec<ObjRef<'_>> = nodes
             .iter()
             .map(|&n| ObjRef::of(members.objects[n as usize].bind(py)))
             .collect();
@@ -973,6 +983,14 @@ struct DescribeOptions {
     materialize_dicts: bool,
 }
 
+/// A cyclic component larger than its cycle (see `CycleAnalysis::larger_components`).
+#[derive(Clone, Copy)]
+struct LargerComponent {
+    cycle: u32,
+    start: u32,
+    size: u32,
+}
+
 /// The analysed objects, shared by the report and whoever is using them right now.
 type Members = Arc<Kept>;
 
@@ -981,16 +999,16 @@ type Members = Arc<Kept>;
 struct Kept {
     /// Every analysed object, by node id, one strong reference each.
     objects: Vec<Py<PyAny>>,
-    /// Component `i`'s objects are `objects[n]` for `n` in
-    /// `component_members[component_offsets[i]..component_offsets[i + 1]]`.
+    /// The objects of the components larger than their cycle, one after the other (see
+    /// `CycleAnalysis::larger_components`); the others are not stored twice: 4 bytes per
+    /// member of a million-object report of pairs.
     component_members: Vec<u32>,
     /// Cycle `i`'s objects are `objects[n]` for `n` in
     /// `cycle_members[cycle_offsets[i]..cycle_offsets[i + 1]]`.
     cycle_members: Vec<u32>,
-    /// Step keys of every cycle member (same order as `cycle_members`), and whether each
-    /// names its reference exactly (`steps::StepReader::key`).
+    /// Step keys of every cycle member (same order as `cycle_members`), each saying
+    /// whether it names its reference exactly (`steps::StepReader::key`, `steps::is_exact`).
     step_keys: Vec<u64>,
-    exact_keys: Vec<bool>,
     /// Allocation sites of the cycles' objects (same order as `cycle_members`), taken
     /// during the analysis when tracemalloc was tracing; empty otherwise.
     allocated_at: Vec<Vec<StackEntry>>,
@@ -1084,13 +1102,28 @@ fn analyze_objects(
     clock.phases.push(("scc", scc_seconds));
     clock.phases.push(("cycles", cycles_seconds));
 
-    // Members of the cyclic components, component by component.
-    let mut component_members: Vec<u32> = Vec::new();
-    let mut component_offsets = Vec::with_capacity(cycles.len() + 1);
-    component_offsets.push(0u32);
-    for (component, _) in cycles.iter() {
-        component_members.extend_from_slice(components.members(component));
-        component_offsets.push(component_members.len() as u32);
+    // Sizes of the cyclic components, and the members of those larger than their cycle.
+    // Counted first, so that the arrays are allocated once, exactly.
+    let (mut larger_count, mut larger_total) = (0usize, 0usize);
+    for (component, nodes) in cycles.iter() {
+        let size = components.members(component).len();
+        if size > nodes.len() {
+            larger_count += 1;
+            larger_total += size;
+        }
+    }
+    let mut component_members: Vec<u32> = Vec::with_capacity(larger_total);
+    let mut larger_components: Vec<LargerComponent> = Vec::with_capacity(larger_count);
+    for (cycle, (component, nodes)) in cycles.iter().enumerate() {
+        let members = components.members(component);
+        if members.len() > nodes.len() {
+            larger_components.push(LargerComponent {
+                cycle: cycle as u32,
+                start: component_members.len() as u32,
+                size: members.len() as u32,
+            });
+            component_members.extend_from_slice(members);
+        }
     }
     let mut cycle_offsets = Vec::with_capacity(cycles.len() + 1);
     cycle_offsets.push(0u32);
@@ -1112,7 +1145,6 @@ fn analyze_objects(
     // Group before describing: step keys, sizes and finaliser flags of every cycle.
     let mut reader = steps::StepReader::new(known);
     let mut keys = Vec::with_capacity(cycle_members.len());
-    let mut exact_keys = Vec::with_capacity(cycle_members.len());
     let mut cycle_sizes = Vec::with_capacity(cycle_count);
     let mut cycle_finalizer = Vec::with_capacity(cycle_count);
     // Members are read in cycle order, long after the walk let them leave the cache:
@@ -1130,8 +1162,7 @@ fn analyze_objects(
             let next = if i + 1 == nodes.len() { 0 } else { i + 1 };
             let dst = ObjRef::of(members[nodes[next] as usize].bind(py));
             let (key, exact) = reader.key(src, dst);
-            keys.push(key);
-            exact_keys.push(exact);
+            keys.push(steps::with_exactness(key, exact));
             size += reader.size(src);
             finalizer |= reader.has_finalizer(src);
         }
@@ -1147,10 +1178,10 @@ fn analyze_objects(
         })
     });
     clock.lap("group");
-    let report = Report {
+    let mut report = Report {
         cycles: (0..cycle_count)
             .map(|i| CycleRecord {
-                component_size: (component_offsets[i + 1] - component_offsets[i]) as u64,
+                component_size: u64::from(cycle_offsets[i + 1] - cycle_offsets[i]),
                 ..Default::default()
             })
             .collect(),
@@ -1158,6 +1189,9 @@ fn analyze_objects(
         edge_count,
         ..Default::default()
     };
+    for larger in &larger_components {
+        report.cycles[larger.cycle as usize].component_size = u64::from(larger.size);
+    }
     // Taken now, not when the report is described: tracing may have stopped by then.
     let sites = extras::AllocationSites::new(py);
     let allocated_at = if sites.is_active() {
@@ -1173,13 +1207,12 @@ fn analyze_objects(
         component_members,
         cycle_members,
         step_keys: keys,
-        exact_keys,
         allocated_at,
     };
     let analysis = CycleAnalysis {
         kept: Mutex::new(Some(Arc::new(kept))),
         local_repr,
-        component_offsets,
+        larger_components,
         cycle_offsets,
         analysed_count,
         edge_count,
