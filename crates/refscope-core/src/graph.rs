@@ -143,6 +143,14 @@ impl GraphBuilder {
         self.targets.push(to);
     }
 
+    /// Makes room for `edges` edges in all (pushed or to come), at once: a vector that
+    /// grows by doubling up to tens of megabytes may keep the old and the new buffer at
+    /// the same time, and end up to twice as large as needed.
+    pub fn reserve_edges(&mut self, edges: usize) {
+        self.targets
+            .reserve_exact(edges.saturating_sub(self.targets.len()));
+    }
+
     /// Edges pushed so far (all rows).
     pub fn edge_count(&self) -> usize {
         self.targets.len()

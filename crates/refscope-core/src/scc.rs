@@ -22,6 +22,8 @@ use crate::graph::Graph;
 /// search completes them (reverse topological order among themselves).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Components {
+    /// Per node, its component; empty when there is one component (a ring, a dense heap):
+    /// 4 bytes per node of a million-node graph, all zeros.
     component_of: Vec<u32>,
     offsets: Vec<u32>,
     members: Vec<u32>,
@@ -36,7 +38,11 @@ impl Components {
     /// The component holding `node`.
     #[inline]
     pub fn component_of(&self, node: u32) -> u32 {
-        self.component_of[node as usize]
+        if self.component_of.is_empty() {
+            0
+        } else {
+            self.component_of[node as usize]
+        }
     }
 
     /// Members of component `id`, in ascending node order.
@@ -57,7 +63,7 @@ impl Components {
         // member: linear, where sorting the ids would be O(c log c).
         let mut seen = vec![false; self.count()];
         let mut ids = Vec::new();
-        for node in 0..self.component_of.len() as u32 {
+        for node in 0..self.members.len() as u32 {
             let id = self.component_of(node);
             if !std::mem::replace(&mut seen[id as usize], true) && self.is_cyclic(id, graph) {
                 ids.push(id);
@@ -113,30 +119,36 @@ fn components_from(graph: &Graph, giant_min_nodes: usize) -> Components {
     // a component number c (counting down from n) once v's component is complete. Active
     // values always stay below every assigned component number (index is decremented as
     // nodes are assigned), so "rindex[w] < rindex[v]" ignores completed nodes.
-    let mut rindex = vec![0u32; n];
     let mut next_component = n as u32; // component numbers n, n-1, ... (0 is "unvisited")
     let mut component_sizes: Vec<u32> = Vec::new();
-    if n >= giant_min_nodes.max(1) {
-        if let Some((giant, size)) = giant_component(graph) {
-            if size == n {
-                // One component (a ring, a dense heap): nothing left to search.
-                return Components {
-                    component_of: vec![0; n],
-                    offsets: vec![0, n as u32],
-                    members: (0..n as u32).collect(),
-                };
-            }
-            for (word_index, &word) in giant.iter().enumerate() {
-                let mut bits = word;
-                while bits != 0 {
-                    let v = word_index * 64 + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    rindex[v] = next_component;
-                }
-            }
-            next_component -= 1;
-            component_sizes.push(size as u32);
+    let giant = if n >= giant_min_nodes.max(1) {
+        giant_component(graph)
+    } else {
+        None
+    };
+    if let Some((_, size)) = giant {
+        if size == n {
+            // One component (a ring, a dense heap): nothing left to search.
+            return Components {
+                component_of: Vec::new(),
+                offsets: vec![0, n as u32],
+                members: (0..n as u32).collect(),
+            };
         }
+    }
+    // Allocated only now: a graph of one component needs none of it.
+    let mut rindex = vec![0u32; n];
+    if let Some((giant, size)) = giant {
+        for (word_index, &word) in giant.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let v = word_index * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                rindex[v] = next_component;
+            }
+        }
+        next_component -= 1;
+        component_sizes.push(size as u32);
     }
     pearce(
         graph,
