@@ -67,15 +67,38 @@ def find_cycles(
     left exactly as it is and such an attribute is labelled ``?``.
     """
     objects = _as_object_list(garbage, "find_cycles")
+    return _analyse(
+        objects,
+        keep_objects=bool(keep_objects),
+        frame_locals=bool(frame_locals),
+        repr_locals=bool(repr_locals),
+        materialize_dicts=bool(materialize_dicts),
+    )
+
+
+def _analyse(
+    objects: list[object],
+    *,
+    keep_objects: bool,
+    frame_locals: bool,
+    repr_locals: bool,
+    materialize_dicts: bool = True,
+    free_garbage: bool = False,
+) -> CycleReport:
+    """:func:`find_cycles` of a list. ``free_garbage=True`` (with ``keep_objects=False``)
+    is for the garbage of a saving collection in a list only refscope holds: the analysis
+    empties the list once it holds the objects, and frees them with ``tp_clear`` when it
+    lets them go (``report._analysis.garbage_freed`` says whether it could)."""
     # Automatic gc is not paused: the walk holds a strong reference to every object it
     # reports and runs no Python code, so a collection meanwhile cannot free or change
     # what it reads, and pausing it would change process-wide state other threads use.
     analysis = _core.analyze(
         objects,
-        keep_objects=bool(keep_objects),
-        frame_locals=bool(frame_locals),
+        keep_objects=keep_objects,
+        frame_locals=frame_locals,
         local_repr=guarded_repr if repr_locals else None,
-        materialize_dicts=bool(materialize_dicts),
+        materialize_dicts=materialize_dicts,
+        free_garbage=free_garbage,
     )
     return CycleReport(analysis)
 
@@ -120,23 +143,24 @@ def collect(
     taker = _CollectionTaker()
     collected = _gc.collect(2, taker)
     found, taker.found = taker.found or [], None
+    # Still unreachable, they would be found (and reported) again by the next collection
+    # made with DEBUG_SAVEALL: free them once analysed. The collection above already
+    # cleared their weakrefs and ran their finalisers, so what remains is gc's last step,
+    # tp_clear, on exactly these objects, which the analysis takes when it lets them go
+    # (when nothing else came to hold one meanwhile; else a full collection frees them).
+    free = bool(collected) and not keep_objects and not _gc.user_debug_flags() & gc.DEBUG_SAVEALL
     try:
-        report = find_cycles(
+        report = _analyse(
             found,
             keep_objects=keep_objects,
-            frame_locals=frame_locals,
-            repr_locals=repr_locals,
+            frame_locals=bool(frame_locals),
+            repr_locals=bool(repr_locals),
             materialize_dicts=True,  # the objects are garbage: nothing else will see it
+            free_garbage=free,
         )
-        if collected and not keep_objects and not _gc.user_debug_flags() & gc.DEBUG_SAVEALL:
-            # Still unreachable, they would be found (and reported) again by the next
-            # collection made with DEBUG_SAVEALL; free them now. The collection above
-            # already cleared their weakrefs and ran their finalisers, so what remains is
-            # gc's last step, tp_clear, on exactly these objects (when nothing else came
-            # to hold one meanwhile; else a full collection frees them).
-            if _core.clear_collected_garbage(found) is None:
-                del found
-                gc.collect()
+        if free and report._analysis.garbage_freed is None:
+            del found
+            gc.collect()
     finally:
         found = None
     report.collected = collected

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import _core, _gc
-from ._analysis import find_cycles
+from ._analysis import _analyse
 from ._report import Cycle, CycleReport
 
 __all__ = ["AllowList", "Capture", "CyclesFoundError", "assert_no_cycles", "capture"]
@@ -150,18 +150,18 @@ class Capture:
             count = len(found)
             if self.progress is not None:
                 self.progress("analysing", count)
-            report = find_cycles(
+            # Freed once analysed, as the block's collections would have freed them
+            # without refscope (their finalisers and weakref callbacks already ran):
+            # tp_clear, gc's last step, which the analysis takes when it lets them go, when
+            # nothing else came to hold one; else the next collection frees them.
+            report = _analyse(
                 found,
-                keep_objects=self.keep_objects,
-                frame_locals=self.frame_locals,
+                keep_objects=bool(self.keep_objects),
+                frame_locals=bool(self.frame_locals),
+                repr_locals=False,
                 materialize_dicts=True,  # garbage the collector found
+                free_garbage=bool(found) and not self.keep_objects and not self._shared,
             )
-            if found and not self.keep_objects and not self._shared:
-                # Freed now, as the block's collections would have freed them without
-                # refscope (their finalisers and weakref callbacks already ran): tp_clear,
-                # gc's last step, when nothing else came to hold one; else the next
-                # collection frees them.
-                _core.clear_collected_garbage(found)
             del found
             self.report = report
             self.elapsed = time.perf_counter() - started

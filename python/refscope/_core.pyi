@@ -327,6 +327,8 @@ class CycleAnalysis:
         max_objects: int = 50,
     ) -> None: ...
     def release(self) -> None: ...
+    @property
+    def garbage_freed(self) -> int | None: ...
 
 def analyze(
     objects: list[Any],
@@ -336,6 +338,7 @@ def analyze(
     fold_instance_dicts: bool = True,
     local_repr: Callable[[Any], str] | None = None,
     materialize_dicts: bool = False,
+    free_garbage: bool = False,
 ) -> CycleAnalysis: ...
 
 def _internal_error_for_tests() -> None: ...

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import weakref
 
+import pytest
+
 import refscope
 
 
@@ -189,3 +191,52 @@ def test_garbage_someone_else_came_to_hold_is_not_cleared_and_a_collection_runs_
     assert len(keeper.kept) == 6
     # Not cleared: each still refers to its partner.
     assert all(pair.partner.partner is pair for pair in keeper.kept)
+
+
+def saved_garbage():
+    """What a saving collection keeps, in a list of our own (gc.garbage left as it was)."""
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+    finally:
+        gc.set_debug(0)
+    found = gc.garbage[:]
+    del gc.garbage[:]
+    return found
+
+
+def test_an_analysis_that_takes_the_garbage_empties_the_list_and_frees_it():
+    gc.disable()
+    gc.collect()
+    probes = make_pairs(20)
+    found = saved_garbage()
+    assert len(found) == 40
+    analysis = refscope._core.analyze(found, keep_objects=False, free_garbage=True)
+    assert found == []  # taken over once the analysis held the objects
+    assert len(analysis) == 20 and analysis.garbage_freed == 40
+    assert all(probe() is None for probe in probes)
+    assert count_instances(Pair) == 0
+    assert "Pair" in analysis.to_text()  # described before they went
+
+
+def test_an_analysis_does_not_free_taken_garbage_that_something_else_holds():
+    gc.disable()
+    gc.collect()
+    make_pairs(3)
+    found = saved_garbage()
+    outsider = found[1]
+    analysis = refscope._core.analyze(found, keep_objects=False, free_garbage=True)
+    assert found == [] and analysis.garbage_freed is None
+    # Not cleared: still a pair; the collection frees the others, the held one survives.
+    assert outsider.partner.partner is outsider
+    assert gc.collect() >= 4
+    assert outsider.partner.partner is outsider
+    del outsider
+    assert gc.collect() == 2
+
+
+def test_only_an_analysis_that_lets_its_objects_go_can_free_them():
+    with pytest.raises(ValueError, match="keep_objects=False"):
+        refscope._core.analyze([], keep_objects=True, free_garbage=True)
+    plain = refscope._core.analyze([Leaky()], keep_objects=False)
+    assert plain.garbage_freed is None

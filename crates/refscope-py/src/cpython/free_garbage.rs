@@ -44,11 +44,11 @@ pub enum Refusal {
 // One per call, on the stack; a box would add a pointer to follow on every lookup.
 #[allow(clippy::large_enum_variant)]
 enum Membership {
-    /// One bit per 16 bytes of the set's pages (`refscope_core::rank_index`): stays in
-    /// cache while every reference of every object is looked up, where a hashed table of
-    /// 18 bytes per object (chosen for scattered objects such as frames) would miss.
+    /// One bit per 16 bytes of the set's pages (`refscope_core::rank_index`): small, and
+    /// stays in cache while every reference of every object is looked up, where a hashed
+    /// table of 18 bytes per object (scattered objects such as frames) would miss.
     Ranked(RankIndex),
-    /// Densely packed objects: the paged address index (or hashed, if ranks don't fit).
+    /// Addresses ranks do not suit: the paged or the hashed address index.
     ByAddress(AddressIndex),
 }
 
@@ -58,15 +58,14 @@ impl Membership {
         objects: impl Iterator<Item = ObjRef<'a>> + Clone,
     ) -> Result<(Membership, usize), Refusal> {
         let addresses = objects.map(|p| p.address() as u64);
-        let by_address = AddressIndex::for_addresses(addresses.clone());
-        // The walk's choice (walk.rs, `NodeIndex`): ranks where a hashed table would be used.
-        if let AddressIndex::Hashed(_) = by_address {
-            if let Some(index) = RankIndex::of(addresses.clone()) {
-                let distinct = index.len();
-                return Ok((Membership::Ranked(index), distinct));
-            }
+        // Ranks wherever the addresses suit them (a bit per 16 bytes of the objects'
+        // pages, against up to 20 bytes per object for the paged index): this runs at the
+        // end of an analysis, on top of what its report keeps.
+        if let Some(index) = RankIndex::of(addresses.clone()) {
+            let distinct = index.len();
+            return Ok((Membership::Ranked(index), distinct));
         }
-        let mut index = by_address;
+        let mut index = AddressIndex::for_addresses(addresses.clone());
         let mut next = 0u32;
         for address in addresses {
             let id = index
@@ -195,92 +194,130 @@ pub fn clear_if_unreachable<'py>(
     list: &Bound<'py, PyList>,
     list_refs: usize,
 ) -> Result<usize, Refusal> {
-    let minor = py.version_info().minor;
     // No Python code runs until the objects are held below, so the list stays unchanged
     // and its items alive; they are read in place.
     let items = ListItems::of(list);
-    let entries = items.len();
-    if entries >= u32::MAX as usize {
-        return Err(Refusal::NotClearable); // positions are u32 in the index
-    }
-    let objects = (0..entries).filter_map(|i| items.get(i));
-    // Per entry: the first of its object's (repeated entries are rare but possible).
-    let mut first_at = vec![false; entries];
-    let distinct = {
-        let (index, distinct) = Membership::of(objects.clone())?;
-        // Per object (by id): its reference count less the references accounted for
-        // (a count beyond i32 is refused: no garbage is referred to two billion times).
-        let mut unexplained = vec![0i32; distinct];
-        // Per object: met already in this pass (each pass handles an object once).
-        let mut met = vec![false; distinct];
-        let per_entry = (1 + list_refs) as i32;
-        let id_of = |obj: ObjRef<'_>| index.get(obj.address()).map(|id| id as usize);
-        let mut types = TypeFactsCache::default();
-        for (position, first) in first_at.iter_mut().enumerate() {
-            let Some(obj) = items.get(position) else {
-                continue;
-            };
-            // Every entry is indexed; None cannot happen.
-            let id = id_of(obj).ok_or(Refusal::NotClearable)?;
-            if !met[id] {
-                met[id] = true;
-                *first = true;
-                let facts = types.of(type_of(obj));
-                // SAFETY: obj is alive (held by the list) and the GIL is held;
-                // PyObject_GC_IsTracked only reads its gc header (limited API since 3.9).
-                let tracked = unsafe { ffi::PyObject_GC_IsTracked(obj.as_ptr()) } != 0;
-                if !tracked || is_immortal(obj, minor) || facts.has_legacy_del {
-                    return Err(Refusal::NotClearable);
-                }
-                unexplained[id] =
-                    i32::try_from(refcount(obj)).map_err(|_| Refusal::NotClearable)?;
-            }
-            unexplained[id] -= per_entry;
-        }
-        drop(met);
-        let mut counts = Counts {
-            index: &index,
-            unexplained: &mut unexplained,
-            in_dict: false,
-        };
-        for position in (0..entries).filter(|&p| first_at[p]) {
-            let Some(obj) = items.get(position) else {
-                continue;
-            };
-            let slots = types.of(type_of(obj)).traverse;
-            // SAFETY: the slots are obj's type's; count_reference runs no Python code,
-            // frees nothing and returns 0; `counts` is what it expects.
-            unsafe {
-                slots.traverse(
-                    obj,
-                    count_reference,
-                    &mut counts as *mut Counts<'_> as *mut c_void,
-                )
-            };
-        }
-        if unexplained.iter().any(|&n| n != 0) {
-            return Err(Refusal::HeldFromOutside);
-        }
-        distinct
-    };
+    let distinct = check_unreachable(py, items.len(), |i| items.get(i), 1 + list_refs)?;
     // Each object once, held for the clearing (which runs Python code: finalisers).
-    let mut held: Vec<Py<PyAny>> = Vec::with_capacity(distinct);
+    let mut held: Vec<Py<PyAny>> = Vec::with_capacity(distinct.count);
     held.extend(
-        (0..entries)
-            .filter(|&p| first_at[p])
+        (0..items.len())
+            .filter(|&p| distinct.first_at[p])
             .filter_map(|p| items.get(p))
             .map(|obj| obj.to_bound(py).unbind()),
     );
-    drop(first_at);
+    drop(distinct);
+    clear_each(py, &held);
+    Ok(held.len())
+}
+
+/// [`clear_if_unreachable`] for objects that `objects` alone holds, one reference each
+/// (no list): an analysis that took the garbage over frees it when it lets it go, with
+/// no second array of references.
+pub fn clear_held_if_unreachable(py: Python<'_>, objects: &[Py<PyAny>]) -> Result<usize, Refusal> {
+    let at = |i: usize| objects.get(i).map(|obj| ObjRef::of(obj.bind(py)));
+    let distinct = check_unreachable(py, objects.len(), at, 1)?;
+    if distinct.count != objects.len() {
+        return Err(Refusal::NotClearable); // each object is held once
+    }
+    drop(distinct);
+    // `objects` holds every object across the clearing, as delete_garbage does.
+    clear_each(py, objects);
+    Ok(objects.len())
+}
+
+/// Which entries are their object's first, and how many distinct objects there are.
+struct Distinct {
+    first_at: Vec<bool>,
+    count: usize,
+}
+
+/// Whether the objects `at(0..entries)`, each entry holding `refs_per_entry` references,
+/// are still exactly what gc would free. The caller keeps them alive and runs no Python
+/// code meanwhile (none runs here).
+fn check_unreachable<'a>(
+    py: Python<'_>,
+    entries: usize,
+    at: impl Fn(usize) -> Option<ObjRef<'a>> + Clone,
+    refs_per_entry: usize,
+) -> Result<Distinct, Refusal> {
+    let minor = py.version_info().minor;
+    if entries >= u32::MAX as usize {
+        return Err(Refusal::NotClearable); // positions are u32 in the index
+    }
+    let objects = (0..entries).filter_map(at.clone());
+    // Per entry: the first of its object's (repeated entries are rare but possible).
+    let mut first_at = vec![false; entries];
+    let (index, distinct) = Membership::of(objects)?;
+    // Per object (by id): its reference count less the references accounted for
+    // (a count beyond i32 is refused: no garbage is referred to two billion times).
+    let mut unexplained = vec![0i32; distinct];
+    // Per object: met already in this pass (each pass handles an object once).
+    let mut met = vec![false; distinct];
+    let per_entry = i32::try_from(refs_per_entry).map_err(|_| Refusal::NotClearable)?;
+    let id_of = |obj: ObjRef<'_>| index.get(obj.address()).map(|id| id as usize);
+    let mut types = TypeFactsCache::default();
+    for (position, first) in first_at.iter_mut().enumerate() {
+        let Some(obj) = at(position) else {
+            continue;
+        };
+        // Every entry is indexed; None cannot happen.
+        let id = id_of(obj).ok_or(Refusal::NotClearable)?;
+        if !met[id] {
+            met[id] = true;
+            *first = true;
+            let facts = types.of(type_of(obj));
+            // SAFETY: obj is alive (the caller holds it) and the GIL is held;
+            // PyObject_GC_IsTracked only reads its gc header (limited API since 3.9).
+            let tracked = unsafe { ffi::PyObject_GC_IsTracked(obj.as_ptr()) } != 0;
+            if !tracked || is_immortal(obj, minor) || facts.has_legacy_del {
+                return Err(Refusal::NotClearable);
+            }
+            unexplained[id] = i32::try_from(refcount(obj)).map_err(|_| Refusal::NotClearable)?;
+        }
+        unexplained[id] -= per_entry;
+    }
+    drop(met);
+    let mut counts = Counts {
+        index: &index,
+        unexplained: &mut unexplained,
+        in_dict: false,
+    };
+    for position in (0..entries).filter(|&p| first_at[p]) {
+        let Some(obj) = at(position) else {
+            continue;
+        };
+        let slots = types.of(type_of(obj)).traverse;
+        // SAFETY: the slots are obj's type's; count_reference runs no Python code,
+        // frees nothing and returns 0; `counts` is what it expects.
+        unsafe {
+            slots.traverse(
+                obj,
+                count_reference,
+                &mut counts as *mut Counts<'_> as *mut c_void,
+            )
+        };
+    }
+    if unexplained.iter().any(|&n| n != 0) {
+        return Err(Refusal::HeldFromOutside);
+    }
+    Ok(Distinct {
+        first_at,
+        count: distinct,
+    })
+}
+
+/// `tp_clear` on each of `objects`, which the caller holds throughout.
+fn clear_each(py: Python<'_>, objects: &[Py<PyAny>]) {
     // Each object's type is read again here: a finaliser run by clearing may have
     // assigned another object's `__class__`.
     let mut types = TypeFactsCache::default();
-    for obj in &held {
+    for obj in objects {
         let obj = ObjRef::of(obj.bind(py));
         let Some(clear) = types.of(type_of(obj)).clear else {
             continue;
         };
-        // SAFETY: as delete_garbage does, the object is held across the call (`held`
+        // SAFETY: as delete_garbage does, the object is held across the call (the caller
         // holds every object of the set, so none is freed before the last is cleared).
         // tp_clear may run Python code (finalisers of objects only the set referred to);
         // an error it leaves is reported as unraisable, as gc does, and never propagated.
@@ -291,5 +328,4 @@ pub fn clear_if_unreachable<'py>(
             }
         }
     }
-    Ok(held.len())
 }
