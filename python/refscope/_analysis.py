@@ -159,7 +159,10 @@ def collect(
             free_garbage=free,
         )
         if free and report._analysis.garbage_freed is None:
+            # Something else came to hold one: the analysis let none of them go. A full
+            # collection frees what is still garbage.
             del found
+            report._analysis.take_unfreed_garbage()
             gc.collect()
     finally:
         found = None

@@ -162,6 +162,9 @@ class Capture:
                 materialize_dicts=True,  # garbage the collector found
                 free_garbage=bool(found) and not self.keep_objects and not self._shared,
             )
+            # When they could not be freed (something else holds one), the next
+            # collection frees what is still garbage.
+            report._analysis.take_unfreed_garbage()
             del found
             self.report = report
             self.elapsed = time.perf_counter() - started

@@ -260,16 +260,24 @@ def free_delivered_garbage(subscriber: Subscriber, found: list[object]) -> bool:
     refscope (not the user) turned ``DEBUG_SAVEALL`` on for it, and nothing else came to
     hold one of the objects (``_core.clear_collected_garbage`` checks, and clears them
     with ``tp_clear`` as gc's ``delete_garbage`` would)."""
+    if not may_free_delivered_garbage(subscriber, found):
+        return False
+    return _core.clear_collected_garbage(found) is not None
+
+
+def may_free_delivered_garbage(subscriber: Subscriber, found: list[object]) -> bool:
+    """Called from ``subscriber._gc_stop``: whether ``found`` is ``subscriber``'s alone to
+    free (see :func:`free_delivered_garbage`), e.g. by an analysis that takes it over
+    (``_core.analyze(free_garbage=True)``), which still checks that nothing else came to
+    hold one."""
     collection = _state.delivering
-    if (
+    return not (
         collection is None
         or not collection.added_saveall
         or len(collection.wanting) != 1
         or collection.wanting[0] is not subscriber
         or not found
-    ):
-        return False
-    return _core.clear_collected_garbage(found) is not None
+    )
 
 
 def shared_with_others(subscriber: Subscriber, *, except_kind: type | None = None) -> bool:

@@ -227,7 +227,12 @@ def test_an_analysis_does_not_free_taken_garbage_that_something_else_holds():
     outsider = found[1]
     analysis = refscope._core.analyze(found, keep_objects=False, free_garbage=True)
     assert found == [] and analysis.garbage_freed is None
-    # Not cleared: still a pair; the collection frees the others, the held one survives.
+    # Not cleared, and handed back once: the caller decides what becomes of them.
+    unfreed = analysis.take_unfreed_garbage()
+    assert len(unfreed) == 6 and any(obj is outsider for obj in unfreed)
+    assert analysis.take_unfreed_garbage() == []
+    del unfreed
+    # Still a pair; the collection frees the others, the held one survives.
     assert outsider.partner.partner is outsider
     assert gc.collect() >= 4
     assert outsider.partner.partner is outsider

@@ -83,6 +83,8 @@ struct CycleAnalysis {
     /// freed when they are let go, and how many were.
     frees_garbage: bool,
     garbage_freed: Mutex<Option<usize>>,
+    /// The taken objects, when they could not be freed, until the caller takes them.
+    unfreed: Mutex<Vec<Py<PyAny>>>,
     /// The components larger than their cycle, by cycle: `(cycle, start, size)`, their
     /// members being `Kept::component_members[start..start + size]`. Any other cycle's
     /// component is the cycle's own objects (a pair, a ring): not stored twice.
@@ -930,7 +932,15 @@ impl CycleAnalysis {
         if let Ok(mut slot) = self.garbage_freed.lock() {
             *slot = freed;
         }
-        drop(objects);
+        if freed.is_none() {
+            // Kept for the caller (`take_unfreed_garbage`), who decides what becomes of
+            // them: they are not all garbage any more.
+            if let (Some(Ok(objects)), Ok(mut slot)) = (objects, self.unfreed.lock()) {
+                *slot = objects;
+            }
+        } else {
+            drop(objects);
+        }
         Ok(())
     }
 
@@ -940,6 +950,21 @@ impl CycleAnalysis {
     #[getter]
     fn garbage_freed(&self) -> Option<usize> {
         self.garbage_freed.lock().ok().and_then(|slot| *slot)
+    }
+
+    /// With `analyze(free_garbage=True)`, when they could not be freed: the objects the
+    /// analysis took over, which it holds until this hands them to the caller (an empty
+    /// list when there are none).
+    fn take_unfreed_garbage<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let objects: Vec<Bound<'py, PyAny>> = self
+            .unfreed
+            .lock()
+            .map(|mut slot| std::mem::take(&mut *slot))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|object| object.into_bound(py))
+            .collect();
+        cpython::new_list_of_owned(py, objects)
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
@@ -952,6 +977,11 @@ impl CycleAnalysis {
                 }
             }
         }
+        if let Ok(unfreed) = self.unfreed.try_lock() {
+            for object in unfreed.iter() {
+                visit.call(object)?;
+            }
+        }
         if let Some(function) = &self.local_repr {
             visit.call(function)?;
         }
@@ -960,7 +990,11 @@ impl CycleAnalysis {
 
     fn __clear__(&self) {
         let released = self.kept.lock().ok().and_then(|mut m| m.take());
-        drop(released);
+        let unfreed = self
+            .unfreed
+            .lock()
+            .map(|mut slot| std::mem::take(&mut *slot));
+        drop((released, unfreed));
     }
 }
 
@@ -1282,6 +1316,7 @@ fn analyze_objects(
         described_all: std::sync::atomic::AtomicBool::new(false),
         frees_garbage: free_garbage,
         garbage_freed: Mutex::new(None),
+        unfreed: Mutex::new(Vec::new()),
     };
     if !keep_objects {
         analysis.release(py)?;
