@@ -26,3 +26,36 @@ def _clean_gc_state():
     if tracemalloc.is_tracing() and not tracing:
         tracemalloc.stop()
         pytest.fail("the test left tracemalloc tracing")
+
+
+class GarbageKeeper:
+    """A gc callback that keeps the instances of one class that a collection put in
+    gc.garbage: it runs before refscope's stop hook, which takes its entries out again, as
+    a user's hook that holds on to garbage would."""
+
+    def __init__(self, cls):
+        self.cls = cls
+        self.kept = []
+        gc.callbacks.insert(0, self)
+
+    def __call__(self, phase, info):
+        if phase == "stop":
+            self.kept.extend(o for o in gc.garbage if type(o) is self.cls)
+
+    def stop(self):
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
+
+
+@pytest.fixture
+def keep_garbage():
+    """``keep_garbage(cls)`` installs a :class:`GarbageKeeper`; all go at teardown."""
+    keepers = []
+
+    def install(cls):
+        keepers.append(GarbageKeeper(cls))
+        return keepers[-1]
+
+    yield install
+    for keeper in keepers:
+        keeper.stop()

@@ -164,28 +164,15 @@ def test_collect_frees_its_garbage_with_one_collection_when_nothing_else_holds_i
     assert len(refscope.collect()) == 0
 
 
-class Keeper:
-    """A gc callback that keeps what a collection put in gc.garbage (it runs before
-    refscope's stop hook, which takes its entries out again)."""
-
-    def __init__(self):
-        self.kept = []
-
-    def __call__(self, phase, info):
-        if phase == "stop":
-            self.kept.extend(o for o in gc.garbage if type(o) is Pair)
-
-
-def test_garbage_someone_else_came_to_hold_is_not_cleared_and_a_collection_runs_instead():
+def test_garbage_someone_else_came_to_hold_is_not_cleared_and_a_collection_runs_instead(
+    keep_garbage,
+):
     gc.disable()
     gc.collect()
-    keeper = Keeper()
-    gc.callbacks.append(keeper)  # refscope appends its stop hook after it
-    try:
-        make_pairs(3)
-        starts, report = collections_during(refscope.collect)
-    finally:
-        gc.callbacks.remove(keeper)
+    keeper = keep_garbage(Pair)
+    make_pairs(3)
+    starts, report = collections_during(refscope.collect)
+    keeper.stop()
     assert len(report) == 3
     assert starts == [2, 2]  # refused: the objects are held from outside, gc ran instead
     assert len(keeper.kept) == 6

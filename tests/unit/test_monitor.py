@@ -340,29 +340,16 @@ def test_a_sampled_collection_frees_its_garbage_as_the_unsampled_one_would(monit
     assert gc.garbage == [] and gc.get_debug() == 0
 
 
-class Keeper:
-    """A gc callback that keeps what a collection put in gc.garbage (it runs before
-    refscope's stop hook, which takes its entries out again)."""
-
-    def __init__(self):
-        self.kept = []
-
-    def __call__(self, phase, info):
-        if phase == "stop":
-            self.kept.extend(o for o in gc.garbage if type(o) is Parent)
-
-
-def test_a_sample_leaves_garbage_something_else_holds_intact_and_never_reports_it_again(monitor):
+def test_a_sample_leaves_garbage_something_else_holds_intact_and_never_reports_it_again(
+    monitor, keep_garbage
+):
     gc.disable()
     gc.collect()
     monitor.start()
-    keeper = Keeper()
-    gc.callbacks.insert(0, keeper)  # before refscope's stop hook, after its start hook
-    try:
-        make_leaks(3)
-        gc.collect()
-    finally:
-        gc.callbacks.remove(keeper)
+    keeper = keep_garbage(Parent)
+    make_leaks(3)
+    gc.collect()
+    keeper.stop()
     assert len(keeper.kept) == 3
     # Not cleared: each parent still refers to its child, which refers back.
     assert all(parent.child.parent is parent for parent in keeper.kept)
