@@ -945,8 +945,8 @@ impl CycleAnalysis {
     }
 
     /// With `analyze(free_garbage=True)`: how many of the analysed objects were freed
-    /// when the analysis let them go, or None when they were not all still garbage (a
-    /// collection frees them then). None for any other analysis.
+    /// when the analysis let them go, or None when they were not all still garbage
+    /// (`take_unfreed_garbage` then hands them back). None for any other analysis.
     #[getter]
     fn garbage_freed(&self) -> Option<usize> {
         self.garbage_freed.lock().ok().and_then(|slot| *slot)
@@ -1019,7 +1019,8 @@ impl CycleAnalysis {
 /// over and empties the list as soon as it holds them (8 bytes per object less at the
 /// peak), and frees them as the collection would have when it lets them go: `tp_clear`
 /// if they are still garbage, as `clear_collected_garbage` does. `garbage_freed` then
-/// says how many were freed, or None when they were not (a collection frees them).
+/// says how many were freed, or None when they were not (`take_unfreed_garbage` hands
+/// them back).
 #[pyo3(signature = (objects, *, keep_objects=true, frame_locals=true, fold_instance_dicts=true, local_repr=None, materialize_dicts=false, free_garbage=false))]
 #[allow(clippy::too_many_arguments)]
 fn analyze(
