@@ -5,6 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use refscope_core::graph::{Graph, GraphBuilder};
 use refscope_core::index::AddressIndex;
+use refscope_core::report::signature::{fnv1a64, Signature, SIGNATURE_SEPARATOR};
 
 #[path = "shared/scc_and_cycles.rs"]
 mod scc_and_cycles;
@@ -96,5 +97,30 @@ fn bench_index(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_scc_and_cycles, bench_index);
+/// A million-member ring's signature: kept as runs and hashed a repeated unit at a time
+/// (what grouping does now), against the text it stands for, written and hashed byte by
+/// byte (what it did before).
+fn bench_ring_signature(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ring signature, 1M steps");
+    group.throughput(Throughput::Elements(u64::from(N)));
+    group.sample_size(20);
+    let step = "e2e.RingNode .next";
+    group.bench_function("runs + hash", |b| {
+        b.iter(|| Signature::from_runs([(step, N as usize)]).hash())
+    });
+    group.bench_function("text + FNV-1a over it", |b| {
+        b.iter(|| {
+            let text = vec![step; N as usize].join(SIGNATURE_SEPARATOR);
+            fnv1a64(text.as_bytes())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_scc_and_cycles,
+    bench_index,
+    bench_ring_signature
+);
 criterion_main!(benches);
