@@ -349,10 +349,15 @@ class _GcHub:
             # came to hold one) they live until the next collection of the generation gc
             # moved them to (CPython gcmodule.c, delete_garbage: survivors go to the next
             # generation), which must not report them again.
-            left = unfreed if handed_over else delivered
-            if left and (
-                handed_over or refound or not _gc.free_delivered_garbage(self, delivered)
-            ):
+            if handed_over and not delivered:
+                # The analysis took them: it freed them, or handed back what it could not.
+                left, keep = unfreed, bool(unfreed)
+            else:
+                left = delivered
+                keep = bool(left) and (
+                    refound or not _gc.free_delivered_garbage(self, delivered)
+                )
+            if keep:
                 self.kept.setdefault(min(generation + 1, 2), array("Q")).extend(map(id, left))
             del delivered, unfreed, left
 

@@ -197,10 +197,12 @@ def test_an_analysis_that_takes_the_garbage_empties_the_list_and_frees_it():
     gc.collect()
     probes = make_pairs(20)
     found = saved_garbage()
-    assert len(found) == 40
+    # 40 instances, and on 3.10 their 40 instance dicts (3.11+ keeps attributes inline).
+    objects = len(found)
+    assert objects in (40, 80)
     analysis = refscope._core.analyze(found, keep_objects=False, free_garbage=True)
     assert found == []  # taken over once the analysis held the objects
-    assert len(analysis) == 20 and analysis.garbage_freed == 40
+    assert len(analysis) == 20 and analysis.garbage_freed == objects
     assert all(probe() is None for probe in probes)
     assert count_instances(Pair) == 0
     assert "Pair" in analysis.to_text()  # described before they went
@@ -211,20 +213,21 @@ def test_an_analysis_does_not_free_taken_garbage_that_something_else_holds():
     gc.collect()
     make_pairs(3)
     found = saved_garbage()
-    outsider = found[1]
+    objects = len(found)  # 6 instances (and their dicts on 3.10)
+    outsider = next(obj for obj in found if type(obj) is Pair)
     analysis = refscope._core.analyze(found, keep_objects=False, free_garbage=True)
     assert found == [] and analysis.garbage_freed is None
     # Not cleared, and handed back once: the caller decides what becomes of them.
     unfreed = analysis.take_unfreed_garbage()
-    assert len(unfreed) == 6 and any(obj is outsider for obj in unfreed)
+    assert len(unfreed) == objects and any(obj is outsider for obj in unfreed)
     assert analysis.take_unfreed_garbage() == []
     del unfreed
     # Still a pair; the collection frees the others, the held one survives.
     assert outsider.partner.partner is outsider
-    assert gc.collect() >= 4
+    assert gc.collect() == objects * 2 // 3
     assert outsider.partner.partner is outsider
     del outsider
-    assert gc.collect() == 2
+    assert gc.collect() == objects // 3
 
 
 def test_only_an_analysis_that_lets_its_objects_go_can_free_them():
