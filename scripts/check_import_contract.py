@@ -5,8 +5,9 @@ The command line, the integrations and the pytest plugin are clients of refscope
 user's code: they may import ``refscope`` and its public submodules, never
 ``refscope._core`` or another private module (a module path component starting with
 ``_``), nor a private name (``from refscope._report import x``, ``refscope._colour_wanted``,
-``from refscope import _helper``). A package's own private helpers are allowed inside it
-(``refscope.cli.run`` may import ``refscope.cli._common``).
+``from refscope import _helper``), not even a private helper of its own package: the
+command line's shared helpers are ``refscope.cli.common``, the integrations'
+``refscope.integrations.render`` and ``refscope.integrations.security``.
 
     python scripts/check_import_contract.py            # check ENFORCED, list PENDING
     python scripts/check_import_contract.py --all      # check PENDING too
@@ -50,18 +51,13 @@ def is_private(component: str) -> bool:
     )
 
 
-def private_part(module: str, allowed_prefix: str) -> str | None:
-    """The first private component of a refscope module path outside ``allowed_prefix``."""
+def private_part(module: str) -> str | None:
+    """The first private component of a refscope module path."""
     parts = module.split(".")
     if parts[0] != PACKAGE:
         return None
     for index, component in enumerate(parts):
         if is_private(component):
-            prefix = ".".join(parts[:index])
-            if allowed_prefix and (
-                prefix == allowed_prefix or prefix.startswith(allowed_prefix + ".")
-            ):
-                continue
             return ".".join(parts[: index + 1])
     return None
 
@@ -78,7 +74,7 @@ def resolve(level: int, module: str | None, current: str, is_package: bool) -> s
     return ".".join([*base, module] if module else base)
 
 
-def check_file(file: Path, source_root: Path, allowed_prefix: str) -> list[str]:
+def check_file(file: Path, source_root: Path) -> list[str]:
     current, is_package = module_name(file, source_root)
     tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
     problems: list[str] = []
@@ -91,7 +87,7 @@ def check_file(file: Path, source_root: Path, allowed_prefix: str) -> list[str]:
         )
 
     def check_module(node: ast.AST, module: str) -> None:
-        private = private_part(module, allowed_prefix)
+        private = private_part(module)
         if private is not None:
             report(node, f"imports private module {private}")
 
@@ -109,7 +105,7 @@ def check_file(file: Path, source_root: Path, allowed_prefix: str) -> list[str]:
             if module == PACKAGE or module.startswith(PACKAGE + "."):
                 for alias in node.names:
                     target = f"{module}.{alias.name}"
-                    if is_private(alias.name) and private_part(target, allowed_prefix):
+                    if is_private(alias.name) and private_part(target):
                         report(node, f"imports private name {target}")
         elif isinstance(node, ast.Call):
             function = node.func
@@ -137,15 +133,10 @@ def check_path(root: Path, path: str) -> list[str]:
     target = root / path
     if not target.exists():
         return [f"{target}: no such file or directory (fix the contract's path list)"]
-    if target.is_dir():
-        files = sorted(target.rglob("*.py"))
-        allowed_prefix = module_name(target / "__init__.py", source_root)[0]
-    else:
-        files = [target]
-        allowed_prefix = ""
+    files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
     problems: list[str] = []
     for file in files:
-        problems.extend(check_file(file, source_root, allowed_prefix))
+        problems.extend(check_file(file, source_root))
     return problems
 
 

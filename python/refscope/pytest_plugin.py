@@ -20,11 +20,11 @@ aggregates the summary and the baseline from the test reports.
 
 from __future__ import annotations
 
-import _tracemalloc
 import json
 import os
 import sys
 import sysconfig
+import tracemalloc
 import types
 import weakref
 from collections.abc import Iterable
@@ -439,7 +439,7 @@ def _test_body_sites(
     """Lines of the test's own file where the offending cycles' objects were allocated
     (when tracemalloc traced the allocation), at most five, in order."""
     path = getattr(item, "path", None)
-    if path is None or not _tracemalloc.is_tracing():
+    if path is None or not tracemalloc.is_tracing():
         # Allocation sites are recorded only while tracemalloc traces; describing the
         # cycles just to find none would cost more than the rest of the check.
         return []

@@ -2,7 +2,7 @@
 
 import pytest
 
-from refscope.integrations._security import AccessPolicy, is_loopback
+from refscope.integrations.security import AccessPolicy, is_loopback
 
 TOKEN = "s3cret-token-of-enough-length"
 
@@ -49,7 +49,7 @@ def test_hostile_type_names_are_escaped_in_every_page():
     import gc
     import json
 
-    from refscope.integrations._render import Endpoints, Request
+    from refscope.integrations.render import Endpoints, Request
     from refscope.monitor import Monitor
 
     hostile = type("<script>alert('x')</script>", (), {})

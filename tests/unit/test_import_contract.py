@@ -32,22 +32,22 @@ def make_tree(root, files):
 
 CLEAN = {
     "__init__.py": "",
-    "cli/__init__.py": "from ._common import UsageError\n",
-    "cli/_common.py": "class UsageError(Exception):\n    pass\n",
+    "cli/__init__.py": "from .common import UsageError\n",
+    "cli/common.py": "class UsageError(Exception):\n    pass\n",
     "cli/run.py": """
         import refscope
         import refscope.integrations.tornado
         from refscope import capture, __version__
-        from refscope.cli import _common
-        from . import _common as common
-        from ._common import UsageError
+        from refscope.cli import common
+        from . import common as shared
+        from .common import UsageError
 
         refscope.capture(); refscope.__version__
         """,
 }
 
 
-def test_public_imports_and_the_packages_own_helpers_pass(tmp_path):
+def test_public_imports_and_the_packages_public_helpers_pass(tmp_path):
     make_tree(tmp_path, CLEAN)
     result = check(tmp_path, "python/refscope/cli")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -76,6 +76,9 @@ def test_public_imports_and_the_packages_own_helpers_pass(tmp_path):
             "from ..integrations import _render\n",
             "imports private name refscope.integrations._render",
         ),
+        # Not even a private helper of the package's own: its helpers are public modules.
+        ("from ._helpers import UsageError\n", "imports private module refscope.cli._helpers"),
+        ("from . import _helpers\n", "imports private name refscope.cli._helpers"),
     ],
 )
 def test_a_private_import_in_a_checked_package_fails_the_check(tmp_path, source, message):

@@ -24,7 +24,7 @@ underscore; modules starting with ``_`` are helpers, never commands). It defines
 
 Import heavy or optional things inside ``main``: every command module is imported for
 ``refscope --help``. Commands use only refscope's public API (``import refscope`` and
-its public submodules, plus this package's helpers in ``refscope.cli._common``);
+its public submodules, plus this package's helpers in ``refscope.cli.common``);
 ``make lint`` fails when a module here imports ``refscope._core`` or any other private
 refscope module (``scripts/check_import_contract.py``).
 
@@ -42,9 +42,13 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from ._common import EXIT_USAGE, UsageError
+from .common import EXIT_USAGE, UsageError
 
 __all__ = ["EXIT_USAGE", "UsageError", "build_parser", "command_modules", "main"]
+
+
+# Modules of this package that are shared code for the commands, not commands.
+HELPER_MODULES = frozenset({"common", "snapshot_html"})
 
 
 def command_modules() -> dict[str, ModuleType]:
@@ -52,7 +56,7 @@ def command_modules() -> dict[str, ModuleType]:
     names = sorted(
         info.name
         for info in pkgutil.iter_modules(__path__)
-        if not info.name.startswith("_") and not info.ispkg
+        if not info.name.startswith("_") and not info.ispkg and info.name not in HELPER_MODULES
     )
     return {name: importlib.import_module(f"{__name__}.{name}") for name in names}
 

@@ -8,7 +8,7 @@ import sys
 import refscope
 import refscope.attach
 
-from ._common import (
+from .common import (
     EXIT_FAILURE,
     EXIT_OK,
     UsageError,

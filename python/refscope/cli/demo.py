@@ -10,7 +10,7 @@ from typing import TextIO
 
 import refscope
 
-from ._common import UsageError
+from .common import UsageError
 
 HELP = "create the recipe's cycles (a __del__ pair, a frame cycle, a ring) and report them"
 DESCRIPTION = (

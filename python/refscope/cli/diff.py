@@ -11,7 +11,7 @@ import sys
 
 import refscope
 
-from ._common import add_progress_argument
+from .common import add_progress_argument
 
 HELP = "compare two heap snapshots: objects added and removed per type, new cycles"
 DESCRIPTION = (

@@ -11,7 +11,7 @@ import sys
 
 import refscope
 
-from ._common import add_progress_argument
+from .common import add_progress_argument
 
 HELP = "summarise a heap snapshot: top types, largest retainers, roots, cycle groups"
 DESCRIPTION = (
@@ -92,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
         return 1
     snap.compute_dominators(progress=args.progress)
     if args.format == "html":
-        from ._snapshot_html import render
+        from .snapshot_html import render
 
         sys.stdout.write(render(snap, args.file, max(args.top, 1)))
         return 0

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import refscope
 
-from ._common import EXIT_USAGE, UsageError, output_format, plural, write_output
+from .common import EXIT_USAGE, UsageError, output_format, plural, write_output
 
 EXIT_SCRIPT_RAISED = 1
 EXIT_CYCLES_FOUND = 3

@@ -17,7 +17,7 @@ from typing import Any
 
 import refscope
 
-from ._common import UsageError, add_progress_argument
+from .common import UsageError, add_progress_argument
 
 HELP = "browse a heap snapshot in a local web page (top types, dominator tree, why alive)"
 DESCRIPTION = (

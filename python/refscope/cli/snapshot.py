@@ -13,7 +13,7 @@ import time
 
 import refscope
 
-from ._common import UsageError, add_progress_argument
+from .common import UsageError, add_progress_argument
 from .run import ScriptEnvironment, execute_script, join_script_threads, load_script_or_report
 
 HELP = "run a Python script and save a snapshot of its whole heap when it ends"

@@ -25,7 +25,7 @@ from tornado import web
 from tornado.ioloop import IOLoop
 
 from ..monitor import Monitor
-from ._render import Endpoints, Request
+from .render import Endpoints, Request
 
 __all__ = ["CollectHandler", "CyclesHandler", "MetricsHandler", "RefscopeHandler",
            "SnapshotHandler", "TopHandler", "refscope_handlers"]

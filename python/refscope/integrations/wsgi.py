@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ..monitor import Monitor
-from ._render import Endpoints, Request
+from .render import Endpoints, Request
 
 __all__ = ["RefscopeWSGIApp", "RefscopeWSGIMiddleware"]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import Cycle, CycleGroup, CycleReport, Monitor, snapshot
-from ._security import AccessPolicy
+from .security import AccessPolicy
 
 __all__ = ["Endpoints", "Request", "Response", "ROUTES"]
 
