@@ -235,3 +235,27 @@ def test_only_an_analysis_that_lets_its_objects_go_can_free_them():
         refscope._core.analyze([], keep_objects=True, free_garbage=True)
     plain = refscope._core.analyze([Leaky()], keep_objects=False)
     assert plain.garbage_freed is None
+
+
+class Link:
+    __slots__ = ("next",)
+
+
+def test_freeing_taken_garbage_lets_chains_go_in_order_without_clearing_each():
+    # A ring of links, each link also holding a tuple that holds the next tuple: gc's
+    # delete_garbage clears the first link and the rest go by dealloc; the analysis
+    # lets them go in the same order and must free every one, tuples included (they
+    # have no tp_clear).
+    gc.disable()
+    gc.collect()
+    links = [Link() for _ in range(20_000)]
+    for i, link in enumerate(links):
+        link.next = (links[(i + 1) % len(links)], [i])
+    del links, link
+    found = saved_garbage()
+    objects = len(found)
+    assert objects == 60_000  # per link: the link, its tuple and its list
+    analysis = refscope._core.analyze(found, keep_objects=False, free_garbage=True)
+    assert analysis.garbage_freed == objects
+    assert count_instances(Link) == 0
+    assert len(refscope.collect()) == 0

@@ -361,6 +361,8 @@ impl CycleAnalysis {
                 refscope_core::report::ThinVec::new()
             };
             let mut last_type: Option<(usize, u32)> = None;
+            // The stand-in written at the previous position, if it was given one.
+            let mut previous_placeholder: Option<u32> = None;
             for position in 0..len {
                 let obj = object(position);
                 let done = real.as_ref().is_some_and(|r| r[position]);
@@ -374,6 +376,15 @@ impl CycleAnalysis {
                     }
                     records.push((position, object));
                 } else if first_time {
+                    // An exact step key equal to the previous one is a step out of an
+                    // object of the same type (see `steps`): a ring of a million links
+                    // reads no member's header.
+                    if let Some(previous) = previous_placeholder.filter(|_| {
+                        steps::is_exact(keys[position]) && keys[position] == keys[position - 1]
+                    }) {
+                        placeholders[position] = previous;
+                        continue;
+                    }
                     let tp = cpython::type_of(obj).address();
                     let index = match last_type {
                         Some((last_tp, index)) if last_tp == tp => index,
@@ -387,7 +398,10 @@ impl CycleAnalysis {
                         }
                     };
                     placeholders[position] = index;
+                    previous_placeholder = Some(index);
+                    continue;
                 }
+                previous_placeholder = None;
             }
             out.push(NewCycle {
                 cycle: *cycle,
@@ -925,9 +939,14 @@ impl CycleAnalysis {
             Ok(kept) => Ok(kept.objects),
             Err(shared) => Err(shared),
         });
-        let freed = match &objects {
-            Some(Ok(objects)) => cpython::free_garbage::clear_held_if_unreachable(py, objects).ok(),
-            _ => None,
+        let (freed, unfreed) = match objects {
+            Some(Ok(objects)) => {
+                match cpython::free_garbage::clear_held_if_unreachable(py, objects) {
+                    Ok(freed) => (Some(freed), Vec::new()),
+                    Err((_, objects)) => (None, objects),
+                }
+            }
+            _ => (None, Vec::new()),
         };
         if let Ok(mut slot) = self.garbage_freed.lock() {
             *slot = freed;
@@ -935,11 +954,9 @@ impl CycleAnalysis {
         if freed.is_none() {
             // Kept for the caller (`take_unfreed_garbage`), who decides what becomes of
             // them: they are not all garbage any more.
-            if let (Some(Ok(objects)), Ok(mut slot)) = (objects, self.unfreed.lock()) {
-                *slot = objects;
+            if let Ok(mut slot) = self.unfreed.lock() {
+                *slot = unfreed;
             }
-        } else {
-            drop(objects);
         }
         Ok(())
     }

@@ -213,17 +213,22 @@ pub fn clear_if_unreachable<'py>(
 
 /// [`clear_if_unreachable`] for objects that `objects` alone holds, one reference each
 /// (no list): an analysis that took the garbage over frees it when it lets it go, with
-/// no second array of references.
-pub fn clear_held_if_unreachable(py: Python<'_>, objects: &[Py<PyAny>]) -> Result<usize, Refusal> {
+/// no second array of references. On refusal the objects are handed back, untouched.
+pub fn clear_held_if_unreachable(
+    py: Python<'_>,
+    objects: Vec<Py<PyAny>>,
+) -> Result<usize, (Refusal, Vec<Py<PyAny>>)> {
     let at = |i: usize| objects.get(i).map(|obj| ObjRef::of(obj.bind(py)));
-    let distinct = check_unreachable(py, objects.len(), at, 1)?;
-    if distinct.count != objects.len() {
-        return Err(Refusal::NotClearable); // each object is held once
+    let checked = match check_unreachable(py, objects.len(), at, 1) {
+        // Each object is held once.
+        Ok(distinct) if distinct.count == objects.len() => Ok(()),
+        Ok(_) => Err(Refusal::NotClearable),
+        Err(refusal) => Err(refusal),
+    };
+    if let Err(refusal) = checked {
+        return Err((refusal, objects));
     }
-    drop(distinct);
-    // `objects` holds every object across the clearing, as delete_garbage does.
-    clear_each(py, objects);
-    Ok(objects.len())
+    Ok(release_in_order(py, objects))
 }
 
 /// Which entries are their object's first, and how many distinct objects there are.
@@ -257,6 +262,8 @@ fn check_unreachable<'a>(
     let per_entry = i32::try_from(refs_per_entry).map_err(|_| Refusal::NotClearable)?;
     let id_of = |obj: ObjRef<'_>| index.get(obj.address()).map(|id| id as usize);
     let mut types = TypeFactsCache::default();
+    // One pass: each object's count is added and its references subtracted while its
+    // header is in cache (the sums do not depend on the order).
     for (position, first) in first_at.iter_mut().enumerate() {
         let Some(obj) = at(position) else {
             continue;
@@ -273,31 +280,28 @@ fn check_unreachable<'a>(
             if !tracked || is_immortal(obj, minor) || facts.has_legacy_del {
                 return Err(Refusal::NotClearable);
             }
-            unexplained[id] = i32::try_from(refcount(obj)).map_err(|_| Refusal::NotClearable)?;
+            let count = i32::try_from(refcount(obj)).map_err(|_| Refusal::NotClearable)?;
+            unexplained[id] = unexplained[id]
+                .checked_add(count)
+                .ok_or(Refusal::NotClearable)?;
+            let mut counts = Counts {
+                index: &index,
+                unexplained: &mut unexplained,
+                in_dict: false,
+            };
+            // SAFETY: the slots are obj's type's; count_reference runs no Python code,
+            // frees nothing and returns 0; `counts` is what it expects.
+            unsafe {
+                facts.traverse.traverse(
+                    obj,
+                    count_reference,
+                    &mut counts as *mut Counts<'_> as *mut c_void,
+                )
+            };
         }
         unexplained[id] -= per_entry;
     }
     drop(met);
-    let mut counts = Counts {
-        index: &index,
-        unexplained: &mut unexplained,
-        in_dict: false,
-    };
-    for position in (0..entries).filter(|&p| first_at[p]) {
-        let Some(obj) = at(position) else {
-            continue;
-        };
-        let slots = types.of(type_of(obj)).traverse;
-        // SAFETY: the slots are obj's type's; count_reference runs no Python code,
-        // frees nothing and returns 0; `counts` is what it expects.
-        unsafe {
-            slots.traverse(
-                obj,
-                count_reference,
-                &mut counts as *mut Counts<'_> as *mut c_void,
-            )
-        };
-    }
     if unexplained.iter().any(|&n| n != 0) {
         return Err(Refusal::HeldFromOutside);
     }
@@ -305,6 +309,40 @@ fn check_unreachable<'a>(
         first_at,
         count: distinct,
     })
+}
+
+/// Lets `objects` go in order, the way `delete_garbage` (Modules/gcmodule.c) frees
+/// what a collection found: an object that another object still refers to is
+/// `tp_clear`ed while held and then let go; one that nothing else refers to any more
+/// (its last referrer was cleared or freed before it) is let go without clearing, and
+/// its dealloc drops its references, as the cascade from its last referrer's clearing
+/// would have freed it in gc. Each object is cleared and freed while in cache, and a
+/// chain (a ring) is cleared once, not once per member.
+fn release_in_order(py: Python<'_>, objects: Vec<Py<PyAny>>) -> usize {
+    let count = objects.len();
+    // Each object's type is read at its turn: a finaliser run by clearing may have
+    // assigned another object's `__class__`.
+    let mut types = TypeFactsCache::default();
+    for held in objects {
+        let obj = ObjRef::of(held.bind(py));
+        if refcount(obj) > 1 {
+            if let Some(clear) = types.of(type_of(obj)).clear {
+                // SAFETY: as delete_garbage does, the object is held across the call;
+                // the objects after it are held by `objects` still. tp_clear may run
+                // Python code (finalisers of objects only the set referred to); an
+                // error it leaves is reported as unraisable, as gc does.
+                unsafe {
+                    clear(obj.as_ptr());
+                    if !ffi::PyErr_Occurred().is_null() {
+                        ffi::PyErr_WriteUnraisable(obj.as_ptr());
+                    }
+                }
+            }
+        }
+        // With the GIL held, dropping the reference decrefs now (which may free it).
+        drop(held);
+    }
+    count
 }
 
 /// `tp_clear` on each of `objects`, which the caller holds throughout.
