@@ -259,3 +259,37 @@ def test_freeing_taken_garbage_lets_chains_go_in_order_without_clearing_each():
     assert analysis.garbage_freed == objects
     assert count_instances(Link) == 0
     assert len(refscope.collect()) == 0
+
+
+def test_the_garbage_moves_out_of_gc_garbage_without_touching_counts():
+    items = [object() for _ in range(5)]
+    source = list(items)
+    counts = [sys.getrefcount(item) for item in items]
+    taken = refscope._core.take_list_items(source)
+    assert source == [] and taken == items
+    assert [sys.getrefcount(item) for item in items] == counts  # moved, not copied
+    source.append(1)  # the emptied list is a working list
+    assert source == [1]
+    del taken
+    assert [sys.getrefcount(item) for item in items] == [c - 1 for c in counts]
+
+
+def test_an_analysis_that_takes_the_garbage_over_moves_the_lists_references():
+    gc.disable()
+    gc.collect()
+    make_pairs(10)
+    found = saved_garbage()
+    objects = len(found)
+    probe = next(obj for obj in found if type(obj) is Pair)
+    before = sys.getrefcount(probe)
+    analysis = refscope._core.analyze(found, keep_objects=True, free_garbage=False)
+    assert len(found) == objects  # a plain analysis leaves the list as it was
+    assert sys.getrefcount(probe) == before + 1
+    del analysis
+    assert sys.getrefcount(probe) == before
+    with_dupes = found + found[:2]
+    del found, probe
+    analysis = refscope._core.analyze(with_dupes, keep_objects=False, free_garbage=True)
+    # A list that holds an object twice cannot hand its references over: emptied anyway.
+    assert with_dupes == [] and analysis.garbage_freed == objects
+    assert count_instances(Pair) == 0

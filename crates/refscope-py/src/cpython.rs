@@ -956,6 +956,57 @@ pub fn list_items<'a>(list: &'a Bound<'_, PyList>) -> Vec<ObjRef<'a>> {
     }
 }
 
+/// Empties `list` without releasing the references it held: they become the caller's.
+/// The list's array is freed as `del list[:]` frees it, without the decref of every item
+/// (a pass over a million scattered objects): with the size set to 0, `list_ass_slice`
+/// (Objects/listobject.c, 3.10-3.13) takes its `Py_SIZE(a) + d == 0` branch to
+/// `list_clear`, which frees `ob_item` and releases the 0 items left.
+///
+/// # Safety
+/// The caller takes over one strong reference per entry the list holds now, and no entry
+/// is NULL.
+pub unsafe fn empty_list_taking_references(list: &Bound<'_, PyList>) {
+    // SAFETY: a list is a PyVarObject (Include/cpython/listobject.h), its size ob_size;
+    // a size of 0 with the array still allocated is a state list code handles (`allocated`
+    // stays >= size). PyList_SetSlice of the empty range then frees the array; it cannot
+    // fail for a list, but an error would be left for nobody: cleared.
+    unsafe {
+        (*(list.as_ptr() as *mut ffi::PyVarObject)).ob_size = 0;
+        if ffi::PyList_SetSlice(list.as_ptr(), 0, 0, std::ptr::null_mut()) != 0 {
+            ffi::PyErr_Clear();
+        }
+    }
+}
+
+/// A new list of `list`'s items, which `list` is left without: the references move, so
+/// no item's count is touched (`found = garbage[:]; del garbage[:]` increments and then
+/// decrements the count of every object of a collection's garbage, two passes over
+/// objects scattered in memory). None (and `list` unchanged) when an entry is NULL.
+pub fn take_list_items<'py>(list: &Bound<'py, PyList>) -> PyResult<Option<Bound<'py, PyList>>> {
+    let py = list.py();
+    let len = ListItems::of(list).len();
+    // SAFETY: PyList_New returns a list of NULL slots (which its dealloc skips) or NULL
+    // with an error set. Its allocation may start a collection (3.10-3.11) that runs
+    // Python code, so the items are read only after it.
+    let taken = unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyList_New(len as ffi::Py_ssize_t))?
+            .cast_into_unchecked::<PyList>()
+    };
+    // From here on no Python code runs until the references have moved.
+    let items = ListItems::of(list);
+    if items.len() != len || (0..len).any(|i| items.get(i).is_none()) {
+        return Ok(None);
+    }
+    for (i, item) in (0..len).filter_map(|i| items.get(i)).enumerate() {
+        // SAFETY: slot i of the new list is NULL; PyList_SetItem steals the reference
+        // `list` holds, which `list` gives up below.
+        unsafe { ffi::PyList_SetItem(taken.as_ptr(), i as ffi::Py_ssize_t, item.as_ptr()) };
+    }
+    // SAFETY: every entry's reference now belongs to `taken`; none is NULL.
+    unsafe { empty_list_taking_references(list) };
+    Ok(Some(taken))
+}
+
 /// The entries of a list, read in place (no copy of the list) while no Python code runs:
 /// borrowed, alive while the list holds them.
 #[derive(Clone, Copy)]
@@ -1397,6 +1448,27 @@ impl<'a> OwnedRefs<'a> {
         // Py_IncRef (Objects/object.c) only increments the count.
         unsafe { ffi::Py_IncRef(self.objects[i].as_ptr()) };
         self.taken = i + 1;
+    }
+
+    /// Takes over `list`'s references to these objects, leaving the list empty, when the
+    /// list holds exactly these objects in this order and none of them is taken yet; no
+    /// count is touched. Returns whether it did (if not, nothing changed).
+    pub fn take_over_list(&mut self, list: &Bound<'_, PyList>) -> bool {
+        let items = ListItems::of(list);
+        let same = self.taken == 0
+            && items.len() == self.objects.len()
+            && self.objects.iter().enumerate().all(|(i, obj)| {
+                items
+                    .get(i)
+                    .is_some_and(|item| item.as_ptr() == obj.as_ptr())
+            });
+        if same {
+            // SAFETY: the list holds one reference to each object, none NULL (checked
+            // just now, no Python code runs meanwhile); they become these handles'.
+            unsafe { empty_list_taking_references(list) };
+            self.taken = self.objects.len();
+        }
+        same
     }
 
     /// Owned handles that take over the references, in order (all must have been taken).

@@ -1148,7 +1148,8 @@ fn cycle_object_lists<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     without_panics("finding cycles", || {
         let known = known_types(py)?;
-        let walked = walk::walk(objects, known.frame, known.minor, false).map_err(walk_error)?;
+        let walked =
+            walk::walk(objects, known.frame, known.minor, false, false).map_err(walk_error)?;
         let (graph, priority) = (&walked.graph, &walked.priority);
         let cycles = py.detach(|| {
             let components = strongly_connected_components(graph);
@@ -1179,9 +1180,15 @@ fn analyze_objects(
 ) -> PyResult<CycleAnalysis> {
     let known = known_types(py)?;
     let mut clock = PhaseClock::start();
-    let walked =
-        walk::walk(objects, known.frame, known.minor, fold_instance_dicts).map_err(walk_error)?;
-    if free_garbage {
+    let walked = walk::walk(
+        objects,
+        known.frame,
+        known.minor,
+        fold_instance_dicts,
+        free_garbage,
+    )
+    .map_err(walk_error)?;
+    if free_garbage && !walked.list_emptied {
         // The walk holds a reference to every object now, so emptying the caller's list
         // frees nothing and runs no Python code: it only lets the list's 8 bytes per
         // object go before the graph work, where the peak is.
@@ -1459,6 +1466,16 @@ fn clear_collected_garbage(py: Python<'_>, garbage: &Bound<'_, PyList>) -> Optio
     cpython::free_garbage::clear_if_unreachable(py, garbage, 0).ok()
 }
 
+/// A new list of `items`' objects, which `items` is left without (it is empty after):
+/// the references move, so no object's count is touched. `None` (and `items` unchanged)
+/// when it has an unset slot. For the garbage a collection put in `gc.garbage`, handed
+/// on without two passes over a million scattered objects.
+#[pyfunction]
+#[pyo3(text_signature = "(items)")]
+fn take_list_items<'py>(items: &Bound<'py, PyList>) -> PyResult<Option<Bound<'py, PyList>>> {
+    cpython::take_list_items(items)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_quiet_panic_hook();
@@ -1469,6 +1486,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_internal_error_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(permanent_generation_mortal_count, m)?)?;
     m.add_function(wrap_pyfunction!(clear_collected_garbage, m)?)?;
+    m.add_function(wrap_pyfunction!(take_list_items, m)?)?;
     m.add_function(wrap_pyfunction!(cycle_object_lists, m)?)?;
     m.add_class::<CycleAnalysis>()?;
     m.add("RefscopeError", m.py().get_type::<RefscopeError>())?;

@@ -25,6 +25,8 @@ const REFERENT_BATCH: usize = 64;
 
 /// The graph of one walk, with the object behind each node.
 pub struct Walk<'a> {
+    /// The walk took the list's references over and left it empty.
+    pub list_emptied: bool,
     /// Node id → object, one strong reference each.
     pub nodes: cpython::OwnedRefs<'a>,
     pub graph: Graph,
@@ -69,6 +71,7 @@ pub fn walk<'a>(
     frame_type: usize,
     minor: u8,
     absorb_own_dicts: bool,
+    take_over_list: bool,
 ) -> Result<Walk<'a>, WalkError> {
     // Peak memory matters on heaps of millions of objects: one pointer per object (taken
     // over by `OwnedRefs` below) plus the index, no other per-object copy.
@@ -92,6 +95,10 @@ pub fn walk<'a>(
             None => NodeIndex::by_address(&mut nodes, by_address)?,
         },
     };
+    // The list's own references are taken over (and the list emptied) when it holds
+    // each object once: no count is touched then, where taking a reference here and
+    // emptying the list after would touch every object's twice.
+    let take_over_list = take_over_list && nodes.len() == cpython::ListItems::of(list).len();
     let mut owned = cpython::OwnedRefs::adopt(nodes);
 
     let mut types: FxHashMap<usize, TypeEntry> = FxHashMap::default();
@@ -125,8 +132,10 @@ pub fn walk<'a>(
             }
         };
         priority.push(entry.priority);
-        // Take the reference now, while the object's header is in cache.
-        owned.take_reference(node);
+        if !take_over_list {
+            // Take the reference now, while the object's header is in cache.
+            owned.take_reference(node);
+        }
         builder.start_node()?;
         let own_dict = entry.dict_slot.materialised_dict(obj);
         let dict_id = own_dict.and_then(|d| index.get(d.address() as u64));
@@ -172,10 +181,16 @@ pub fn walk<'a>(
     if let NodeIndex::Ranked { node_of_rank, .. } = &index {
         graph.rename_targets(node_of_rank)?;
     }
+    // No Python code ran: the list still holds each node once, in order.
+    let list_emptied = take_over_list && owned.take_over_list(list);
+    if take_over_list && !list_emptied {
+        return Err(WalkError::Internal);
+    }
     Ok(Walk {
         nodes: owned,
         graph,
         priority,
+        list_emptied,
     })
 }
 
