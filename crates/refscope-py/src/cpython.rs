@@ -978,32 +978,40 @@ pub unsafe fn empty_list_taking_references(list: &Bound<'_, PyList>) {
     }
 }
 
-/// A new list of `list`'s items, which `list` is left without: the references move, so
-/// no item's count is touched (`found = garbage[:]; del garbage[:]` increments and then
-/// decrements the count of every object of a collection's garbage, two passes over
-/// objects scattered in memory). None (and `list` unchanged) when an entry is NULL.
+/// The layout of a list object: `PyListObject` (Include/cpython/listobject.h, the same
+/// from 3.10 to 3.13), which the limited API does not declare.
+#[repr(C)]
+struct ListLayout {
+    ob_base: ffi::PyVarObject,
+    ob_item: *mut *mut ffi::PyObject,
+    allocated: ffi::Py_ssize_t,
+}
+
+/// A new list of `list`'s items, which `list` is left without (empty): the item array
+/// itself moves, so no item's count is touched and nothing is copied
+/// (`found = garbage[:]; del garbage[:]` increments and then decrements the count of
+/// every object of a collection's garbage, two passes over objects scattered in
+/// memory). None (and `list` unchanged) unless `list` is an exact list.
 pub fn take_list_items<'py>(list: &Bound<'py, PyList>) -> PyResult<Option<Bound<'py, PyList>>> {
-    let py = list.py();
-    let len = ListItems::of(list).len();
-    // SAFETY: PyList_New returns a list of NULL slots (which its dealloc skips) or NULL
-    // with an error set. Its allocation may start a collection (3.10-3.11) that runs
-    // Python code, so the items are read only after it.
-    let taken = unsafe {
-        Bound::from_owned_ptr_or_err(py, ffi::PyList_New(len as ffi::Py_ssize_t))?
-            .cast_into_unchecked::<PyList>()
-    };
-    // From here on no Python code runs until the references have moved.
-    let items = ListItems::of(list);
-    if items.len() != len || (0..len).any(|i| items.get(i).is_none()) {
+    // SAFETY: PyList_CheckExact only reads the type.
+    if unsafe { ffi::PyList_CheckExact(list.as_ptr()) } == 0 {
         return Ok(None);
     }
-    for (i, item) in (0..len).filter_map(|i| items.get(i)).enumerate() {
-        // SAFETY: slot i of the new list is NULL; PyList_SetItem steals the reference
-        // `list` holds, which `list` gives up below.
-        unsafe { ffi::PyList_SetItem(taken.as_ptr(), i as ffi::Py_ssize_t, item.as_ptr()) };
+    // SAFETY: PyList_New(0) returns an empty list (no array: ob_item NULL, allocated 0;
+    // list_new_prealloc/PyList_New in Objects/listobject.c) or NULL with an error set.
+    let taken = unsafe {
+        Bound::from_owned_ptr_or_err(list.py(), ffi::PyList_New(0))?.cast_into_unchecked::<PyList>()
+    };
+    // SAFETY: both are exact lists, so `PyListObject`s (ListLayout); swapping size, array
+    // and capacity moves `list`'s items with their references to `taken` and leaves `list`
+    // the empty list `taken` was. No Python code runs meanwhile.
+    unsafe {
+        let from = &mut *(list.as_ptr() as *mut ListLayout);
+        let to = &mut *(taken.as_ptr() as *mut ListLayout);
+        std::mem::swap(&mut from.ob_base.ob_size, &mut to.ob_base.ob_size);
+        std::mem::swap(&mut from.ob_item, &mut to.ob_item);
+        std::mem::swap(&mut from.allocated, &mut to.allocated);
     }
-    // SAFETY: every entry's reference now belongs to `taken`; none is NULL.
-    unsafe { empty_list_taking_references(list) };
     Ok(Some(taken))
 }
 
