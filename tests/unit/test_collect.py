@@ -274,7 +274,7 @@ def test_the_garbage_moves_out_of_gc_garbage_without_touching_counts():
     assert [sys.getrefcount(item) for item in items] == [c - 1 for c in counts]
 
 
-def test_an_analysis_that_takes_the_garbage_over_moves_the_lists_references():
+def test_only_a_freeing_analysis_empties_its_list_and_repeats_in_it_are_freed_once():
     gc.disable()
     gc.collect()
     make_pairs(10)

@@ -361,8 +361,6 @@ impl CycleAnalysis {
                 refscope_core::report::ThinVec::new()
             };
             let mut last_type: Option<(usize, u32)> = None;
-            // The stand-in written at the previous position, if it was given one.
-            let mut previous_placeholder: Option<u32> = None;
             for position in 0..len {
                 let obj = object(position);
                 let done = real.as_ref().is_some_and(|r| r[position]);
@@ -376,15 +374,6 @@ impl CycleAnalysis {
                     }
                     records.push((position, object));
                 } else if first_time {
-                    // An exact step key equal to the previous one is a step out of an
-                    // object of the same type (see `steps`): a ring of a million links
-                    // reads no member's header.
-                    if let Some(previous) = previous_placeholder.filter(|_| {
-                        steps::is_exact(keys[position]) && keys[position] == keys[position - 1]
-                    }) {
-                        placeholders[position] = previous;
-                        continue;
-                    }
                     let tp = cpython::type_of(obj).address();
                     let index = match last_type {
                         Some((last_tp, index)) if last_tp == tp => index,
@@ -398,10 +387,7 @@ impl CycleAnalysis {
                         }
                     };
                     placeholders[position] = index;
-                    previous_placeholder = Some(index);
-                    continue;
                 }
-                previous_placeholder = None;
             }
             out.push(NewCycle {
                 cycle: *cycle,
@@ -1467,9 +1453,9 @@ fn clear_collected_garbage(py: Python<'_>, garbage: &Bound<'_, PyList>) -> Optio
 }
 
 /// A new list of `items`' objects, which `items` is left without (it is empty after):
-/// the references move, so no object's count is touched. `None` (and `items` unchanged)
-/// when it has an unset slot. For the garbage a collection put in `gc.garbage`, handed
-/// on without two passes over a million scattered objects.
+/// the item array moves, so no object's count is touched. `None` (and `items` unchanged)
+/// when `items` is not an exact list. For the garbage a collection put in `gc.garbage`,
+/// handed on without two passes over a million scattered objects.
 #[pyfunction]
 #[pyo3(text_signature = "(items)")]
 fn take_list_items<'py>(items: &Bound<'py, PyList>) -> PyResult<Option<Bound<'py, PyList>>> {

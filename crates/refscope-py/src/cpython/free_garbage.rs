@@ -219,16 +219,12 @@ pub fn clear_held_if_unreachable(
     objects: Vec<Py<PyAny>>,
 ) -> Result<usize, (Refusal, Vec<Py<PyAny>>)> {
     let at = |i: usize| objects.get(i).map(|obj| ObjRef::of(obj.bind(py)));
-    let checked = match check_unreachable(py, objects.len(), at, 1) {
+    match check_unreachable(py, objects.len(), at, 1) {
         // Each object is held once.
-        Ok(distinct) if distinct.count == objects.len() => Ok(()),
-        Ok(_) => Err(Refusal::NotClearable),
-        Err(refusal) => Err(refusal),
-    };
-    if let Err(refusal) = checked {
-        return Err((refusal, objects));
+        Ok(distinct) if distinct.count == objects.len() => Ok(release_in_order(py, objects)),
+        Ok(_) => Err((Refusal::NotClearable, objects)),
+        Err(refusal) => Err((refusal, objects)),
     }
-    Ok(release_in_order(py, objects))
 }
 
 /// Which entries are their object's first, and how many distinct objects there are.
@@ -326,18 +322,8 @@ fn release_in_order(py: Python<'_>, objects: Vec<Py<PyAny>>) -> usize {
     for held in objects {
         let obj = ObjRef::of(held.bind(py));
         if refcount(obj) > 1 {
-            if let Some(clear) = types.of(type_of(obj)).clear {
-                // SAFETY: as delete_garbage does, the object is held across the call;
-                // the objects after it are held by `objects` still. tp_clear may run
-                // Python code (finalisers of objects only the set referred to); an
-                // error it leaves is reported as unraisable, as gc does.
-                unsafe {
-                    clear(obj.as_ptr());
-                    if !ffi::PyErr_Occurred().is_null() {
-                        ffi::PyErr_WriteUnraisable(obj.as_ptr());
-                    }
-                }
-            }
+            // Held across the call by `held`; the objects after it by `objects` still.
+            clear_held(obj, &mut types);
         }
         // With the GIL held, dropping the reference decrefs now (which may free it).
         drop(held);
@@ -351,19 +337,25 @@ fn clear_each(py: Python<'_>, objects: &[Py<PyAny>]) {
     // assigned another object's `__class__`.
     let mut types = TypeFactsCache::default();
     for obj in objects {
-        let obj = ObjRef::of(obj.bind(py));
-        let Some(clear) = types.of(type_of(obj)).clear else {
-            continue;
-        };
-        // SAFETY: as delete_garbage does, the object is held across the call (the caller
-        // holds every object of the set, so none is freed before the last is cleared).
-        // tp_clear may run Python code (finalisers of objects only the set referred to);
-        // an error it leaves is reported as unraisable, as gc does, and never propagated.
-        unsafe {
-            clear(obj.as_ptr());
-            if !ffi::PyErr_Occurred().is_null() {
-                ffi::PyErr_WriteUnraisable(obj.as_ptr());
-            }
+        // Held across the call by the caller, with every other object of the set, so
+        // none is freed before the last is cleared.
+        clear_held(ObjRef::of(obj.bind(py)), &mut types);
+    }
+}
+
+/// `tp_clear` on `obj`, which the caller holds across the call (as delete_garbage
+/// does), if its type has one.
+fn clear_held(obj: ObjRef<'_>, types: &mut TypeFactsCache) {
+    let Some(clear) = types.of(type_of(obj)).clear else {
+        return;
+    };
+    // SAFETY: obj is alive (held by the caller) and the GIL is held. tp_clear may run
+    // Python code (finalisers of objects only the set referred to); an error it leaves
+    // is reported as unraisable, as gc does, and never propagated.
+    unsafe {
+        clear(obj.as_ptr());
+        if !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_WriteUnraisable(obj.as_ptr());
         }
     }
 }
