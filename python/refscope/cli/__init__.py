@@ -6,7 +6,8 @@ name, so adding a command touches no other file.
 Adding a command
 ----------------
 Create ``refscope/cli/NAME.py`` (``NAME`` is the command: lower case, no leading
-underscore; modules starting with ``_`` are helpers, never commands). It defines:
+underscore; modules starting with ``_`` and those in :data:`HELPER_MODULES`, such as
+``common``, are helpers, never commands). It defines:
 
 ``HELP: str``
     One line, shown next to the name in ``refscope --help``.
