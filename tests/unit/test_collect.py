@@ -293,3 +293,108 @@ def test_only_a_freeing_analysis_empties_its_list_and_repeats_in_it_are_freed_on
     # A list that holds an object twice cannot hand its references over: emptied anyway.
     assert with_dupes == [] and analysis.garbage_freed == objects
     assert count_instances(Pair) == 0
+
+
+class Handler:
+    """A handler whose bound method is stored on it, with its instance dict made."""
+
+    def __init__(self):
+        self.callback = self.on_done
+        vars(self)  # 3.11+ would otherwise keep the attributes inline, without a dict
+
+    def on_done(self):
+        pass
+
+
+def test_freeing_reads_counts_against_the_walk_when_nothing_ran_since():
+    gc.disable()
+    gc.collect()
+    probes = make_pairs(50)
+    for _ in range(50):
+        Handler()
+    found = saved_garbage()
+    objects = len(found)
+    analysis = refscope._core.analyze(found, keep_objects=False, free_garbage=True)
+    assert analysis.garbage_freed == objects
+    assert analysis.freed_on_walk_counts  # no thread, no Python code: no second traversal
+    assert all(probe() is None for probe in probes)
+    assert count_instances(Handler) == 0 and count_instances(Pair) == 0
+
+
+def test_a_method_held_from_outside_through_a_folded_instance_dict_is_not_freed():
+    # The handler's dict is folded into the handler: the walk sees the dict's references
+    # twice (as the dict's and as its owner's). Counted twice, an outside reference to
+    # each bound method would go unnoticed, and the handlers cleared under them.
+    gc.disable()
+    gc.collect()
+    for _ in range(3):
+        Handler()
+    found = saved_garbage()
+    objects = len(found)
+    outsiders = [obj for obj in found if type(obj).__name__ == "method"]
+    assert len(outsiders) == 3
+    analysis = refscope._core.analyze(found, keep_objects=False, free_garbage=True)
+    assert analysis.garbage_freed is None
+    assert len(analysis.take_unfreed_garbage()) == objects
+    assert all(method.__self__.callback == method for method in outsiders)  # not cleared
+    del outsiders
+    assert gc.collect() == objects
+
+
+def test_an_instance_dict_held_elsewhere_keeps_its_owners_from_being_freed():
+    # Objects that are not garbage at all: each instance's dict is also in `dicts`, so the
+    # pair is reachable through it. Counting the dict's references as the owner's is
+    # right only for a dict nothing else holds.
+    a, b = Pair(), Pair()
+    a.partner, b.partner = b, a
+    dicts = [vars(a), vars(b)]
+    objects = [a, b]
+    del a, b  # held by `objects` (taken by the analysis) and through `dicts` only
+    analysis = refscope._core.analyze(objects, keep_objects=False, free_garbage=True)
+    assert analysis.garbage_freed is None
+    a, b = analysis.take_unfreed_garbage()
+    assert dicts[0]["partner"] is b and dicts[1]["partner"] is a  # not cleared
+
+
+def test_with_another_thread_running_the_analysis_lets_go_of_the_gil_and_traverses_again():
+    import threading
+
+    gc.disable()
+    gc.collect()
+    probes = make_pairs(20)
+    found = saved_garbage()
+    objects = len(found)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        analysis = refscope._core.analyze(found, keep_objects=False, free_garbage=True)
+    finally:
+        stop.set()
+        other.join()
+    assert analysis.garbage_freed == objects
+    assert not analysis.freed_on_walk_counts  # the GIL was let go: counts may be stale
+    assert all(probe() is None for probe in probes)
+
+
+def test_reading_frames_locals_after_the_walk_makes_the_freeing_traverse_again():
+    gc.disable()
+    gc.collect()
+
+    def keep_the_exception():
+        try:
+            raise ValueError("kept")
+        except ValueError as error:
+            kept = error  # noqa: F841 - the frame <-> traceback cycle
+
+    for _ in range(5):
+        keep_the_exception()
+    found = saved_garbage()
+    objects = len(found)
+    analysis = refscope._core.analyze(
+        found, keep_objects=False, frame_locals=True, materialize_dicts=True, free_garbage=True
+    )
+    # 3.10-3.12 write the locals into the frame's dict when they are read.
+    assert analysis.garbage_freed == objects
+    assert not analysis.freed_on_walk_counts
+    assert len(refscope.collect()) == 0

@@ -56,6 +56,17 @@ impl Graph {
         &self.targets[start..end]
     }
 
+    /// Edges into each node (parallel edges counted), saturating at `u8::MAX`: one byte
+    /// per node, for callers that only need to know small counts exactly.
+    pub fn in_degrees_saturating(&self) -> Vec<u8> {
+        let mut degrees = vec![0u8; self.node_count()];
+        for &target in &self.targets {
+            let degree = &mut degrees[target as usize];
+            *degree = degree.saturating_add(1);
+        }
+        degrees
+    }
+
     /// True when `from` has an edge to `to`.
     pub fn has_edge(&self, from: u32, to: u32) -> bool {
         self.successors(from).contains(&to)
@@ -189,6 +200,15 @@ mod tests {
         assert_eq!(g.successors(2), &[0]);
         assert!(g.has_edge(1, 2));
         assert!(!g.has_edge(2, 1));
+    }
+
+    #[test]
+    fn in_degrees_count_parallel_edges_and_saturate() {
+        let g = Graph::from_edges(3, &[(0, 1), (0, 1), (2, 1), (1, 1), (2, 0)]).unwrap();
+        assert_eq!(g.in_degrees_saturating(), vec![1, 4, 0]);
+        let many: Vec<(u32, u32)> = (0..300).map(|_| (0, 1)).collect();
+        let g = Graph::from_edges(2, &many).unwrap();
+        assert_eq!(g.in_degrees_saturating(), vec![0, 255]);
     }
 
     #[test]

@@ -94,6 +94,10 @@ pub struct Describer<'py> {
     /// An exception that must reach the caller (`KeyboardInterrupt` from a user
     /// `__repr__`): describing stops adding reprs once it is set.
     pending_error: Option<PyErr>,
+    /// What the analysed objects refer to may differ from what the walk saw: a frame's
+    /// locals were read (CPython 3.10-3.12 write them into the frame's locals dict), or
+    /// Python code that may do anything ran (a locals mapping's `items()`).
+    pub changed_references: std::cell::Cell<bool>,
 }
 
 const MAX_STACK: usize = 64;
@@ -111,6 +115,7 @@ impl<'py> Describer<'py> {
             frame_locals: true,
             local_repr: None,
             pending_error: None,
+            changed_references: std::cell::Cell::new(false),
         }
     }
 
@@ -400,6 +405,7 @@ impl<'py> Describer<'py> {
         if !self.may_read_frame_locals() {
             return Vec::new();
         }
+        self.changed_references.set(true);
         let Some(locals) = self.builtin_attr(frame, "f_locals") else {
             return Vec::new();
         };
@@ -411,16 +417,19 @@ impl<'py> Describer<'py> {
                     v,
                 ));
             }
-        } else if let Ok(items) = locals.call_method0("items") {
-            if let Ok(iter) = items.try_iter() {
-                for pair in iter.flatten() {
-                    if let Ok(tuple) = pair.cast::<PyTuple>() {
-                        if let (Ok(k), Ok(v)) = (tuple.get_item(0), tuple.get_item(1)) {
-                            out.push((
-                                cpython::str_text(k.as_obj()).unwrap_or_else(|| "?".into()),
-                                v,
-                            ));
-                        }
+        } else {
+            // A mapping of any type (3.13's FrameLocalsProxy, a class body's namespace):
+            // its items() may be Python code.
+            let pairs = locals
+                .call_method0("items")
+                .and_then(|items| items.try_iter());
+            for pair in pairs.into_iter().flatten().flatten() {
+                if let Ok(tuple) = pair.cast::<PyTuple>() {
+                    if let (Ok(k), Ok(v)) = (tuple.get_item(0), tuple.get_item(1)) {
+                        out.push((
+                            cpython::str_text(k.as_obj()).unwrap_or_else(|| "?".into()),
+                            v,
+                        ));
                     }
                 }
             }

@@ -112,6 +112,11 @@ struct CycleAnalysis {
     groups: OnceLock<Arc<Vec<CycleGroup>>>,
     /// Every cycle was described in full before the objects were let go.
     described_all: std::sync::atomic::AtomicBool,
+    /// Describing may have changed what the analysed objects refer to (see
+    /// `Describer::changed_references`).
+    changed_references: std::sync::atomic::AtomicBool,
+    /// The freeing check compared counts with the walk's instead of traversing again.
+    freed_on_walk_counts: std::sync::atomic::AtomicBool,
 }
 
 /// The described part of a report: cycles not described yet have empty records.
@@ -361,6 +366,10 @@ impl CycleAnalysis {
                 refscope_core::report::ThinVec::new()
             };
             let mut last_type: Option<(usize, u32)> = None;
+            // A step's key starts from its object's type (steps::StepReader::key): a
+            // stand-in whose key equals the one before has that one's type, and its
+            // object is not read (a million ring members left the cache long ago).
+            let mut last_stand_in: Option<(u64, u32)> = None;
             for position in 0..len {
                 let obj = object(position);
                 let done = real.as_ref().is_some_and(|r| r[position]);
@@ -374,6 +383,12 @@ impl CycleAnalysis {
                     }
                     records.push((position, object));
                 } else if first_time {
+                    if let Some((key, index)) = last_stand_in {
+                        if key == keys[position] {
+                            placeholders[position] = index;
+                            continue;
+                        }
+                    }
                     let tp = cpython::type_of(obj).address();
                     let index = match last_type {
                         Some((last_tp, index)) if last_tp == tp => index,
@@ -387,6 +402,7 @@ impl CycleAnalysis {
                         }
                     };
                     placeholders[position] = index;
+                    last_stand_in = Some((keys[position], index));
                 }
             }
             out.push(NewCycle {
@@ -395,6 +411,10 @@ impl CycleAnalysis {
                 records,
                 placeholders,
             });
+        }
+        if describer.changed_references.get() {
+            self.changed_references
+                .store(true, std::sync::atomic::Ordering::Release);
         }
         if let Some(error) = describer.take_error() {
             return Err(error);
@@ -575,6 +595,59 @@ impl CycleAnalysis {
         self.ensure_described(py, &needs)?;
         self.described_all
             .store(whole, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// [`Self::release`]. `walked_refs`: per object, the references to it from the others
+    /// as the walk saw them, when nothing can have changed them since (see
+    /// `analyze_objects`): the freeing check then reads counts instead of traversing.
+    fn release_with(&self, py: Python<'_>, walked_refs: Option<&[u8]>) -> PyResult<()> {
+        if self.keeps_objects() {
+            self.describe_before_release(py)?;
+        }
+        let released = self.kept.lock().ok().and_then(|mut m| m.take());
+        if !self.frees_garbage {
+            // Dropped outside the lock: freeing the objects may run their finalisers,
+            // which may use this report again.
+            drop(released);
+            return Ok(());
+        }
+        // Only the sole holder of the objects may vouch that nothing else holds them.
+        let objects = released.map(|kept| match Arc::try_unwrap(kept) {
+            // What describing needed goes first: the check below allocates per object.
+            Ok(kept) => Ok(kept.objects),
+            Err(shared) => Err(shared),
+        });
+        let (freed, unfreed) = match objects {
+            Some(Ok(objects)) => {
+                let cleared = match walked_refs {
+                    Some(in_refs) => {
+                        cpython::free_garbage::clear_held_if_counts_match(py, objects, in_refs)
+                    }
+                    None => cpython::free_garbage::clear_held_if_unreachable(py, objects)
+                        .map(|freed| (freed, false)),
+                };
+                match cleared {
+                    Ok((freed, by_counts)) => {
+                        self.freed_on_walk_counts
+                            .store(by_counts, std::sync::atomic::Ordering::Release);
+                        (Some(freed), Vec::new())
+                    }
+                    Err((_, objects)) => (None, objects),
+                }
+            }
+            _ => (None, Vec::new()),
+        };
+        if let Ok(mut slot) = self.garbage_freed.lock() {
+            *slot = freed;
+        }
+        if freed.is_none() {
+            // Kept for the caller (`take_unfreed_garbage`), who decides what becomes of
+            // them: they are not all garbage any more.
+            if let Ok(mut slot) = self.unfreed.lock() {
+                *slot = unfreed;
+            }
+        }
         Ok(())
     }
 
@@ -909,42 +982,7 @@ impl CycleAnalysis {
     /// Stops keeping the analysed objects alive (describing them first, so the text,
     /// labels and groups stay available).
     fn release(&self, py: Python<'_>) -> PyResult<()> {
-        if self.keeps_objects() {
-            self.describe_before_release(py)?;
-        }
-        let released = self.kept.lock().ok().and_then(|mut m| m.take());
-        if !self.frees_garbage {
-            // Dropped outside the lock: freeing the objects may run their finalisers,
-            // which may use this report again.
-            drop(released);
-            return Ok(());
-        }
-        // Only the sole holder of the objects may vouch that nothing else holds them.
-        let objects = released.map(|kept| match Arc::try_unwrap(kept) {
-            // What describing needed goes first: the check below allocates per object.
-            Ok(kept) => Ok(kept.objects),
-            Err(shared) => Err(shared),
-        });
-        let (freed, unfreed) = match objects {
-            Some(Ok(objects)) => {
-                match cpython::free_garbage::clear_held_if_unreachable(py, objects) {
-                    Ok(freed) => (Some(freed), Vec::new()),
-                    Err((_, objects)) => (None, objects),
-                }
-            }
-            _ => (None, Vec::new()),
-        };
-        if let Ok(mut slot) = self.garbage_freed.lock() {
-            *slot = freed;
-        }
-        if freed.is_none() {
-            // Kept for the caller (`take_unfreed_garbage`), who decides what becomes of
-            // them: they are not all garbage any more.
-            if let Ok(mut slot) = self.unfreed.lock() {
-                *slot = unfreed;
-            }
-        }
-        Ok(())
+        self.release_with(py, None)
     }
 
     /// With `analyze(free_garbage=True)`: how many of the analysed objects were freed
@@ -953,6 +991,15 @@ impl CycleAnalysis {
     #[getter]
     fn garbage_freed(&self) -> Option<usize> {
         self.garbage_freed.lock().ok().and_then(|slot| *slot)
+    }
+
+    /// With `garbage_freed`: True when the freeing check read each object's count against
+    /// the references the walk saw (no other thread ran and no Python code ran since the
+    /// walk), False when it traversed the objects again.
+    #[getter]
+    fn freed_on_walk_counts(&self) -> bool {
+        self.freed_on_walk_counts
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// With `analyze(free_garbage=True)`, when they could not be freed: the objects the
@@ -1165,6 +1212,15 @@ fn analyze_objects(
     free_garbage: bool,
 ) -> PyResult<CycleAnalysis> {
     let known = known_types(py)?;
+    // Asked before the walk: from the walk to the freeing check below, no Python code
+    // may run (see `walked_refs`), and a first import would run importlib's.
+    let sites = extras::AllocationSites::new(py);
+    let detach = other_threads_may_run(py);
+    let collections_before = if free_garbage {
+        collections_so_far(py)
+    } else {
+        None
+    };
     let mut clock = PhaseClock::start();
     let walked = walk::walk(
         objects,
@@ -1185,7 +1241,7 @@ fn analyze_objects(
     // other threads may run meanwhile (a server keeps serving); what they do to the heap
     // now does not change this analysis, which describes the heap as the walk saw it.
     let (graph, priority) = (&walked.graph, &walked.priority);
-    let (components, scc_seconds, cycles, cycles_seconds) = py.detach(|| {
+    let (components, scc_seconds, cycles, cycles_seconds) = detached_if(py, detach, || {
         let started = std::time::Instant::now();
         let components = strongly_connected_components(graph);
         let scc_seconds = started.elapsed().as_secs_f64();
@@ -1233,6 +1289,33 @@ fn analyze_objects(
     drop((components, cycles));
     let analysed_count = walked.nodes.len() as u64;
     let edge_count = walked.graph.edge_count() as u64;
+    // The freeing check can use the references the walk saw when, from the walk to the
+    // check, this thread held the GIL (no other thread ran: none could take a reference
+    // and drop one of those the walk counted) and ran no Python code (checked again
+    // before the check: no collection started, so no finaliser ran; no repr, tracemalloc
+    // lookup or mapping's items() was called). One byte per object, kept until then.
+    let walked_refs = (free_garbage
+        && !detach
+        && collections_before.is_some()
+        && local_repr.is_none()
+        && !sites.is_active()
+        && !walked.shared_dict_looked_through)
+        .then(|| {
+            let mut refs = walked.graph.in_degrees_saturating();
+            for &dict in &walked.unlisted_refs {
+                // A dict folded into its owner: the owner's reference to it is not an
+                // edge, and its references are edges twice (its own, and its owner's).
+                for &target in walked.graph.successors(dict) {
+                    let count = &mut refs[target as usize];
+                    if *count != u8::MAX {
+                        *count -= 1;
+                    }
+                }
+                let count = &mut refs[dict as usize];
+                *count = count.saturating_add(1);
+            }
+            refs
+        });
     drop(walked.graph);
     // The walk took a reference to every node while it had the object in cache.
     let members = walked.nodes.into_owned(py);
@@ -1267,7 +1350,7 @@ fn analyze_objects(
     }
     drop(reader);
     clock.lap("keys");
-    let candidates = py.detach(|| {
+    let candidates = detached_if(py, detach, || {
         refscope_core::analysis::candidate_groups(&refscope_core::analysis::StepKeys {
             offsets: &cycle_offsets,
             keys: &keys,
@@ -1289,7 +1372,6 @@ fn analyze_objects(
         report.cycles[larger.cycle as usize].component_size = u64::from(larger.size);
     }
     // Taken now, not when the report is described: tracing may have stopped by then.
-    let sites = extras::AllocationSites::new(py);
     let allocated_at = if sites.is_active() {
         cycle_members
             .iter()
@@ -1325,14 +1407,69 @@ fn analyze_objects(
         }),
         groups: OnceLock::new(),
         described_all: std::sync::atomic::AtomicBool::new(false),
+        changed_references: std::sync::atomic::AtomicBool::new(false),
+        freed_on_walk_counts: std::sync::atomic::AtomicBool::new(false),
         frees_garbage: free_garbage,
         garbage_freed: Mutex::new(None),
         unfreed: Mutex::new(Vec::new()),
     };
     if !keep_objects {
-        analysis.release(py)?;
+        // Timed in parts for the benchmarks: grouping (with the examples it describes),
+        // describing what a renderer shows, and letting the objects go (freeing them).
+        let mut analysis = analysis;
+        let mut clock = PhaseClock::start();
+        analysis.groups(py)?;
+        clock.lap("groups");
+        analysis.describe_before_release(py)?;
+        clock.lap("describe");
+        let unchanged = walked_refs.is_some()
+            && !analysis
+                .changed_references
+                .load(std::sync::atomic::Ordering::Acquire)
+            && collections_so_far(py) == collections_before;
+        analysis.release_with(py, walked_refs.as_deref().filter(|_| unchanged))?;
+        clock.lap("release");
+        analysis.phase_seconds.extend(clock.phases);
+        return Ok(analysis);
     }
     Ok(analysis)
+}
+
+/// Whether a thread other than this one may want the GIL while an analysis runs: one
+/// started through `_thread` (threading's are), or this one is not the only one
+/// (`_thread._count()` leaves the main thread out). A thread of C code that takes the GIL
+/// through `PyGILState_Ensure` is not counted: it waits for the analysis as it waits for
+/// a collection.
+fn other_threads_may_run(py: Python<'_>) -> bool {
+    py.import("_thread")
+        .and_then(|module| module.call_method0("_count"))
+        .and_then(|count| count.extract::<usize>())
+        .map_or(true, |count| count > 0)
+}
+
+/// Collections run so far, over the generations (`gc.get_stats()`, whose figures are read
+/// before it allocates its answer). None if it cannot be read.
+fn collections_so_far(py: Python<'_>) -> Option<u64> {
+    let stats = py.import("gc").ok()?.call_method0("get_stats").ok()?;
+    let mut total = 0u64;
+    for generation in stats.try_iter().ok()? {
+        let count = generation.ok()?.get_item("collections").ok()?;
+        total = total.checked_add(count.extract::<u64>().ok()?)?;
+    }
+    Some(total)
+}
+
+/// `f()`, without the GIL when `detach` (other threads then run meanwhile).
+fn detached_if<T, F>(py: Python<'_>, detach: bool, f: F) -> T
+where
+    F: pyo3::marker::Ungil + FnOnce() -> T,
+    T: pyo3::marker::Ungil,
+{
+    if detach {
+        py.detach(f)
+    } else {
+        f()
+    }
 }
 
 /// Seconds per phase of an analysis (exposed as `phase_seconds` for benchmarks).

@@ -31,6 +31,13 @@ pub struct Walk<'a> {
     pub nodes: cpython::OwnedRefs<'a>,
     pub graph: Graph,
     pub priority: Vec<u8>,
+    /// The references the graph leaves out, by their target: an owner's to its own
+    /// `__dict__` when the dict is folded into it. With the graph's edges, every
+    /// reference between the nodes that the walk saw.
+    pub unlisted_refs: Vec<u32>,
+    /// An instance dict that is not a node, but held by more than its owner (or not an
+    /// exact dict), was looked through: the graph does not tell all of its holders.
+    pub shared_dict_looked_through: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -113,6 +120,8 @@ pub fn walk<'a>(
     let mut dict_slots: Option<(usize, TraverseSlots)> = None;
     let mut builder = GraphBuilder::with_capacity(count, count * 2);
     let mut referents: Vec<u64> = Vec::with_capacity(REFERENT_BATCH);
+    let mut unlisted_refs: Vec<u32> = Vec::new();
+    let mut shared_dict_looked_through = false;
     // Room for two edges per object at first; once a sixteenth of the objects is walked,
     // for what they suggest the whole list has (a dense heap has 8 per object).
     let estimate_at = count / 16;
@@ -140,23 +149,30 @@ pub fn walk<'a>(
         let own_dict = entry.dict_slot.materialised_dict(obj);
         let dict_id = own_dict.and_then(|d| index.get(d.address() as u64));
         let look_through = own_dict.is_some() && (dict_id.is_none() || absorb_own_dicts);
+        if let (true, None, Some(dict)) = (look_through, dict_id, own_dict) {
+            shared_dict_looked_through |=
+                !cpython::is_exact_dict(dict) || cpython::refcount(dict) != 1;
+        }
         // Referents are looked up in batches, in a tight loop of independent loads the
         // CPU overlaps, not one per callback between tp_traverse's own work: on a heap
         // whose objects refer to random others, each lookup is a cache miss.
-        let flush = |referents: &mut Vec<u64>, builder: &mut GraphBuilder| {
-            for &address in referents.iter() {
-                if let Some(id) = index.get(address) {
-                    if !(look_through && Some(id) == dict_id) {
-                        builder.push_edge(id);
+        let flush =
+            |referents: &mut Vec<u64>, builder: &mut GraphBuilder, unlisted_refs: &mut Vec<u32>| {
+                for &address in referents.iter() {
+                    if let Some(id) = index.get(address) {
+                        if look_through && Some(id) == dict_id {
+                            unlisted_refs.push(id);
+                        } else {
+                            builder.push_edge(id);
+                        }
                     }
                 }
-            }
-            referents.clear();
-        };
+                referents.clear();
+            };
         let mut add_edge = |referent: cpython::ObjRef<'a>| {
             referents.push(referent.address() as u64);
             if referents.len() == REFERENT_BATCH {
-                flush(&mut referents, &mut builder);
+                flush(&mut referents, &mut builder, &mut unlisted_refs);
             }
         };
         cpython::for_each_referent(&entry.slots, obj, &mut add_edge)
@@ -175,11 +191,14 @@ pub fn walk<'a>(
             cpython::for_each_referent(&dict_slots, dict, &mut add_edge)
                 .map_err(|()| WalkError::Internal)?;
         }
-        flush(&mut referents, &mut builder);
+        flush(&mut referents, &mut builder, &mut unlisted_refs);
     }
     let mut graph = builder.finish()?;
     if let NodeIndex::Ranked { node_of_rank, .. } = &index {
         graph.rename_targets(node_of_rank)?;
+        for id in &mut unlisted_refs {
+            *id = node_of_rank[*id as usize];
+        }
     }
     // No Python code ran: the list still holds each node once, in order.
     let list_emptied = take_over_list && owned.take_over_list(list);
@@ -191,6 +210,8 @@ pub fn walk<'a>(
         graph,
         priority,
         list_emptied,
+        unlisted_refs,
+        shared_dict_looked_through,
     })
 }
 

@@ -14,7 +14,7 @@
 //! so the signature of a cycle does not depend on the rest of the report.
 
 use super::hints::{self, FixHint};
-use super::{CycleRecord, Report};
+use super::{CycleRecord, EdgeLabel, Report};
 use rustc_hash::FxHashMap;
 
 pub use super::signature::{fnv1a64, Signature, SIGNATURE_SEPARATOR};
@@ -208,14 +208,23 @@ fn signature_and_rotation(report: &Report, index: usize) -> (Signature, usize) {
     let mut interned: FxHashMap<(&str, &str), u32> = FxHashMap::default();
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     let mut last: Option<(*const str, *const str, u32)> = None;
+    // The step before, by record and label: stand-ins share one record per type, so a
+    // run of them is recognised without reading the record.
+    let mut previous: Option<(u32, &EdgeLabel, u32)> = None;
     let ids: Vec<u32> = cycle
         .objects
         .iter()
         .zip(&cycle.labels)
         .map(|(&object, label)| {
+            if let Some((o, l, id)) = previous {
+                if o == object && l.is_shared_with(label) {
+                    return id;
+                }
+            }
             let pair = (report.object(object).type_name.as_str(), label.as_str());
             if let Some((t, l, id)) = last {
                 if std::ptr::eq(t, pair.0) && std::ptr::eq(l, pair.1) {
+                    previous = Some((object, label, id));
                     return id;
                 }
             }
@@ -224,6 +233,7 @@ fn signature_and_rotation(report: &Report, index: usize) -> (Signature, usize) {
                 (pairs.len() - 1) as u32
             });
             last = Some((pair.0 as *const str, pair.1 as *const str, id));
+            previous = Some((object, label, id));
             id
         })
         .collect();

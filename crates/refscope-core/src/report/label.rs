@@ -140,6 +140,11 @@ impl EdgeLabel {
         &self.inner.1
     }
 
+    /// The same label, not only an equal one: a clone of it (one pointer compare).
+    pub fn is_shared_with(&self, other: &EdgeLabel) -> bool {
+        std::sync::Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The attribute this label names, for `Attribute` and `InstanceDictValue` (a str key).
     pub fn attribute_name(&self) -> Option<&str> {
         match self.kind() {
