@@ -211,46 +211,54 @@ fn signature_and_rotation(report: &Report, index: usize) -> (Signature, usize) {
     // The step before, by record and label: stand-ins share one record per type, so a
     // run of them is recognised without reading the record.
     let mut previous: Option<(u32, &EdgeLabel, u32)> = None;
-    let ids: Vec<u32> = cycle
-        .objects
-        .iter()
-        .zip(&cycle.labels)
-        .map(|(&object, label)| {
-            if let Some((o, l, id)) = previous {
-                if o == object && l.is_shared_with(label) {
-                    return id;
-                }
+    // Runs of equal steps, not one id per step: a ring of a million links of one class
+    // is one run, and its least rotation is its start.
+    let mut runs: Vec<(u32, usize)> = Vec::new();
+    for (&object, label) in cycle.objects.iter().zip(&cycle.labels) {
+        let id = match previous {
+            Some((o, l, id)) if o == object && l.is_shared_with(label) => id,
+            _ => {
+                let pair = (report.object(object).type_name.as_str(), label.as_str());
+                let id = match last {
+                    Some((t, l, id)) if std::ptr::eq(t, pair.0) && std::ptr::eq(l, pair.1) => id,
+                    _ => {
+                        let id = *interned.entry(pair).or_insert_with(|| {
+                            pairs.push(pair);
+                            (pairs.len() - 1) as u32
+                        });
+                        last = Some((pair.0 as *const str, pair.1 as *const str, id));
+                        id
+                    }
+                };
+                previous = Some((object, label, id));
+                id
             }
-            let pair = (report.object(object).type_name.as_str(), label.as_str());
-            if let Some((t, l, id)) = last {
-                if std::ptr::eq(t, pair.0) && std::ptr::eq(l, pair.1) {
-                    previous = Some((object, label, id));
-                    return id;
-                }
-            }
-            let id = *interned.entry(pair).or_insert_with(|| {
-                pairs.push(pair);
-                (pairs.len() - 1) as u32
-            });
-            last = Some((pair.0 as *const str, pair.1 as *const str, id));
-            previous = Some((object, label, id));
-            id
-        })
-        .collect();
+        };
+        match runs.last_mut() {
+            Some((run_id, count)) if *run_id == id => *count += 1,
+            _ => runs.push((id, 1)),
+        }
+    }
+    // One distinct step (a ring of one class): every rotation is the least.
+    if pairs.len() <= 1 {
+        return (signature_of_runs(&runs, |id| pairs[id as usize]), 0);
+    }
     let mut order: Vec<u32> = (0..pairs.len() as u32).collect();
     order.sort_unstable_by(|&a, &b| pairs[a as usize].cmp(&pairs[b as usize]));
     let mut rank_of = vec![0u32; pairs.len()];
     for (rank, &id) in order.iter().enumerate() {
         rank_of[id as usize] = rank as u32;
     }
-    // One distinct step (a ring of one class): every rotation is the least.
-    let start = if pairs.len() <= 1 {
-        0
-    } else {
-        let ranks: Vec<u32> = ids.iter().map(|&id| rank_of[id as usize]).collect();
-        least_rotation(&ranks)
-    };
-    let rotated = ids[start..].iter().chain(&ids[..start]).copied();
+    let ranks: Vec<u32> = runs
+        .iter()
+        .flat_map(|&(id, count)| std::iter::repeat_n(rank_of[id as usize], count))
+        .collect();
+    let start = least_rotation(&ranks);
+    drop(ranks);
+    let ids = runs
+        .iter()
+        .flat_map(|&(id, count)| std::iter::repeat_n(id, count));
+    let rotated = ids.clone().skip(start).chain(ids.take(start));
     let signature = signature_of_runs(&runs_of(rotated), |id| pairs[id as usize]);
     (signature, start)
 }
