@@ -351,6 +351,13 @@ def test_an_instance_dict_held_elsewhere_keeps_its_owners_from_being_freed():
     objects = [a, b]
     del a, b  # held by `objects` (taken by the analysis) and through `dicts` only
     analysis = refscope._core.analyze(objects, keep_objects=False, free_garbage=True)
+    assert not analysis.freed_on_walk_counts  # the dicts' holders are not in the graph
+    if sys.version_info >= (3, 13):
+        # 3.13 keeps the attributes inline when the dict is made, and the dict does not
+        # refer to them (dict_traverse skips embedded values): gc itself frees such a
+        # pair, and so does the check, traversing as gc does.
+        assert analysis.garbage_freed == 2
+        return
     assert analysis.garbage_freed is None
     a, b = analysis.take_unfreed_garbage()
     assert dicts[0]["partner"] is b and dicts[1]["partner"] is a  # not cleared
