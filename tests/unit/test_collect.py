@@ -192,11 +192,17 @@ def saved_garbage():
     return found
 
 
-def test_an_analysis_that_takes_the_garbage_empties_the_list_and_frees_it():
+def saved_pairs(count):
+    """`count` pairs made garbage and kept by a saving collection, with gc off: weak
+    references to one of each pair, and the garbage."""
     gc.disable()
     gc.collect()
-    probes = make_pairs(20)
-    found = saved_garbage()
+    probes = make_pairs(count)
+    return probes, saved_garbage()
+
+
+def test_an_analysis_that_takes_the_garbage_empties_the_list_and_frees_it():
+    probes, found = saved_pairs(20)
     # 40 instances, and on 3.10 their 40 instance dicts (3.11+ keeps attributes inline).
     objects = len(found)
     assert objects in (40, 80)
@@ -310,14 +316,13 @@ def test_freeing_reads_counts_against_the_walk_when_nothing_ran_since():
     gc.disable()
     gc.collect()
     probes = make_pairs(50)
-    for _ in range(50):
-        Handler()
+    handlers = [weakref.ref(Handler()) for _ in range(50)]
     found = saved_garbage()
     objects = len(found)
     analysis = refscope._core.analyze(found, keep_objects=False, free_garbage=True)
     assert analysis.garbage_freed == objects
     assert analysis.freed_on_walk_counts  # no thread, no Python code: no second traversal
-    assert all(probe() is None for probe in probes)
+    assert all(probe() is None for probe in probes + handlers)
     assert count_instances(Handler) == 0 and count_instances(Pair) == 0
 
 
@@ -366,10 +371,7 @@ def test_an_instance_dict_held_elsewhere_keeps_its_owners_from_being_freed():
 def test_with_another_thread_running_the_analysis_lets_go_of_the_gil_and_traverses_again():
     import threading
 
-    gc.disable()
-    gc.collect()
-    probes = make_pairs(20)
-    found = saved_garbage()
+    probes, found = saved_pairs(20)
     objects = len(found)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
