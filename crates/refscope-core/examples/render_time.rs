@@ -27,7 +27,7 @@ fn main() {
         }
         report.cycles.push(CycleRecord {
             objects: thin_vec![first, first + 1],
-            labels: thin_vec![format!(".link_{i}").into(), ".back".into()],
+            labels: thin_vec![format!(".link_{i}").into(), ".back".into()].into(),
             component_size: 2,
         });
     }

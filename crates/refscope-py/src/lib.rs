@@ -181,7 +181,7 @@ impl Need {
 /// A cycle described outside the lock, to merge into [`Described`].
 struct NewCycle {
     cycle: u32,
-    labels: Option<refscope_core::report::ThinVec<EdgeLabel>>,
+    labels: Option<refscope_core::report::LabelRuns>,
     /// `(position, record)` for the positions described now.
     records: Vec<(usize, ObjectRecord)>,
     /// First description only: per position, which of `types` stands in for it until it
@@ -330,32 +330,34 @@ impl CycleAnalysis {
             let keys = &members.step_keys[self.cycle_range(index)];
             let labels = first_time.then(|| {
                 let mut known: FxHashMap<(u64, u64), EdgeLabel> = FxHashMap::default();
-                // The previous step's label, for runs of equal steps (a ring repeats one
-                // step a million times) without a hash lookup each.
-                let mut last: Option<((u64, u64), EdgeLabel)> = None;
-                (0..len)
-                    .map(|i| {
-                        let step = (keys[before(i)], keys[i]);
-                        if steps::is_exact(keys[i]) {
-                            if let Some((last_step, label)) = &last {
-                                if *last_step == step {
-                                    return label.clone();
-                                }
-                            }
-                            if let Some(label) = known.get(&step) {
-                                last = Some((step, label.clone()));
-                                return label.clone();
-                            }
+                // The previous step, for runs of equal steps (a ring repeats one step a
+                // million times): its label extends the run, with no hash lookup and no
+                // clone.
+                let mut last_step: Option<(u64, u64)> = None;
+                let mut labels = refscope_core::report::LabelRuns::new();
+                for i in 0..len {
+                    let step = (keys[before(i)], keys[i]);
+                    if steps::is_exact(keys[i]) {
+                        if last_step == Some(step) && labels.repeat_last() {
+                            continue;
                         }
-                        let label =
-                            describer.edge_label(object(before(i)), object(i), object(after(i)));
-                        if steps::is_exact(keys[i]) {
-                            known.insert(step, label.clone());
-                            last = Some((step, label.clone()));
+                        if let Some(label) = known.get(&step) {
+                            labels.push_shared(label);
+                            last_step = Some(step);
+                            continue;
                         }
-                        label
-                    })
-                    .collect()
+                    }
+                    let label =
+                        describer.edge_label(object(before(i)), object(i), object(after(i)));
+                    if steps::is_exact(keys[i]) {
+                        known.insert(step, label.clone());
+                        last_step = Some(step);
+                    } else {
+                        last_step = None;
+                    }
+                    labels.push(label);
+                }
+                labels
             });
             let mut records = Vec::new();
             // First time: every position's stand-in type (positions described now are

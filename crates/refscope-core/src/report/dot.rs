@@ -244,7 +244,7 @@ mod tests {
             ],
             cycles: vec![CycleRecord {
                 objects: thin_vec![0, 1, 2],
-                labels: thin_vec![".f".into(), "local x".into(), "['a\"b']".into()],
+                labels: thin_vec![".f".into(), "local x".into(), "['a\"b']".into()].into(),
                 component_size: 3,
             }],
             analysed_count: 3,

@@ -214,7 +214,7 @@ fn signature_and_rotation(report: &Report, index: usize) -> (Signature, usize) {
     // Runs of equal steps, not one id per step: a ring of a million links of one class
     // is one run, and its least rotation is its start.
     let mut runs: Vec<(u32, usize)> = Vec::new();
-    for (&object, label) in cycle.objects.iter().zip(&cycle.labels) {
+    for (&object, label) in cycle.objects.iter().zip(cycle.labels.iter()) {
         let id = match previous {
             Some((o, l, id)) if o == object && l.is_shared_with(label) => id,
             _ => {
@@ -481,7 +481,7 @@ mod tests {
             };
             report.cycles.push(CycleRecord {
                 objects,
-                labels,
+                labels: labels.into(),
                 component_size: 2,
             });
         }
@@ -489,7 +489,7 @@ mod tests {
         report.objects.push(object("m.C", 1000, false));
         report.cycles.push(CycleRecord {
             objects: thin_vec![c],
-            labels: thin_vec![".me".into()],
+            labels: thin_vec![".me".into()].into(),
             component_size: 1,
         });
         report
@@ -519,14 +519,14 @@ mod tests {
         report.objects.push(object("m.D", 1, false));
         report.cycles.push(CycleRecord {
             objects: thin_vec![d],
-            labels: thin_vec![".me".into()],
+            labels: thin_vec![".me".into()].into(),
             component_size: 1,
         });
         let e = report.objects.len() as u32;
         report.objects.push(object("m.0", 1, false));
         report.cycles.push(CycleRecord {
             objects: thin_vec![e],
-            labels: thin_vec![".me".into()],
+            labels: thin_vec![".me".into()].into(),
             component_size: 1,
         });
         let order: Vec<_> = group_cycles(&report)
@@ -552,7 +552,7 @@ mod tests {
             0,
             CycleRecord {
                 objects: thin_vec![0],
-                labels: thin_vec![".z".into()],
+                labels: thin_vec![".z".into()].into(),
                 component_size: 1,
             },
         );

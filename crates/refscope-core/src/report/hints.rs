@@ -111,18 +111,21 @@ struct Walk<'a> {
 
 impl<'a> Walk<'a> {
     fn new(report: &'a Report, cycle: &'a CycleRecord) -> Self {
-        let (objects, labels) = (&cycle.objects, &cycle.labels);
-        let len = objects.len().min(labels.len());
+        let objects = &cycle.objects;
+        let len = objects.len().min(cycle.labels.len());
         let next = |p: usize| objects[if p + 1 == len { 0 } else { p + 1 }];
-        let starts = (0..len)
-            .filter(|&p| {
-                p == 0
-                    || objects[p] != objects[p - 1]
-                    || next(p) != objects[p]
-                    || !labels[p].is_shared_with(&labels[p - 1])
-            })
-            .map(|p| p as u32)
-            .collect();
+        // A new run of labels is a new label (clones of one label share their run).
+        let mut starts = Vec::new();
+        let mut run_start = 0;
+        for (_, count) in cycle.labels.runs_with_counts() {
+            let run_end = (run_start + count).min(len);
+            for p in run_start..run_end {
+                if p == run_start || objects[p] != objects[p - 1] || next(p) != objects[p] {
+                    starts.push(p as u32);
+                }
+            }
+            run_start = run_end;
+        }
         Walk {
             report,
             cycle,

@@ -458,12 +458,12 @@ mod tests {
             cycles: vec![
                 CycleRecord {
                     objects: thin_vec![0, 1],
-                    labels: thin_vec!["['</script><b>']".into(), ".b".into()],
+                    labels: thin_vec!["['</script><b>']".into(), ".b".into()].into(),
                     component_size: 2,
                 },
                 CycleRecord {
                     objects: thin_vec![2],
-                    labels: thin_vec!["local self".into()],
+                    labels: thin_vec!["local self".into()].into(),
                     component_size: 1,
                 },
             ],

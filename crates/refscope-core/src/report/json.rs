@@ -286,7 +286,7 @@ mod tests {
         for _ in 0..3 {
             report.cycles.push(CycleRecord {
                 objects: thin_vec![0, 1],
-                labels: thin_vec![".f".into(), "local self".into()],
+                labels: thin_vec![".f".into(), "local self".into()].into(),
                 component_size: 2,
             });
         }
@@ -345,7 +345,7 @@ mod tests {
         });
         report.cycles.push(CycleRecord {
             objects: thin_vec![2],
-            labels: thin_vec![".z".into()],
+            labels: thin_vec![".z".into()].into(),
             component_size: 1,
         });
         let groups = group_cycles(&report);

@@ -217,6 +217,189 @@ impl Ord for EdgeLabel {
     }
 }
 
+/// The labels of a cycle's steps, one per step, kept as runs of one shared label: a ring
+/// of a million links of one class holds its label once, with a count, not a million
+/// clones of it (each an atomic increment, and eight bytes). A thin vector of
+/// `(label, end)`, `end` being the position after the run: one pointer in a
+/// [`super::CycleRecord`], nothing allocated while empty; a step is found by binary search
+/// over the runs.
+#[derive(Debug, Clone, Default)]
+pub struct LabelRuns {
+    runs: thin_vec::ThinVec<(EdgeLabel, u32)>,
+}
+
+impl LabelRuns {
+    pub fn new() -> Self {
+        LabelRuns::default()
+    }
+
+    /// Steps labelled.
+    pub fn len(&self) -> usize {
+        self.runs.last().map_or(0, |&(_, end)| end as usize)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// The label of step `position`.
+    pub fn get(&self, position: usize) -> Option<&EdgeLabel> {
+        let run = self
+            .runs
+            .partition_point(|&(_, end)| end as usize <= position);
+        self.runs.get(run).map(|(label, _)| label)
+    }
+
+    /// Appends `count` steps labelled `label` (a clone shared by all of them).
+    pub fn push_run(&mut self, label: EdgeLabel, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let end = (self.len() + count) as u32;
+        match self.runs.last_mut() {
+            Some((last, last_end)) if last.is_shared_with(&label) => *last_end = end,
+            _ => self.runs.push((label, end)),
+        }
+    }
+
+    pub fn push(&mut self, label: EdgeLabel) {
+        self.push_run(label, 1);
+    }
+
+    /// Appends one step labelled as the last one; false when there is none.
+    pub fn repeat_last(&mut self) -> bool {
+        match self.runs.last_mut() {
+            Some((_, end)) => {
+                *end += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Appends one step labelled `label`, cloning it only when it starts a run.
+    pub fn push_shared(&mut self, label: &EdgeLabel) {
+        let end = (self.len() + 1) as u32;
+        match self.runs.last_mut() {
+            Some((last, last_end)) if last.is_shared_with(label) => *last_end = end,
+            _ => self.runs.push((label.clone(), end)),
+        }
+    }
+
+    /// Relabels step `position` (splitting its run).
+    pub fn set(&mut self, position: usize, label: EdgeLabel) {
+        let steps: Vec<EdgeLabel> = self
+            .iter()
+            .enumerate()
+            .map(|(p, l)| {
+                if p == position {
+                    label.clone()
+                } else {
+                    l.clone()
+                }
+            })
+            .collect();
+        *self = steps.into_iter().collect();
+    }
+
+    /// The label of every step, in order.
+    pub fn iter(&self) -> LabelSteps<'_> {
+        LabelSteps {
+            runs: self.runs.iter(),
+            current: None,
+            position: 0,
+        }
+    }
+
+    /// The runs: each label, and how many consecutive steps it labels.
+    pub fn runs_with_counts(&self) -> impl Iterator<Item = (&EdgeLabel, usize)> + Clone + '_ {
+        let mut start = 0usize;
+        self.runs.iter().map(move |(label, end)| {
+            let count = *end as usize - start;
+            start = *end as usize;
+            (label, count)
+        })
+    }
+}
+
+impl std::ops::Index<usize> for LabelRuns {
+    type Output = EdgeLabel;
+    fn index(&self, position: usize) -> &EdgeLabel {
+        match self.get(position) {
+            Some(label) => label,
+            None => panic!("step {position} of a cycle of {} steps", self.len()),
+        }
+    }
+}
+
+/// Equal when every step's label is: runs may be cut differently.
+impl PartialEq for LabelRuns {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for LabelRuns {}
+
+impl FromIterator<EdgeLabel> for LabelRuns {
+    /// Consecutive clones of one label share a run (equal labels that are not clones do
+    /// not: comparing text per step would cost what the runs save).
+    fn from_iter<I: IntoIterator<Item = EdgeLabel>>(steps: I) -> Self {
+        let mut runs = LabelRuns::new();
+        for label in steps {
+            runs.push(label);
+        }
+        runs
+    }
+}
+
+impl From<thin_vec::ThinVec<EdgeLabel>> for LabelRuns {
+    fn from(steps: thin_vec::ThinVec<EdgeLabel>) -> Self {
+        steps.into_iter().collect()
+    }
+}
+
+impl From<Vec<EdgeLabel>> for LabelRuns {
+    fn from(steps: Vec<EdgeLabel>) -> Self {
+        steps.into_iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a LabelRuns {
+    type Item = &'a EdgeLabel;
+    type IntoIter = LabelSteps<'a>;
+    fn into_iter(self) -> LabelSteps<'a> {
+        self.iter()
+    }
+}
+
+/// The label of each step of a [`LabelRuns`], in order.
+#[derive(Clone)]
+pub struct LabelSteps<'a> {
+    runs: std::slice::Iter<'a, (EdgeLabel, u32)>,
+    /// The run being read, and the position after it.
+    current: Option<(&'a EdgeLabel, u32)>,
+    position: u32,
+}
+
+impl<'a> Iterator for LabelSteps<'a> {
+    type Item = &'a EdgeLabel;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a EdgeLabel> {
+        loop {
+            if let Some((label, end)) = self.current {
+                if self.position < end {
+                    self.position += 1;
+                    return Some(label);
+                }
+            }
+            let (label, end) = self.runs.next()?;
+            self.current = Some((label, *end));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +446,41 @@ mod tests {
         for (kind, text) in cases {
             assert_eq!(EdgeLabel::new(kind).as_str(), text);
         }
+    }
+
+    #[test]
+    fn label_runs_share_one_label_per_run_and_index_every_step() {
+        let a = EdgeLabel::from(".next");
+        let b = EdgeLabel::from("['k']");
+        let mut runs = LabelRuns::new();
+        runs.push_run(a.clone(), 3);
+        runs.push(a.clone());
+        runs.push(b.clone());
+        runs.push_run(a.clone(), 0);
+        runs.push_shared(&a);
+        assert!(runs.repeat_last());
+        assert_eq!(runs.len(), 7);
+        assert_eq!(runs.runs_with_counts().count(), 3);
+        let texts: Vec<&str> = runs.iter().map(|l| l.as_str()).collect();
+        assert_eq!(
+            texts,
+            [".next", ".next", ".next", ".next", "['k']", ".next", ".next"]
+        );
+        assert_eq!(runs[4].as_str(), "['k']");
+        assert_eq!(runs[6].as_str(), ".next");
+        assert!(runs.get(7).is_none());
+        // Equal step by step, however the runs are cut.
+        let one_by_one: LabelRuns = texts.iter().map(|&t| EdgeLabel::from(t)).collect();
+        assert_eq!(one_by_one.runs_with_counts().count(), 7);
+        assert_eq!(one_by_one, runs);
+        let mut changed = runs.clone();
+        changed.set(0, b.clone());
+        assert_eq!(changed[0].as_str(), "['k']");
+        assert_eq!(changed[1].as_str(), ".next");
+        assert_ne!(changed, runs);
+        assert!(LabelRuns::new().is_empty());
+        assert_eq!(LabelRuns::new().len(), 0);
+        assert!(!LabelRuns::new().repeat_last());
     }
 
     #[test]

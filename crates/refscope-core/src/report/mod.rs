@@ -4,7 +4,7 @@
 //! (type names, descriptions, edge labels); nothing here refers to a live object, so a
 //! report can outlive the objects it describes and be rendered at leisure.
 
-pub use label::{DictKey, EdgeLabel, LabelKind};
+pub use label::{DictKey, EdgeLabel, LabelKind, LabelRuns, LabelSteps};
 pub use thin_vec::{thin_vec, ThinVec};
 
 pub mod dot;
@@ -114,8 +114,9 @@ pub struct CycleRecord {
     /// while empty): a report of a million two-object cycles holds a record per cycle,
     /// most of them never described, so the record's size is paid per object.
     pub objects: ThinVec<u32>,
-    /// Edge labels, typed (see [`label`]): `.attr`, `['key']`, `[0]`, `local x`, `?`...
-    pub labels: ThinVec<EdgeLabel>,
+    /// Edge labels, typed (see [`label`]): `.attr`, `['key']`, `[0]`, `local x`, `?`...,
+    /// as runs of one label (see [`LabelRuns`]).
+    pub labels: LabelRuns,
     /// Number of objects in the strongly connected component this cycle represents.
     pub component_size: u64,
 }

@@ -338,7 +338,7 @@ mod tests {
             report.objects.push(object("__main__.A", false));
             report.cycles.push(CycleRecord {
                 objects: thin_vec![first, first + 1],
-                labels: thin_vec![".a".into(), ".b".into()],
+                labels: thin_vec![".a".into(), ".b".into()].into(),
                 component_size: 2,
             });
         }
@@ -402,7 +402,7 @@ mod tests {
     fn long_cycles_are_summarised_when_capped() {
         let mut report = pairs(1);
         report.cycles[0].objects = thin_vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1];
-        report.cycles[0].labels = thin_vec!["[0]".into(); 10];
+        report.cycles[0].labels = thin_vec!["[0]".into(); 10].into();
         let options = TextOptions {
             max_objects_per_cycle: 2,
             ..Default::default()

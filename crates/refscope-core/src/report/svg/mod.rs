@@ -209,7 +209,7 @@ mod tests {
         let mut report = ring_of(2);
         report.objects[0].type_name = "<script>\"&".into();
         report.objects[0].description = "</svg><b>'".into();
-        report.cycles[0].labels[0] = "['</script><b>']".into();
+        report.cycles[0].labels.set(0, "['</script><b>']".into());
         let groups = group_cycles(&report);
         let svg = render(&report, &groups, &SvgOptions::default());
         assert!(!svg.contains("<script"));
@@ -224,7 +224,7 @@ mod tests {
         let shape = report.cycles[0].clone();
         report.cycles = (0..5)
             .map(|i| CycleRecord {
-                labels: thin_vec![format!(".shape{i}").into(), ".back".into()],
+                labels: thin_vec![format!(".shape{i}").into(), ".back".into()].into(),
                 ..shape.clone()
             })
             .chain(std::iter::repeat_n(shape.clone(), 3))
