@@ -84,11 +84,14 @@ def _analyse(
     repr_locals: bool,
     materialize_dicts: bool = True,
     free_garbage: bool = False,
+    examples_only: bool = False,
 ) -> CycleReport:
     """:func:`find_cycles` of a list. ``free_garbage=True`` (with ``keep_objects=False``)
     is for the garbage of a saving collection in a list only refscope holds: the analysis
     empties the list once it holds the objects, and frees them with ``tp_clear`` when it
-    lets them go (``report._analysis.garbage_freed`` says whether it could)."""
+    lets them go (``report._analysis.garbage_freed`` says whether it could).
+    ``examples_only=True`` (with ``keep_objects=False``) describes only the groups'
+    examples before the objects go, for a caller that reads nothing else."""
     # Automatic gc is not paused: the walk holds a strong reference to every object it
     # reports and runs no Python code, so a collection meanwhile cannot free or change
     # what it reads, and pausing it would change process-wide state other threads use.
@@ -99,6 +102,7 @@ def _analyse(
         local_repr=guarded_repr if repr_locals else None,
         materialize_dicts=materialize_dicts,
         free_garbage=free_garbage,
+        examples_only=examples_only,
     )
     return CycleReport(analysis)
 

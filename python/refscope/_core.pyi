@@ -343,6 +343,7 @@ def analyze(
     local_repr: Callable[[Any], str] | None = None,
     materialize_dicts: bool = False,
     free_garbage: bool = False,
+    examples_only: bool = False,
 ) -> CycleAnalysis: ...
 
 def _internal_error_for_tests() -> None: ...

@@ -333,6 +333,9 @@ class _GcHub:
                             repr_locals=False,
                             materialize_dicts=True,  # garbage the collector found
                             free_garbage=handed_over,
+                            # A sample keeps group records; a Monitor.collect() report
+                            # is the caller's, described as any report is.
+                            examples_only=not any(m._forced_pending for m in sample.monitors),
                         )
                         if handed_over:
                             unfreed = report._analysis.take_unfreed_garbage()

@@ -124,3 +124,34 @@ def test_groups_from_cheap_facts_equal_the_groups_of_every_described_cycle():
     for group in report.groups:
         got[signature(group.example)] = group.count
     assert got == {key: len(cycles) for key, cycles in expected.items()}
+
+
+def test_a_monitor_sample_describes_its_groups_examples_and_its_collect_describes_all(
+    monkeypatch,
+):
+    described = []
+    take_sample = refscope.Monitor._take_sample
+
+    def recording(self, report, generation):
+        described.append((len(report), report._analysis.described_object_count))
+        take_sample(self, report, generation)
+
+    monkeypatch.setattr(refscope.Monitor, "_take_sample", recording)
+    gc.disable()
+    monitor = refscope.Monitor(max_overhead=None).start()
+    try:
+        gc.collect()
+        described.clear()
+        for _ in range(1_000):
+            B()
+        gc.collect()  # a sample: its report is read for group records only
+        for _ in range(1_000):
+            B()
+        report = monitor.collect()  # the caller's report: small, so described in full
+    finally:
+        monitor.stop()
+        gc.enable()
+    assert described == [(1_000, 20), (1_000, 2_000)]  # ten cycles of the one group
+    (group,) = monitor.groups()
+    assert group.count == 2_000 and len(group.example) == 2
+    assert sorted(report.cycles[999].labels) == [".a", ".b"]

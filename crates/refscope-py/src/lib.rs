@@ -578,7 +578,8 @@ impl CycleAnalysis {
     /// default), each with the objects the renderers show by default.
     fn describe_before_release(&self, py: Python<'_>) -> PyResult<()> {
         let groups = self.groups(py)?;
-        let whole = *self.cycle_offsets.last().unwrap_or(&0) as usize <= DESCRIBE_ALL_UP_TO;
+        let whole = !self.options.examples_only
+            && *self.cycle_offsets.last().unwrap_or(&0) as usize <= DESCRIBE_ALL_UP_TO;
         let needs: Vec<(u32, Need)> = if whole {
             (0..self.cycle_count() as u32)
                 .map(|c| (c, Need::all()))
@@ -1073,7 +1074,11 @@ impl CycleAnalysis {
 /// if they are still garbage, as `clear_collected_garbage` does. `garbage_freed` then
 /// says how many were freed, or None when they were not (`take_unfreed_garbage` hands
 /// them back).
-#[pyo3(signature = (objects, *, keep_objects=true, frame_locals=true, fold_instance_dicts=true, local_repr=None, materialize_dicts=false, free_garbage=false))]
+///
+/// `examples_only=True` (with `keep_objects=False`): what is described before the objects
+/// go is what the groups show (their examples), even for a report small enough to be
+/// described in full; for a caller that reads the groups only (a Monitor's sample).
+#[pyo3(signature = (objects, *, keep_objects=true, frame_locals=true, fold_instance_dicts=true, local_repr=None, materialize_dicts=false, free_garbage=false, examples_only=false))]
 #[allow(clippy::too_many_arguments)]
 fn analyze(
     py: Python<'_>,
@@ -1084,6 +1089,7 @@ fn analyze(
     local_repr: Option<Py<PyAny>>,
     materialize_dicts: bool,
     free_garbage: bool,
+    examples_only: bool,
 ) -> PyResult<CycleAnalysis> {
     if free_garbage && keep_objects {
         return Err(PyValueError::new_err(
@@ -1094,6 +1100,7 @@ fn analyze(
         let options = DescribeOptions {
             frame_locals,
             materialize_dicts,
+            examples_only,
         };
         analyze_objects(
             py,
@@ -1112,6 +1119,8 @@ fn analyze(
 struct DescribeOptions {
     frame_locals: bool,
     materialize_dicts: bool,
+    /// Before letting the objects go, describe the groups' examples only.
+    examples_only: bool,
 }
 
 /// A cyclic component larger than its cycle (see `CycleAnalysis::larger_components`).
