@@ -1227,11 +1227,18 @@ fn analyze_objects(
     // may run (see `walked_refs`), and a first import would run importlib's.
     let sites = extras::AllocationSites::new(py);
     let detach = other_threads_may_run(py);
-    let collections_before = if free_garbage {
-        collections_so_far(py)
+    // Looked up now: importing at the check could run Python code (a replaced
+    // `__import__`); calling the builtin then runs none (a replacement that is not a
+    // builtin is not used).
+    let get_stats = if free_garbage {
+        py.import("gc")
+            .and_then(|gc| gc.getattr("get_stats"))
+            .ok()
+            .filter(|f| f.is_instance_of::<pyo3::types::PyCFunction>())
     } else {
         None
     };
+    let collections_before = get_stats.as_ref().and_then(collections_so_far);
     let mut clock = PhaseClock::start();
     let walked = walk::walk(
         objects,
@@ -1437,7 +1444,7 @@ fn analyze_objects(
             && !analysis
                 .changed_references
                 .load(std::sync::atomic::Ordering::Acquire)
-            && collections_so_far(py) == collections_before;
+            && get_stats.as_ref().and_then(collections_so_far) == collections_before;
         analysis.release_with(py, walked_refs.as_deref().filter(|_| unchanged))?;
         clock.lap("release");
         analysis.phase_seconds.extend(clock.phases);
@@ -1458,10 +1465,10 @@ fn other_threads_may_run(py: Python<'_>) -> bool {
         .map_or(true, |count| count > 0)
 }
 
-/// Collections run so far, over the generations (`gc.get_stats()`, whose figures are read
-/// before it allocates its answer). None if it cannot be read.
-fn collections_so_far(py: Python<'_>) -> Option<u64> {
-    let stats = py.import("gc").ok()?.call_method0("get_stats").ok()?;
+/// Collections run so far, over the generations, from `gc.get_stats` (a builtin, whose
+/// figures are read before it allocates its answer). None if they cannot be read.
+fn collections_so_far(get_stats: &Bound<'_, PyAny>) -> Option<u64> {
+    let stats = get_stats.call0().ok()?;
     let mut total = 0u64;
     for generation in stats.try_iter().ok()? {
         let count = generation.ok()?.get_item("collections").ok()?;
