@@ -1139,6 +1139,12 @@ pub fn is_exact_dict(obj: ObjRef<'_>) -> bool {
     unsafe { ffi::PyDict_CheckExact(obj.as_ptr()) != 0 }
 }
 
+/// An exact dict with one reference (its owner's): an instance dict nothing else holds,
+/// whose references are its owner's own.
+pub fn is_private_dict(obj: ObjRef<'_>) -> bool {
+    is_exact_dict(obj) && refcount(obj) == 1
+}
+
 /// True for exact `list` / `tuple` (item order is the traversal order).
 pub fn is_exact_list_or_tuple(obj: ObjRef<'_>) -> bool {
     // SAFETY: type checks of a live object (Include/listobject.h, tupleobject.h).

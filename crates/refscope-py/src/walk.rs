@@ -150,8 +150,7 @@ pub fn walk<'a>(
         let dict_id = own_dict.and_then(|d| index.get(d.address() as u64));
         let look_through = own_dict.is_some() && (dict_id.is_none() || absorb_own_dicts);
         if let (true, None, Some(dict)) = (look_through, dict_id, own_dict) {
-            shared_dict_looked_through |=
-                !cpython::is_exact_dict(dict) || cpython::refcount(dict) != 1;
+            shared_dict_looked_through |= !cpython::is_private_dict(dict);
         }
         // Referents are looked up in batches, in a tight loop of independent loads the
         // CPU overlaps, not one per callback between tp_traverse's own work: on a heap

@@ -21,7 +21,8 @@
 //! it refuse, and the caller runs the collection instead.
 
 use super::{
-    is_immortal, refcount, slot, type_flags, type_of, ListItems, ObjRef, TraverseSlots, TypeRef,
+    is_immortal, is_private_dict, refcount, slot, type_flags, type_of, ListItems, ObjRef,
+    TraverseSlots, TypeRef,
 };
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -173,11 +174,6 @@ impl TypeFactsCache {
             }
         }
     }
-}
-
-/// An exact dict with one reference (its owner's).
-fn is_private_dict(obj: ObjRef<'_>) -> bool {
-    super::is_exact_dict(obj) && refcount(obj) == 1
 }
 
 /// `tp_clear`s the objects of `list` (the caller's list of them, `list_refs` references
