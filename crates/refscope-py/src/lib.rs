@@ -601,19 +601,18 @@ impl CycleAnalysis {
         Ok(())
     }
 
-    /// [`Self::release`]. `walked_refs`: per object, the references to it from the others
-    /// as the walk saw them, when nothing can have changed them since (see
-    /// `analyze_objects`): the freeing check then reads counts instead of traversing.
-    fn release_with(&self, py: Python<'_>, walked_refs: Option<&[u8]>) -> PyResult<()> {
-        if self.keeps_objects() {
-            self.describe_before_release(py)?;
-        }
+    /// The second half of [`Self::release`], once what the report keeps is described:
+    /// lets the objects go (freeing them when the analysis took the garbage over).
+    /// `walked_refs`: per object, the references to it from the others as the walk saw
+    /// them, when nothing can have changed them since (see `analyze_objects`): the freeing
+    /// check then reads counts instead of traversing.
+    fn let_go(&self, py: Python<'_>, walked_refs: Option<&[u8]>) {
         let released = self.kept.lock().ok().and_then(|mut m| m.take());
         if !self.frees_garbage {
             // Dropped outside the lock: freeing the objects may run their finalisers,
             // which may use this report again.
             drop(released);
-            return Ok(());
+            return;
         }
         // Only the sole holder of the objects may vouch that nothing else holds them.
         let objects = released.map(|kept| match Arc::try_unwrap(kept) {
@@ -651,7 +650,6 @@ impl CycleAnalysis {
                 *slot = unfreed;
             }
         }
-        Ok(())
     }
 
     /// A handle on the kept objects (see the type's docs), or why there is none.
@@ -985,7 +983,11 @@ impl CycleAnalysis {
     /// Stops keeping the analysed objects alive (describing them first, so the text,
     /// labels and groups stay available).
     fn release(&self, py: Python<'_>) -> PyResult<()> {
-        self.release_with(py, None)
+        if self.keeps_objects() {
+            self.describe_before_release(py)?;
+        }
+        self.let_go(py, None);
+        Ok(())
     }
 
     /// With `analyze(free_garbage=True)`: how many of the analysed objects were freed
@@ -1230,7 +1232,7 @@ fn analyze_objects(
     // Looked up now: importing at the check could run Python code (a replaced
     // `__import__`); calling the builtin then runs none (a replacement that is not a
     // builtin is not used).
-    let get_stats = if free_garbage {
+    let get_stats = if free_garbage && !detach {
         py.import("gc")
             .and_then(|gc| gc.getattr("get_stats"))
             .ok()
@@ -1405,7 +1407,7 @@ fn analyze_objects(
         step_keys: keys,
         allocated_at,
     };
-    let analysis = CycleAnalysis {
+    let mut analysis = CycleAnalysis {
         kept: Mutex::new(Some(Arc::new(kept))),
         local_repr,
         larger_components,
@@ -1432,9 +1434,9 @@ fn analyze_objects(
         unfreed: Mutex::new(Vec::new()),
     };
     if !keep_objects {
-        // Timed in parts for the benchmarks: grouping (with the examples it describes),
-        // describing what a renderer shows, and letting the objects go (freeing them).
-        let mut analysis = analysis;
+        // `release()`, timed in parts for the benchmarks: grouping (with the examples it
+        // describes), describing what a renderer shows, and letting the objects go
+        // (freeing them).
         let mut clock = PhaseClock::start();
         analysis.groups(py)?;
         clock.lap("groups");
@@ -1445,10 +1447,9 @@ fn analyze_objects(
                 .changed_references
                 .load(std::sync::atomic::Ordering::Acquire)
             && get_stats.as_ref().and_then(collections_so_far) == collections_before;
-        analysis.release_with(py, walked_refs.as_deref().filter(|_| unchanged))?;
+        analysis.let_go(py, walked_refs.as_deref().filter(|_| unchanged));
         clock.lap("release");
         analysis.phase_seconds.extend(clock.phases);
-        return Ok(analysis);
     }
     Ok(analysis)
 }
